@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine with only python3:
+#   make demo   create .venv, install healthtrace, run the demo
+#   make test   create .venv with the dev extras, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install install-dev eval clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(BIN)/healthtrace demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+eval: $(VENV)/.installed
+	$(BIN)/python ../shared/eval/evaluate.py text --cmd "$(BIN)/healthtrace"
+
+clean:
+	rm -rf $(VENV) .healthtrace .pytest_cache

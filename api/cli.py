@@ -1,0 +1,55 @@
+"""The ``healthtrace`` command line.
+
+Each group of commands lives in its own module under :mod:`api.commands` and registers itself here.
+Modules import heavy libraries inside the command functions, so ``healthtrace extract`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from extractors.errors import HealthtraceError
+
+app = typer.Typer(
+    name="healthtrace",
+    help="Explainable customer-health scoring: every point traces to cited words or a usage metric.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Explainable customer-health scoring: every point traces to cited words or a usage metric."""
+
+
+def _register() -> None:
+    from api.commands import COMMAND_MODULES
+
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"api.commands.{name}")
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: expected failures print one clear line and exit 1, never a traceback."""
+    try:
+        app()
+    except HealthtraceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

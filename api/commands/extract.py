@@ -1,0 +1,138 @@
+"""``healthtrace extract``: signals with verbatim citations from files, as the evaluation contract specifies."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from extractors.models import Signal
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    json = "json"
+    table = "table"
+
+
+class Kind(str, Enum):
+    auto = "auto"
+    email = "email"
+    transcript = "transcript"
+    notes = "notes"
+    chat = "chat"
+
+
+def signal_record(sig: Signal, source: str) -> dict[str, object]:
+    """The contract's JSON object for one signal, plus provenance fields."""
+    return {
+        "source": source,
+        "type": sig.type,
+        "category": sig.category,
+        "polarity": sig.polarity,
+        "confidence": round(sig.confidence, 4),
+        "severity": round(sig.severity, 4),
+        "verified": sig.verified,
+        "summary": sig.summary,
+        "evidence": [
+            {"start": c.start, "end": c.end, "quote": c.quote, "alignment": c.alignment} for c in sig.evidence
+        ],
+        "unverified_quotes": sig.unverified_quotes,
+        "occurred_at": sig.occurred_at.isoformat() if sig.occurred_at else None,
+        "id": sig.id,
+        "extractor": sig.extractor,
+        "extractor_version": sig.extractor_version,
+        "prompt_version": sig.prompt_version,
+        "model": sig.model,
+    }
+
+
+def extract_command(
+    files: Annotated[list[Path], typer.Argument(help="Files to read (emails, transcripts, notes, chats).")],
+    format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    kind: Annotated[Kind, typer.Option(help="Source kind; auto detects it per file.")] = Kind.auto,
+    extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
+    account: Annotated[str | None, typer.Option(help="Account id to attach to the signals.")] = None,
+    min_confidence: Annotated[float, typer.Option(min=0, max=1, help="Drop signals below this.")] = 0.0,
+) -> None:
+    """Extract cited signals from FILES. Bad files are reported on stderr; the others continue."""
+    from api.settings import get_settings
+    from extractors.base import get_extractor
+    from extractors.errors import HealthtraceError
+    from extractors.parsers import load_document
+
+    settings = get_settings()
+    if len(files) > settings.max_files_per_call:
+        raise typer.BadParameter(f"{len(files)} files given; the limit per call is {settings.max_files_per_call}")
+    ex = get_extractor(extractor)
+    failed = 0
+    records: list[dict[str, object]] = []
+    out = sys.stdout
+    progress = None
+    if len(files) >= 50 and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        progress = Progress(console=Console(stderr=True), transient=True)
+        progress.start()
+        task = progress.add_task("extracting", total=len(files))
+    try:
+        for path in files:
+            source = str(path)
+            try:
+                doc = load_document(source, kind=kind.value, account_id=account, max_bytes=settings.max_file_bytes)
+                signals = ex.extract(doc)
+            except HealthtraceError as e:
+                failed += 1
+                print(f"error: {e}", file=sys.stderr)
+                continue
+            for sig in signals:
+                if sig.confidence < min_confidence:
+                    continue
+                rec = signal_record(sig, source)
+                if format is OutputFormat.jsonl:
+                    out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                else:
+                    records.append(rec)
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if format is OutputFormat.json:
+        json.dump(records, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif format is OutputFormat.table:
+        _print_table(records)
+    out.flush()
+    if failed:
+        print(f"{failed} of {len(files)} files failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _print_table(records: list[dict[str, object]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} signals", show_lines=False)
+    for col in ("source", "type", "pol", "conf", "quote"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        ev = r["evidence"]
+        quote = ev[0]["quote"] if ev else "(unverified) " + "; ".join(r["unverified_quotes"])  # type: ignore[index]
+        table.add_row(
+            Path(str(r["source"])).name,
+            str(r["type"]),
+            {1: "+", -1: "-", 0: "0"}.get(r["polarity"], "?"),  # type: ignore[arg-type]
+            f"{r['confidence']:.2f}",
+            " ".join(str(quote).split())[:160],
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract_command)

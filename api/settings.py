@@ -1,0 +1,62 @@
+"""The one way to configure healthtrace: environment variables with the ``HEALTHTRACE_`` prefix.
+
+Settings are read at the edges (CLI, HTTP app) and passed down as plain values, so the core stays pure.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEALTHTRACE_", env_file=None, extra="ignore")
+
+    home: Path = Path(".healthtrace")
+    database_url: str | None = None  # default: SQLite file in ``home``
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 for a `chroma run` server
+    embedder: Literal["minilm", "hashing"] = "minilm"
+
+    # input bounds
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_files_per_call: int = Field(default=10_000, gt=0)
+    max_csv_rows: int = Field(default=5_000_000, gt=0)
+
+    # metadata extractor
+    unresponsive_days: int = Field(default=14, gt=0)
+    vendor_domains: list[str] = Field(default_factory=list)
+
+    # LLM extractor
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
+    llm_max_retries: int = Field(default=5, ge=0)
+    llm_concurrency: int = Field(default=4, ge=1)
+    llm_chunk_tokens: int = Field(default=1500, ge=200)
+    llm_price_prompt_per_1k: float = 0.00015
+    llm_price_completion_per_1k: float = 0.0006
+
+    # scoring
+    model_file: Path | None = None
+    alert_drop_points: float = 10.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'healthtrace.db').resolve()}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests never touch the network or the user's data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HEALTHTRACE_HOME and fresh settings."""
+    home = tmp_path / "ht-home"
+    monkeypatch.setenv("HEALTHTRACE_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HEALTHTRACE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("HEALTHTRACE_CHROMA_URL", raising=False)
+    monkeypatch.delenv("HEALTHTRACE_LLM_BASE_URL", raising=False)
+    from api.settings import get_settings
+
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def shared_eval_or_skip() -> Path:
+    if not (SHARED_EVAL / "evaluate.py").exists():
+        pytest.skip(f"shared evaluation data not found at {SHARED_EVAL}")
+    return SHARED_EVAL
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = os.environ.get("HEALTHTRACE_TEST_DATABASE_URL")
+    return f"healthtrace store tests: sqlite{' + ' + url.split('@')[-1] if url else ' only'}"
