@@ -1,0 +1,209 @@
+"""Reading a workspace folder: ``accounts.csv``, ``usage.csv``, ``outcomes.csv``, ``documents/<account_id>/*``.
+
+Pure reading, no store: both ``ingest`` (into the ledger) and ``score --workspace`` (straight from the folder)
+use it. Bad rows are reported with file and line and skipped; good rows still load.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from dateutil import parser as dateparser
+
+from extractors.errors import InputError, InputTooLargeError
+from extractors.models import Account, Outcome, UsageRow
+
+DEFAULT_MAX_ROWS = 5_000_000
+DEFAULT_MAX_DOCUMENTS = 200_000
+_OUTCOMES = {"churned", "renewed", "expanded", "contracted"}
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class Workspace:
+    root: Path
+    accounts: dict[str, Account] = field(default_factory=dict)
+    usage: list[UsageRow] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    documents: dict[str, list[Path]] = field(default_factory=dict)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def usage_by_account(self) -> dict[str, list[UsageRow]]:
+        out: dict[str, list[UsageRow]] = defaultdict(list)
+        for u in self.usage:
+            out[u.account_id].append(u)
+        return out
+
+    def outcomes_by_account(self) -> dict[str, list[Outcome]]:
+        out: dict[str, list[Outcome]] = defaultdict(list)
+        for o in self.outcomes:
+            out[o.account_id].append(o)
+        return out
+
+
+def parse_day(value: str) -> date:
+    """ISO dates fast; anything dateutil understands otherwise (raises ValueError)."""
+    value = value.strip()
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        if not value:
+            raise ValueError("empty date") from None
+        return dateparser.parse(value).date()
+
+
+def _rows(path: Path, required: tuple[str, ...], max_rows: int, problems: list[RowProblem]):
+    """Yield (line number, row dict) for a CSV with the required columns."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}")
+        for i, row in enumerate(reader):
+            if i >= max_rows:
+                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
+            yield reader.line_num, row
+
+
+def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
+    """The hot loop of a workspace read (hundreds of thousands of rows): plain csv.reader, dates memoised."""
+    accounts = ws.accounts
+    problems = ws.problems
+    append = ws.usage.append
+    days: dict[str, date] = {}
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        try:
+            ia, idate, im, iv = (header.index(c) for c in ("account_id", "date", "metric", "value"))
+        except ValueError:
+            raise InputError(f"{path}: missing column(s); expected account_id,date,metric,value, got {','.join(header)}") from None
+        width = max(ia, idate, im, iv) + 1
+        for n, row in enumerate(reader):
+            if n >= max_rows:
+                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
+            line = reader.line_num
+            if len(row) < width:
+                if row:
+                    problems.append(RowProblem(path.name, line, f"expected {len(header)} columns, got {len(row)}"))
+                continue
+            aid = row[ia]
+            if aid not in accounts:
+                problems.append(RowProblem(path.name, line, f"unknown account {aid!r}"))
+                continue
+            raw_day = row[idate]
+            day = days.get(raw_day)
+            if day is None:
+                try:
+                    day = days[raw_day] = parse_day(raw_day)
+                except (ValueError, OverflowError, TypeError):
+                    problems.append(RowProblem(path.name, line, f"unparseable date {raw_day!r}"))
+                    continue
+            try:
+                value = float(row[iv])
+            except ValueError:
+                problems.append(RowProblem(path.name, line, f"unparseable number {row[iv]!r}"))
+                continue
+            if value != value or value in (_INF, -_INF):
+                problems.append(RowProblem(path.name, line, f"value must be finite, got {row[iv]!r}"))
+                continue
+            metric = row[im].strip()
+            if not metric or len(metric) > 100:
+                problems.append(RowProblem(path.name, line, "metric name must be 1-100 characters"))
+                continue
+            append(UsageRow(aid, day, metric, value))
+
+
+_INF = float("inf")
+
+
+def load_workspace(
+    root: str | Path,
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    max_documents: int = DEFAULT_MAX_DOCUMENTS,
+    with_documents: bool = True,
+) -> Workspace:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: workspace folder not found")
+    acc_path = root / "accounts.csv"
+    if not acc_path.exists():
+        raise InputError(f"{root}: no accounts.csv (a workspace needs accounts.csv, usage.csv, optional outcomes.csv)")
+    ws = Workspace(root=root)
+    problems = ws.problems
+
+    for line, row in _rows(acc_path, ("account_id",), max_rows, problems):
+        aid = (row.get("account_id") or "").strip()
+        if not aid:
+            problems.append(RowProblem(acc_path.name, line, "empty account_id"))
+            continue
+        try:
+            start = parse_day(row["start_date"]) if (row.get("start_date") or "").strip() else None
+            end = parse_day(row["end_date"]) if (row.get("end_date") or "").strip() else None
+        except (ValueError, OverflowError) as e:
+            problems.append(RowProblem(acc_path.name, line, f"unparseable date: {e}"))
+            continue
+        if aid in ws.accounts:
+            problems.append(RowProblem(acc_path.name, line, f"duplicate account_id {aid!r} (first one kept)"))
+            continue
+        extra = {k: v for k, v in row.items() if k and k not in {"account_id", "name", "start_date", "end_date", "segment"}}
+        ws.accounts[aid] = Account.model_construct(
+            account_id=aid,
+            name=(row.get("name") or "").strip() or None,
+            start_date=start,
+            end_date=end,
+            segment=(row.get("segment") or "").strip() or None,
+            tenant="default",
+            metadata=extra,
+        )
+
+    usage_path = root / "usage.csv"
+    if usage_path.exists():
+        _load_usage(usage_path, ws, max_rows)
+
+    out_path = root / "outcomes.csv"
+    if out_path.exists():
+        for line, row in _rows(out_path, ("account_id", "date", "outcome"), max_rows, problems):
+            aid = row["account_id"]
+            if aid not in ws.accounts:
+                problems.append(RowProblem(out_path.name, line, f"unknown account {aid!r}"))
+                continue
+            kind = (row["outcome"] or "").strip().lower()
+            if kind not in _OUTCOMES:
+                problems.append(RowProblem(out_path.name, line, f"unknown outcome {row['outcome']!r}; expected one of {', '.join(sorted(_OUTCOMES))}"))
+                continue
+            try:
+                day = parse_day(row["date"])
+            except (ValueError, OverflowError, TypeError):
+                problems.append(RowProblem(out_path.name, line, f"unparseable date {row['date']!r}"))
+                continue
+            ws.outcomes.append(Outcome.model_construct(account_id=aid, date=day, outcome=kind, note=row.get("note") or None))
+
+    docs_root = root / "documents"
+    if with_documents and docs_root.is_dir():
+        count = 0
+        for acc_dir in sorted(p for p in docs_root.iterdir() if p.is_dir()):
+            aid = acc_dir.name
+            if aid not in ws.accounts:
+                problems.append(RowProblem(f"documents/{aid}", 0, f"folder for unknown account {aid!r}"))
+                continue
+            files = sorted(p for p in acc_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+            count += len(files)
+            if count > max_documents:
+                raise InputTooLargeError(f"{docs_root}: more than {max_documents} documents")
+            ws.documents[aid] = files
+    return ws
