@@ -1,0 +1,115 @@
+"""Split a document into sentence-aligned chunks within a token budget, keeping offsets into the document.
+
+An LLM sees one chunk (plus a little context from the previous one) at a time; because every chunk keeps its
+start/end in the original text, whatever it quotes can be aligned back to the whole document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A sentence ends after . ! ? (and closing quotes/brackets) followed by whitespace, or at a blank line.
+_BOUNDARY = re.compile(r"""(?<=[.!?])["')\]]*\s+|\n[ \t\r]*\n\s*""")
+MAX_CHUNKS_PER_DOCUMENT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """``text[context_start:end]`` is what the model sees; ``[start, end)`` is the chunk's own span."""
+
+    index: int
+    start: int
+    end: int
+    context_start: int
+    tokens: int  # tokens of the chunk's own span (context excluded)
+
+    def view(self, text: str) -> str:
+        return text[self.context_start : self.end]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans covering ``text`` end to end (trailing whitespace stays with its sentence)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        if m.end() > pos:
+            spans.append((pos, m.end()))
+            pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return spans
+
+
+def _split_long(
+    text: str, start: int, end: int, max_tokens: int, count: Callable[[str], int]
+) -> list[tuple[int, int, int]]:
+    """Cut an over-long sentence at whitespace into pieces of at most ``max_tokens`` (approximately)."""
+    out: list[tuple[int, int, int]] = []
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+\s*", text[start:end])]
+    if not words:
+        return [(start, end, count(text[start:end]))]
+    piece_start = words[0][0] if words[0][0] == start else start
+    piece_tokens = 0
+    for ws, we in words:
+        t = count(text[ws:we])
+        if piece_tokens and piece_tokens + t > max_tokens:
+            out.append((piece_start, ws, piece_tokens))
+            piece_start, piece_tokens = ws, 0
+        piece_tokens += t
+    out.append((piece_start, end, piece_tokens))
+    return out
+
+
+def chunk_text(
+    text: str,
+    max_tokens: int,
+    count: Callable[[str], int],
+    *,
+    context_tokens: int = 0,
+) -> list[Chunk]:
+    """Greedy sentence packing: every chunk holds whole sentences up to ``max_tokens`` tokens.
+
+    Chunks cover the text without gaps; ``context_start`` reaches back over the previous chunk's last
+    sentences, at most ``context_tokens`` tokens, so a sentence cut from its neighbour keeps its meaning.
+    """
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be positive")
+    if not text:
+        return []
+    units: list[tuple[int, int, int]] = []  # (start, end, tokens)
+    for s, e in sentence_spans(text):
+        t = count(text[s:e])
+        if t > max_tokens:
+            units.extend(_split_long(text, s, e, max_tokens, count))
+        else:
+            units.append((s, e, t))
+
+    groups: list[list[tuple[int, int, int]]] = []
+    current: list[tuple[int, int, int]] = []
+    used = 0
+    for u in units:
+        if current and used + u[2] > max_tokens:
+            groups.append(current)
+            current, used = [], 0
+        current.append(u)
+        used += u[2]
+    if current:
+        groups.append(current)
+    if len(groups) > MAX_CHUNKS_PER_DOCUMENT:
+        raise ValueError(f"document needs {len(groups)} chunks, over the limit of {MAX_CHUNKS_PER_DOCUMENT}")
+
+    chunks: list[Chunk] = []
+    for i, g in enumerate(groups):
+        start, end = g[0][0], g[-1][1]
+        context_start = start
+        if i and context_tokens > 0:
+            budget = context_tokens
+            for s, _e, t in reversed(groups[i - 1]):
+                if t > budget:
+                    break
+                budget -= t
+                context_start = s
+        chunks.append(Chunk(i, start, end, context_start, sum(u[2] for u in g)))
+    return chunks
