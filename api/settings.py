@@ -41,10 +41,26 @@ class Settings(BaseSettings):
     llm_chunk_tokens: int = Field(default=1500, ge=200)
     llm_price_prompt_per_1k: float = 0.00015
     llm_price_completion_per_1k: float = 0.0006
+    llm_batch_tokens: int = Field(default=4000, ge=200)  # small chunks of several documents share one request
+    llm_batch_pieces: int = Field(default=16, ge=1)
+    llm_context_tokens: int = Field(default=64, ge=0)  # tail of the previous chunk shown before each chunk
+    llm_cache: bool = True  # SQLite cache of answers in ``home`` keyed by (text hash, prompt version, model)
+    llm_hybrid_window_tokens: int = Field(default=400, ge=50)  # hybrid: size of the windows rules pre-select
+    llm_backoff_max_s: float = Field(default=60.0, gt=0)
 
     # scoring
     model_file: Path | None = None
     alert_drop_points: float = 10.0
+
+    # HTTP API (api/app.py)
+    api_max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    api_max_batch: int = Field(default=1000, gt=0)
+    api_rate_per_s: float = Field(default=50.0, gt=0)  # per API key, token bucket
+    api_rate_burst: int = Field(default=100, gt=0)
+    public_url: str | None = None  # base URL for links in webhook messages, e.g. http://127.0.0.1:8000
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_s: float = Field(default=2.0, gt=0)  # first retry delay, doubled each attempt
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,34 +1,454 @@
-"""Offline deterministic extractor (first cut; replaced by the full pattern extractor)."""
+"""Offline deterministic extractor: curated cue patterns and a sentiment lexicon over segmented sentences.
+
+Why this shape: signals must be explainable and cheap. Each document is cut into sentences with offsets
+(:mod:`extractors.segmenter`); every sentence is matched against per-type cue patterns
+(:mod:`extractors.patterns`) with negation, hedging, question and reported-speech scopes, and scored with a
+small sentiment lexicon (intensifiers, negation flipping, "but" contrast). One signal per type per sentence;
+its citation is the sentence itself, so ``text[start:end] == quote`` holds by construction.
+
+Confidence starts from the cue's prior precision and is lowered by hedges ("if the price goes up we might
+look elsewhere"), reported speech and questions; severity grows with cue strength and intensity.
+Same input, same output: no clock, no randomness, no global state beyond compiled regexes.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
 
+from . import patterns as P
 from .base import register_extractor
 from .grounding import citation_for_span
-from .models import Signal, SourceDocument
+from .models import Signal, SourceDocument, taxonomy
+from .segmenter import Sentence, sentences
 
 NAME = "rules"
-VERSION = "0.0.1"
+VERSION = "1.0.0"
 
-_PATTERNS = {
-    "churn_intent": re.compile(r"\b(cancel(?:ling|led)? (?:my|our) (?:account|subscription)|not renew)\b", re.I),
-    "competitor_mention": re.compile(r"\b(switch(?:ing)? to|evaluating (?:other|alternative) (?:vendors|suppliers))\b", re.I),
+MIN_CONFIDENCE = 0.3  # below this a cue is too weak to report at all
+MAX_SIGNALS_PER_DOC = 2_000
+
+# Sentiment thresholds on the lexicon score (sum of weights in a sentence), per source kind. Informal chat
+# needs a clearer cue: random tweets are full of emotion that is not about a vendor.
+NEG_THRESHOLD = {"email": 1.5, "transcript": 1.5, "notes": 1.5, "chat": 0.8, "ticket": 0.8}
+POS_THRESHOLD = {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5}
+
+HEDGE_FACTOR = 0.6
+REPORTED_FACTOR = 0.8
+QUESTION_FACTOR = 0.75
+SUBJECT_FACTOR = 0.85
+
+SEVERITY_BASE = {
+    "churn_intent": 0.95,
+    "escalation": 0.8,
+    "payment_issue": 0.75,
+    "competitor_mention": 0.7,
+    "pricing_objection": 0.65,
+    "procurement_blocker": 0.6,
+    "champion_departed": 0.8,
+    "sponsor_disengaged": 0.65,
+    "unresponsive": 0.55,
+    "meeting_cancelled": 0.4,
+    "product_gap": 0.6,
+    "blocker": 0.7,
+    "milestone_missed": 0.6,
+    "negative_sentiment": 0.55,
+    "stakeholder_change": 0.4,
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    pid: str
+    weight: float
+    selfneg: bool
+    ask: bool
+    weak: bool
+    chat_only: bool = False
+    needs_service: bool = False
+
+
+# ----------------------------------------------------------------------------------------- prefilter
+# Python's regex engine tries every alternative at every position, so 150 cue regexes over every sentence
+# cost ~50 ns per character each. Almost every cue needs some literal word ("cancel", "refund"), so one
+# trie-shaped scan per document finds which literals occur where, and only cues whose literal occurs in a
+# sentence are run on it. The literals are derived from the regexes themselves (necessary conditions),
+# so the prefilter never changes what matches.
+
+
+def _required_literals(rx: str) -> frozenset[str] | None:
+    """Strings of which every match of ``rx`` contains at least one (None when none can be proven)."""
+    from re import _constants as sc  # type: ignore[attr-defined]
+    from re import _parser as sp  # type: ignore[attr-defined]
+
+    def req(seq: object) -> frozenset[str] | None:
+        cands: list[frozenset[str]] = []
+        run: list[str] = []
+
+        def flush() -> None:
+            if run:
+                cands.append(frozenset(["".join(run)]))
+                run.clear()
+
+        for op, av in seq:  # type: ignore[attr-defined]
+            if op is sc.LITERAL:
+                run.append(chr(av))
+                continue
+            flush()
+            r: frozenset[str] | None = None
+            if op is sc.SUBPATTERN:
+                r = req(av[3])
+            elif op is sc.BRANCH:
+                parts = [req(a) for a in av[1]]
+                if all(x is not None for x in parts):
+                    r = frozenset().union(*parts)  # type: ignore[arg-type]
+            elif op in (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT) and av[0] >= 1:
+                r = req(av[2])
+            if r:
+                cands.append(r)
+        flush()
+        if not cands:
+            return None
+        return max(cands, key=lambda s: (min(len(x) for x in s), -len(s)))
+
+    found = req(sp.parse(rx))
+    if not found or min(len(x) for x in found) < 2:
+        return None
+    return found
+
+
+def _trie_regex(words: set[str]) -> str:
+    """One regex matching any of ``words``, shaped as a trie so each position costs a few char tests."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        end = "" in node
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if end else body
+
+    return build(trie)
+
+
+def _split_top(rx: str) -> list[str]:
+    """Top-level alternatives of ``rx`` (so each lexicon word gets its own literal gate)."""
+    parts, depth, cur, i = [], 0, [], 0
+    while i < len(rx):
+        ch = rx[i]
+        if ch == "\\":
+            cur.append(rx[i : i + 2])
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return [p for p in parts if p]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One cue or lexicon entry: its regex and what a match means."""
+
+    type: str  # signal type, or "lex" for a sentiment lexicon entry
+    rx: re.Pattern[str]
+    cue: _Cue | None = None
+    weight: float = 0.0  # lexicon weight (negative = negative sentiment)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rules: tuple[_Rule, ...]
+    always: frozenset[int]  # rules without a provable literal: run on every sentence
+    scanner: re.Pattern[str]  # finds every literal at every position (overlapping)
+    closure: dict[str, frozenset[int]]  # literal found -> rules it (or a prefix of it) gates
+    type_order: dict[str, int]
+    neutraliser: re.Pattern[str]
+    negator_tail: re.Pattern[str]
+    intensifier_tail: re.Pattern[str]
+    hedge: re.Pattern[str]
+    polite_hedge: re.Pattern[str]
+    reported: re.Pattern[str]
+    service: re.Pattern[str]
+    contrast: re.Pattern[str]
+    resolution: re.Pattern[str]
+
+
+def _expand(rx: str) -> str:
+    for name, body in P.MACROS.items():
+        rx = rx.replace("{" + name + "}", body)
+    return rx
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> _Compiled:
+    """Compile every cue and lexicon entry, and the literal scanner that gates them."""
+    known = taxonomy()
+    rules: list[_Rule] = []
+    for type_, cues in P.PATTERNS.items():
+        if type_ not in known:
+            raise ValueError(f"patterns.py names unknown signal type {type_!r}")
+        for pid, rx, weight, flags in cues:
+            body = _expand(rx)
+            compiled = re.compile(body)
+            if compiled.groups:
+                raise ValueError(f"pattern {type_}/{pid} uses a capturing group; use (?:...)")
+            fl = set(flags.split())
+            cue = _Cue(pid, weight, "selfneg" in fl, "ask" in fl, "weak" in fl, "chat" in fl, "svc" in fl)
+            rules.append(_Rule(type_, compiled, cue))
+    for sign, lex in ((-1.0, P.NEGATIVE_LEXICON), (1.0, P.POSITIVE_LEXICON)):
+        for group, w in lex.items():
+            for alt in _split_top(group):
+                rules.append(_Rule("lex", re.compile(r"(?<![\w#@])(?:" + alt + r")(?!\w)"), None, sign * w))
+    literals: dict[str, set[int]] = {}
+    always: set[int] = set()
+    for i, r in enumerate(rules):
+        lits = _required_literals(r.rx.pattern)
+        if lits is None:
+            always.add(i)
+            continue
+        for lit in lits:
+            literals.setdefault(lit, set()).add(i)
+    closure = {
+        lit: frozenset(j for other, idx in literals.items() if lit.startswith(other) for j in idx) for lit in literals
+    }
+    return _Compiled(
+        rules=tuple(rules),
+        always=frozenset(always),
+        scanner=re.compile("(?=(" + _trie_regex(set(literals)) + "))"),
+        closure=closure,
+        type_order={t: i for i, t in enumerate(known)},
+        neutraliser=re.compile(r"\b(?:" + "|".join(P.NEUTRALISERS) + r")\b"),
+        negator_tail=re.compile(r"(?:\b" + P.NEGATORS + r"\b|n't|nt\b)(?:\W+\w+){0,2}\W*$"),
+        intensifier_tail=re.compile(r"\b" + P.INTENSIFIERS + r"(?:\W+\w+)?\W*$"),
+        hedge=re.compile(r"\b" + P.HEDGES + r"\b"),
+        polite_hedge=re.compile(r"\b(?:if|unless|whether|in case|maybe|perhaps|might|thinking (?:about|of)|considering)\b"),
+        reported=re.compile(r"\b" + P.REPORTED),
+        service=re.compile(r"\b" + P.SERVICE_CONTEXT + r"\b"),
+        contrast=re.compile(r"\b(?:but|however|although|though|yet)\b"),
+        resolution=re.compile(r"\b" + P.RESOLUTION + r"\b"),
+    )
+
+
+def _candidates(c: _Compiled, sents: list[Sentence]) -> list[set[int]]:
+    """For each sentence, the rules whose required literal occurs in it (one scan of the whole document)."""
+    out: list[set[int]] = [set(c.always) for _ in sents]
+    if not sents:
+        return out
+    starts: list[int] = []
+    pos = 0
+    for s in sents:
+        starts.append(pos)
+        pos += len(s.norm) + 1
+    joined = "\n".join(s.norm for s in sents)
+    closure = c.closure
+    for m in c.scanner.finditer(joined):
+        idx = closure.get(m.group(1))
+        if idx:
+            out[bisect_right(starts, m.start()) - 1].update(idx)
+    return out
+
+
+_RESOLVABLE = ("product_gap", "blocker", "payment_issue", "unresponsive", "escalation")
+
+
+@dataclass(slots=True)
+class _Hit:
+    type: str
+    confidence: float
+    severity: float
+    sentence: Sentence
+    cue: str
+    hedged: bool = False
+    weak: bool = False
+
+
+def _clause_before(norm: str, pos: int) -> str:
+    """Text from the start of the clause that contains ``pos`` up to ``pos`` (negation/hedge scope)."""
+    cut = max(norm.rfind(",", 0, pos), norm.rfind(";", 0, pos), norm.rfind(":", 0, pos), norm.rfind(" but ", 0, pos))
+    return norm[cut + 1 : pos]
+
+
+def _sentence_hits(
+    c: _Compiled, sent: Sentence, cand: set[int], chat: bool
+) -> tuple[list[_Hit], list[tuple[int, int, float]]]:
+    """Cue hits (best per type) and lexicon matches (start, end, weight) for one sentence."""
+    norm = sent.norm
+    best: dict[str, _Hit] = {}
+    lex: list[tuple[int, int, float]] = []
+    for i in sorted(cand):
+        rule = c.rules[i]
+        cue = rule.cue
+        if cue is None:
+            lex.extend((m.start(), m.end(), rule.weight) for m in rule.rx.finditer(norm))
+            continue
+        if cue.chat_only and (not chat or sent.question):
+            continue  # cues that only mean something in a short customer message, stated not asked
+        if cue.needs_service and not c.service.search(norm):
+            continue
+        type_ = rule.type
+        for m in rule.rx.finditer(norm):
+            before = _clause_before(norm, m.start())
+            if not cue.selfneg and c.negator_tail.search(before[-40:]):
+                continue  # "no concerns about renewal", "never had a problem with billing"
+            conf = cue.weight
+            hedge_rx = c.polite_hedge if cue.ask else c.hedge
+            hedged = bool(hedge_rx.search(before))
+            if hedged:
+                conf *= HEDGE_FACTOR
+            if not cue.ask and c.reported.search(norm, 0, m.start()):
+                conf *= REPORTED_FACTOR
+            if sent.question and not cue.ask:
+                conf *= QUESTION_FACTOR
+            if sent.subject:
+                conf *= SUBJECT_FACTOR
+            prev = best.get(type_)
+            if prev is None or conf > prev.confidence:
+                sev = SEVERITY_BASE.get(type_, 0.5) * (0.7 if hedged else 1.0)
+                best[type_] = _Hit(type_, conf, sev, sent, cue.pid, hedged, cue.weak)
+    if best and (m := c.resolution.search(norm)) and not c.negator_tail.search(norm[max(0, m.start() - 30) : m.start()]):
+        for t in _RESOLVABLE:
+            best.pop(t, None)  # "thanks for resolving my issue": the problem is over
+    hits = sorted(best.values(), key=lambda h: c.type_order.get(h.type, 99))
+    return hits, lex
+
+
+def _sentiment(c: _Compiled, sent: Sentence, lex: list[tuple[int, int, float]]) -> tuple[float, float]:
+    """(negative score, positive score) of one sentence from its lexicon matches; both >= 0."""
+    if not lex:
+        return 0.0, 0.0
+    norm = sent.norm
+    blocked = [(m.start(), m.end()) for m in c.neutraliser.finditer(norm)]
+    contrast = [m.start() for m in c.contrast.finditer(norm)]
+    last_contrast = contrast[-1] if contrast else -1
+    neg = pos = 0.0
+    taken_end = -1
+    for start, end, weight in sorted(lex, key=lambda x: (x[0], -x[1])):
+        if start < taken_end:
+            continue  # overlapping entries ("not happy" and "happy"): the longer, earlier one wins
+        taken_end = end
+        if any(a <= start < b for a, b in blocked):
+            continue
+        w = weight
+        before = norm[max(0, start - 40) : start]
+        cut = max(before.rfind(","), before.rfind(";"), before.rfind(" but "))
+        scope = before[cut + 1 :]
+        if c.intensifier_tail.search(scope):
+            w *= 1.4
+        if c.negator_tail.search(scope):
+            w = -w * 0.8 if w > 0 else -w * 0.3  # "not happy" is negative; "not bad" is faintly positive
+        if last_contrast >= 0 and start < last_contrast:
+            w *= 0.5  # "it was fine, but ..." : the part after the contrast carries the stance
+        if w < 0:
+            neg -= w
+        else:
+            pos += w
+    if (neg or pos) and "!" in norm:
+        neg *= 1.15
+        pos *= 1.15
+    return neg, pos
+
+
+def _squash(score: float, threshold: float) -> float:
+    """Map a lexicon score at/above the threshold to a confidence in [0.4, 0.95]."""
+    return min(0.95, 0.4 + 0.55 * (1 - math.exp(-(score - threshold + 0.5) / 1.5)))
+
+
+def _label(type_: str) -> str:
+    return type_.replace("_", " ").capitalize()
+
+
 class RuleExtractor:
+    """Pattern + lexicon extractor. Stateless; safe to share between threads."""
+
     name = NAME
     version = VERSION
 
     def extract(self, doc: SourceDocument) -> list[Signal]:
-        out = []
-        for type_, pat in _PATTERNS.items():
-            for m in pat.finditer(doc.text):
-                c = citation_for_span(doc, m.start(), m.end())
-                out.append(Signal(account_id=doc.account_id, type=type_, evidence=[c], extractor=NAME,
-                                  extractor_version=VERSION, occurred_at=c.occurred_at, confidence=0.5))
+        c = _compiled()
+        kind = doc.kind
+        sents = sentences(doc)
+        cands = _candidates(c, sents)
+        hits: list[_Hit] = []
+        for sent, cand in zip(sents, cands):
+            sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"))
+            neg, pos = _sentiment(c, sent, lex)
+            if neg >= NEG_THRESHOLD.get(kind, 1.5) and neg > 1.2 * pos:
+                conf = _squash(neg, NEG_THRESHOLD.get(kind, 1.5))
+                if sent.question:
+                    conf *= QUESTION_FACTOR
+                sev = min(1.0, 0.35 + 0.12 * neg)
+                sent_hits.append(_Hit("negative_sentiment", conf, sev, sent, "lexicon"))
+            elif pos >= POS_THRESHOLD.get(kind, 1.5) and pos > 1.2 * neg:
+                conf = _squash(pos, POS_THRESHOLD.get(kind, 1.5))
+                if sent.question:
+                    conf *= QUESTION_FACTOR
+                sent_hits.append(_Hit("positive_sentiment", conf, min(1.0, 0.3 + 0.1 * pos), sent, "lexicon"))
+            hits.extend(sent_hits)
+        if kind in ("chat", "ticket"):
+            hits = self._chat_filter(c, doc, hits)
+        out: list[Signal] = []
+        for h in hits:
+            if h.confidence < MIN_CONFIDENCE:
+                continue
+            cit = citation_for_span(doc, h.sentence.start, h.sentence.end)
+            snippet = " ".join(h.sentence.norm.split())
+            if len(snippet) > 90:
+                snippet = snippet[:87] + "..."
+            out.append(
+                Signal(
+                    account_id=doc.account_id,
+                    type=h.type,
+                    severity=round(min(1.0, max(0.0, h.severity)), 4),
+                    confidence=round(min(1.0, max(0.0, h.confidence)), 4),
+                    occurred_at=cit.occurred_at or doc.occurred_at,
+                    summary=f"{_label(h.type)}: '{snippet}'" + (" (hedged)" if h.hedged else ""),
+                    evidence=[cit],
+                    extractor=NAME,
+                    extractor_version=VERSION,
+                    source_id=doc.id,
+                    hedged=h.hedged,
+                )
+            )
+            if len(out) >= MAX_SIGNALS_PER_DOC:
+                break
         return out
+
+    @staticmethod
+    def _chat_filter(c: _Compiled, doc: SourceDocument, hits: list[_Hit]) -> list[_Hit]:
+        """Short informal messages: negative cues count only when the message is about a product or service.
+
+        Weak cues need a second, non-weak cue in the same message; negative sentiment needs service context.
+        """
+        strong_neg = any(
+            not h.weak and h.type != "negative_sentiment" and taxonomy()[h.type].polarity == -1 for h in hits
+        )
+        service = bool(c.service.search(doc.text.lower()))
+        kept = []
+        for h in hits:
+            if h.weak and not strong_neg:
+                continue
+            if h.type == "negative_sentiment" and not (service or strong_neg):
+                continue
+            kept.append(h)
+        return kept
 
 
 register_extractor(NAME, lambda **_: RuleExtractor())

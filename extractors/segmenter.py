@@ -43,10 +43,10 @@ _CHAR_MAP = str.maketrans(
 # Things that are not prose: quoted-printable artefacts and whitespace runs (with quote prefixes).
 _SPECIAL = re.compile(
     r"=\r?\n"  # QP soft line break: joins the two lines
-    r"|=(?:20|09)"  # QP-encoded trailing space / tab
+    r"|=(?:20|09)[ \t]*"  # QP-encoded trailing space / tab
     r"|=0[12]&?"  # Lotus Notes bullet artefacts seen in Enron mail
     r"|(?:[ \t\u00a0]*\r?\n(?:[ \t]*>)*)+[ \t\u00a0]*"  # line breaks, with any '>' quote prefixes
-    r"|[ \t\u00a0\r\f\v]+"
+    r"|[ \t\u00a0\r\f\v]{2,}|[\t\u00a0\r\f\v]"  # a single plain space is kept as it is
 )
 _BULLET_AFTER_BREAK = re.compile(r"(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[A-Z][A-Za-z ]{0,30}:\s)")
 
@@ -94,11 +94,6 @@ class _Normalised:
         return self.ostarts[i] + (pos - self.nstarts[i])
 
 
-def _lower_same_length(s: str) -> str:
-    low = s.lower()
-    return low if len(low) == len(s) else s
-
-
 def normalise(text: str, start: int, end: int) -> _Normalised:
     """Clean ``text[start:end]`` for matching: soft breaks joined, whitespace collapsed, paragraphs kept as '\\n'."""
     out: list[str] = []
@@ -107,11 +102,19 @@ def normalise(text: str, start: int, end: int) -> _Normalised:
     n = 0
     last = "\n"  # so leading whitespace is dropped
 
+    region = text[start:end].translate(_CHAR_MAP)
+    low = region.lower()
+    if len(low) == len(region):
+        region = low
+
     def emit_identity(a: int, b: int) -> None:
         nonlocal n, last
+        if last in " \n":
+            while a < b and text[a] == " ":
+                a += 1
         if a >= b:
             return
-        chunk = _lower_same_length(text[a:b].translate(_CHAR_MAP))
+        chunk = region[a - start : b - start]
         nstarts.append(n)
         ostarts.append(a)
         out.append(chunk)

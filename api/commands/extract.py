@@ -6,11 +6,16 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from extractors.models import Signal
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+    from extractors.errors import HealthtraceError
+    from extractors.models import SourceDocument
 
 
 class OutputFormat(str, Enum):
@@ -58,6 +63,12 @@ def extract_command(
     extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
     account: Annotated[str | None, typer.Option(help="Account id to attach to the signals.")] = None,
     min_confidence: Annotated[float, typer.Option(min=0, max=1, help="Drop signals below this.")] = 0.0,
+    include_unverified: Annotated[
+        bool, typer.Option("--include-unverified", help="Also print LLM signals whose quote is not in the source.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the LLM tokens and price this run would cost; call nothing.")
+    ] = False,
 ) -> None:
     """Extract cited signals from FILES. Bad files are reported on stderr; the others continue."""
     from api.settings import get_settings
@@ -68,7 +79,12 @@ def extract_command(
     settings = get_settings()
     if len(files) > settings.max_files_per_call:
         raise typer.BadParameter(f"{len(files)} files given; the limit per call is {settings.max_files_per_call}")
+    if dry_run:
+        _dry_run(files, kind.value, account, extractor, settings)
+        return
     ex = get_extractor(extractor)
+    # extractors that batch (the LLM ones) get all documents at once: fewer, fuller requests, run concurrently
+    prefetched = _extract_batched(ex, files, kind.value, account, settings) if hasattr(ex, "extract_many") else None
     failed = 0
     records: list[dict[str, object]] = []
     out = sys.stdout
@@ -81,17 +97,23 @@ def extract_command(
         progress.start()
         task = progress.add_task("extracting", total=len(files))
     try:
-        for path in files:
+        for i, path in enumerate(files):
             source = str(path)
             try:
-                doc = load_document(source, kind=kind.value, account_id=account, max_bytes=settings.max_file_bytes)
-                signals = ex.extract(doc)
+                if prefetched is not None:
+                    got = prefetched[i]
+                    if isinstance(got, HealthtraceError):
+                        raise got
+                    signals = got
+                else:
+                    doc = load_document(source, kind=kind.value, account_id=account, max_bytes=settings.max_file_bytes)
+                    signals = ex.extract(doc)
             except HealthtraceError as e:
                 failed += 1
                 print(f"error: {e}", file=sys.stderr)
                 continue
             for sig in signals:
-                if sig.confidence < min_confidence:
+                if sig.confidence < min_confidence or not (sig.verified or include_unverified):
                     continue
                 rec = signal_record(sig, source)
                 if format is OutputFormat.jsonl:
@@ -109,9 +131,62 @@ def extract_command(
     elif format is OutputFormat.table:
         _print_table(records)
     out.flush()
+    totals = getattr(ex, "totals", None)
+    if totals is not None and hasattr(totals, "as_dict"):
+        t = totals.as_dict()
+        print(f"{ex.name}: {t['calls']} LLM calls, {t['prompt_tokens']} prompt + {t['completion_tokens']} completion "
+              f"tokens, {t['cached_pieces']} cached pieces, {t['unverified']} unverified signals", file=sys.stderr)
     if failed:
         print(f"{failed} of {len(files)} files failed", file=sys.stderr)
         raise typer.Exit(1)
+
+
+def _load_all(
+    files: list[Path], kind: str, account: str | None, settings: Settings
+) -> list[SourceDocument | HealthtraceError]:
+    from extractors.errors import HealthtraceError
+    from extractors.parsers import load_document
+
+    out: list[SourceDocument | HealthtraceError] = []
+    for path in files:
+        try:
+            out.append(load_document(str(path), kind=kind, account_id=account, max_bytes=settings.max_file_bytes))
+        except HealthtraceError as e:
+            out.append(e)
+    return out
+
+
+def _extract_batched(
+    ex: Any, files: list[Path], kind: str, account: str | None, settings: Settings
+) -> list[list[Signal] | HealthtraceError]:
+    """Signals or the error, per file in order; ``extract_many`` never loses a document, so neither does this."""
+    from extractors.errors import ExtractionError, HealthtraceError
+
+    loaded = _load_all(files, kind, account, settings)
+    docs = [d for d in loaded if not isinstance(d, HealthtraceError)]
+    results, failures = ex.extract_many(docs)
+    by_doc: dict[int, list[Signal] | HealthtraceError] = {id(r.doc): r.signals for r in results}
+    by_doc.update({id(f.doc): ExtractionError(f.error) for f in failures})
+    return [d if isinstance(d, HealthtraceError) else by_doc[id(d)] for d in loaded]
+
+
+def _dry_run(files: list[Path], kind: str, account: str | None, extractor: str, settings: Settings) -> None:
+    """What an LLM run would send and cost (cached answers are free); the endpoint is not needed."""
+    from extractors.errors import HealthtraceError
+
+    loaded = _load_all(files, kind, account, settings)
+    for path, d in zip(files, loaded):
+        if isinstance(d, HealthtraceError):
+            print(f"error: {d}", file=sys.stderr)
+    docs = [d for d in loaded if not isinstance(d, HealthtraceError)]
+    if extractor in ("llm", "hybrid"):
+        from extractors.llm import estimate_from_settings
+
+        report = estimate_from_settings(docs, extractor, settings).as_dict()
+    else:
+        report = {"documents": len(docs), "calls": 0, "prompt_tokens": 0, "cost_usd": 0.0,
+                  "note": f"the {extractor} extractor makes no LLM calls"}
+    print(json.dumps(report))
 
 
 def _print_table(records: list[dict[str, object]]) -> None:

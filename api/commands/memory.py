@@ -1,0 +1,225 @@
+"""``healthtrace ingest | reindex | search | stats``: the account memory (ledger + vector store)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Iterator
+
+import typer
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (only on a terminal: scripts and logs get the summary alone)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total or None)
+            progress.update(tasks[stage], completed=done, total=total or None)
+
+        yield update
+
+
+def _open(no_vectors: bool = False) -> tuple[Any, Any, Any]:
+    from api.settings import get_settings
+    from memory.ledger import Ledger
+
+    settings = get_settings()
+    ledger = Ledger.from_settings(settings)
+    vectors = None
+    if not no_vectors:
+        from memory.vectors import VectorMemory
+
+        vectors = VectorMemory.from_settings(settings)
+    return settings, ledger, vectors
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    from extractors.errors import InputError
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _print_report(report: Any, fmt: Format) -> None:
+    data = report.to_dict()
+    if fmt is Format.json:
+        print(json.dumps(data, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title="ingest", show_header=True)
+        t.add_column("what")
+        t.add_column("added", justify="right")
+        t.add_column("unchanged", justify="right")
+        t.add_column("failed", justify="right")
+        t.add_row("accounts (new or changed)", str(report.accounts_changed), "", "")
+        t.add_row("usage rows", str(report.usage_added), str(report.usage_unchanged), "")
+        t.add_row("outcomes", str(report.outcomes_added), str(report.outcomes_unchanged), "")
+        t.add_row("documents", str(report.documents_added), str(report.documents_unchanged), str(report.documents_failed))
+        t.add_row("signals", str(report.signals_added), "", "")
+        t.add_row("metadata signals", f"{report.metadata_signals_added} (-{report.metadata_signals_removed})", "", "")
+        t.add_row("chunks embedded", str(report.chunks_embedded), "", "")
+        t.add_row("signals embedded", str(report.signals_embedded), "", "")
+        Console().print(t)
+        if not report.changed:
+            print("nothing new: everything was already ingested")
+    err = sys.stderr
+    for p in report.problems[:200]:
+        print(f"skipped row: {p}", file=err)
+    if len(report.problems) > 200:
+        print(f"... and {len(report.problems) - 200} more bad rows", file=err)
+    for f in report.failures[:200]:
+        print(f"failed: {f}", file=err)
+    if len(report.failures) > 200:
+        print(f"... and {len(report.failures) - 200} more failed documents", file=err)
+
+
+def ingest_command(
+    files: Annotated[list[Path] | None, typer.Argument(help="Single documents to ingest (needs --account).")] = None,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (accounts.csv, usage.csv, outcomes.csv, documents/).")] = None,
+    account: Annotated[str | None, typer.Option(help="Account the FILES belong to.")] = None,
+    extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
+    no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
+) -> None:
+    """Load a workspace or single documents into the ledger and the vector memory. Re-running adds nothing."""
+    from extractors.errors import InputError
+    from memory.ingest import IngestOptions, ingest_files, ingest_workspace
+
+    if (workspace is None) == (not files):
+        raise InputError("give either --workspace DIR or FILE... --account ID")
+    if files and not account:
+        raise InputError("single documents need --account ID")
+    settings, ledger, vectors = _open(no_vectors)
+    options = IngestOptions(
+        extractor=extractor,
+        vectors=not no_vectors,
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_files_per_call if files else 200_000,
+        metadata_options={"unresponsive_days": settings.unresponsive_days, "vendor_domains": list(settings.vendor_domains)},
+    )
+    try:
+        with _progress(True) as progress:
+            if workspace is not None:
+                report = ingest_workspace(ledger, workspace, options, vectors=vectors, progress=progress)
+            else:
+                report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
+    finally:
+        ledger.close()
+    _print_report(report, format)
+
+
+def reindex_command(
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Rebuild the vector store from the ledger (the source of truth)."""
+    from memory.ingest import reindex
+
+    _, ledger, vectors = _open()
+    try:
+        with _progress(True) as progress:
+            stats = reindex(ledger, vectors, progress=progress)
+    finally:
+        ledger.close()
+    if format is Format.json:
+        print(json.dumps(stats))
+    else:
+        print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()))
+
+
+def search_command(
+    account: Annotated[str, typer.Argument(help="Account id.")],
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    since: Annotated[str | None, typer.Option(help="Only evidence dated on/after YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only evidence dated on/before YYYY-MM-DD.")] = None,
+    type: Annotated[str | None, typer.Option("--type", "-t", help="A signal type (signals only) or a source kind such as email (passages only).")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=200, help="How many results.")] = 10,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Cited passages and signals of one account, best first."""
+    from memory.search import search_evidence
+
+    d_since = _parse_date(since, "--since")
+    d_until = _parse_date(until, "--until")
+    settings, ledger, vectors = _open()
+    try:
+        results = search_evidence(ledger, vectors, account, query, since=d_since, until=d_until, type=type, k=k)
+    finally:
+        ledger.close()
+    if format is Format.json:
+        print(json.dumps(results, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{account}: {query}", show_lines=True)
+    for col in ("#", "score", "kind", "type", "date", "source", "evidence"):
+        t.add_column(col, overflow="fold")
+    for i, r in enumerate(results, 1):
+        src = f"{r['source_path'] or r['source_id']}[{r['start']}:{r['end']}]" if r.get("start") is not None else (r.get("source_path") or "")
+        t.add_row(str(i), f"{r['score']:.3f}", r["kind"], r.get("type") or "", (r.get("date") or "")[:10], src,
+                  (r.get("quote") or r.get("text") or "")[:400])
+    Console().print(t)
+    if not results:
+        print("no matching evidence", file=sys.stderr)
+
+
+def stats_command(
+    no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Ledger counts only.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Row counts of the ledger and the vector store."""
+    _, ledger, vectors = _open(no_vectors)
+    try:
+        counts = ledger.counts()
+        runs = counts.pop("extraction_runs", 0)
+        if vectors is not None:
+            counts.update(vectors.counts())
+        migrations = ledger.applied_migrations()
+    finally:
+        ledger.close()
+    if format is Format.json:
+        print(json.dumps({"counts": counts, "ingest_runs": runs, "migrations": migrations}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="healthtrace memory")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in counts.items():
+        t.add_row(name, str(n))
+    Console().print(t)
+    print(f"ingest runs: {runs}; schema: {migrations[-1] if migrations else 'empty'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_command)
+    app.command("reindex")(reindex_command)
+    app.command("search")(search_command)
+    app.command("stats")(stats_command)

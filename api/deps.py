@@ -1,0 +1,77 @@
+"""FastAPI dependencies as typed ``Annotated`` aliases: routes declare what they need in their signature.
+
+``Reader`` authenticates (401), rate-limits (429) and yields the caller's :class:`Principal`; ``Writer`` also
+needs the ``write`` scope (403). The tenant in the principal is the only tenant a route may touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.security import Authenticator, Principal, TokenBuckets, bearer_token
+from api.service import HealthService
+from api.settings import Settings
+from memory.api_store import ApiStore
+from memory.ledger import Ledger
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, as a header")
+
+
+@dataclass
+class AppState:
+    """Everything a request may use; built once by ``create_app``."""
+
+    settings: Settings
+    ledger: Ledger
+    store: ApiStore
+    service: HealthService
+    auth: Authenticator
+    buckets: TokenBuckets
+    dispatcher: object | None = None
+    indexer: object | None = None
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.ht
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_service(state: State) -> HealthService:
+    return state.service
+
+
+def get_settings_dep(state: State) -> Settings:
+    return state.settings
+
+
+Service = Annotated[HealthService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def authenticate(
+    request: Request,
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    api_key: Annotated[str | None, Security(_api_key)],
+) -> Principal:
+    token = bearer_token(request.headers.get("authorization"), api_key)
+    principal = state.auth.authenticate(token)
+    request.state.principal = principal  # read by the audit middleware
+    state.buckets.take(principal.key_id)
+    return principal
+
+
+def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    principal.require("write")
+    return principal
+
+
+Reader = Annotated[Principal, Depends(authenticate)]
+Writer = Annotated[Principal, Depends(require_write)]

@@ -1,0 +1,1 @@
+"""Versioned HTTP routes (``/v1``), one module per resource."""

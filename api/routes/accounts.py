@@ -1,0 +1,328 @@
+"""Accounts: the portfolio sorted by risk, one account's health now / at a date, history, narrated changes,
+why, recap, evidence search, what-if and CSM overrides. Every query is bounded by the caller's tenant."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import Reader, Service, SettingsDep, State, Writer
+from api.schemas import (
+    AccountOut,
+    AccountPage,
+    AccountsIn,
+    ChangeOut,
+    ChangesOut,
+    ErrorOut,
+    EvidenceHit,
+    EvidenceOut,
+    HealthOut,
+    HistoryOut,
+    HistoryPoint,
+    OverrideIn,
+    OverrideOut,
+    RecapOut,
+    ScoreChangeOut,
+    UpsertResult,
+    WhatIfIn,
+    WhatIfOut,
+)
+from api.service import HealthService, Rescored, today, top_reasons
+from extractors.errors import InputError, InputTooLargeError
+from extractors.models import TIERS, Account, HealthScore, Tier
+
+router = APIRouter(
+    prefix="/v1/accounts",
+    tags=["accounts"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+
+AccountId = Annotated[str, Path(min_length=1, max_length=200, description="the account's id in your CRM")]
+Day = Annotated[date | None, Query(description="YYYY-MM-DD")]
+
+
+def health_out(s: HealthScore) -> HealthOut:
+    return HealthOut.model_validate(s.model_dump())
+
+
+def change_out(narrative: object) -> ChangeOut:
+    data = narrative.model_dump()  # type: ignore[attr-defined]
+    data["recommended_action"] = data.pop("recommendation", None)
+    return ChangeOut.model_validate(data)
+
+
+def score_change(r: Rescored) -> ScoreChangeOut:
+    return ScoreChangeOut(
+        account_id=r.account_id,
+        score_before=r.previous.score if r.previous else None,
+        score=r.score.score,
+        tier_before=r.previous.tier if r.previous else None,
+        tier=r.score.tier,
+        as_of=r.score.as_of,
+        events=r.events,
+    )
+
+
+def _source_kinds(service: HealthService, tenant: str, account_id: str) -> dict[str, str]:
+    return {d.id: d.kind for d in service.ledger.documents_for(account_id, tenant=tenant)}
+
+
+@router.put("", response_model=UpsertResult)
+def upsert_accounts(body: AccountsIn, principal: Writer, service: Service, settings: SettingsDep) -> UpsertResult:
+    """Create or update accounts of your tenant (idempotent)."""
+    if len(body.accounts) > settings.api_max_batch:
+        raise InputTooLargeError(f"{len(body.accounts)} accounts in one call; the limit is {settings.api_max_batch}")
+    accounts = [Account(**a.model_dump(), tenant=principal.tenant) for a in body.accounts]
+    changed = service.upsert_accounts(principal.tenant, accounts)
+    return UpsertResult(received=len(accounts), changed=changed)
+
+
+@router.get("", response_model=AccountPage)
+def list_accounts(
+    principal: Reader,
+    service: Service,
+    tier: Annotated[list[Tier] | None, Query(description="only these tiers")] = None,
+    segment: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="substring of id or name")] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    sort: Literal["risk", "score_desc", "name"] = "risk",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AccountPage:
+    """Accounts sorted by risk (lowest score first; unscored last), filtered and paginated."""
+    rows = service.portfolio(principal.tenant)
+    needle = q.lower() if q else None
+    kept = []
+    for a, s, at in rows:
+        if segment is not None and a.segment != segment:
+            continue
+        if needle and needle not in a.account_id.lower() and needle not in (a.name or "").lower():
+            continue
+        if min_score is not None and (s is None or s.score < min_score):
+            continue
+        if max_score is not None and (s is None or s.score > max_score):
+            continue
+        kept.append((a, s, at))
+    tiers = {t: 0 for t in TIERS}
+    for _, s, _ in kept:
+        if s is not None:
+            tiers[s.tier] += 1
+    if tier:
+        kept = [r for r in kept if r[1] is not None and r[1].tier in tier]
+    if sort == "risk":
+        kept.sort(key=lambda r: (r[1] is None, r[1].score if r[1] else 0.0, r[0].account_id))
+    elif sort == "score_desc":
+        kept.sort(key=lambda r: (r[1] is None, -(r[1].score if r[1] else 0.0), r[0].account_id))
+    else:
+        kept.sort(key=lambda r: ((r[0].name or r[0].account_id).lower(), r[0].account_id))
+    page = kept[offset : offset + limit]
+    items = [
+        AccountOut(
+            account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
+            score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
+            top_reasons=top_reasons(s) if s else [], updated_at=at,
+        )
+        for a, s, at in page
+    ]
+    return AccountPage(items=items, total=len(kept), limit=limit, offset=offset, tiers=tiers)
+
+
+@router.get("/{account_id}", response_model=AccountOut)
+def get_account(account_id: AccountId, principal: Reader, service: Service) -> AccountOut:
+    a = service.account(principal.tenant, account_id)
+    s = service.latest(principal.tenant, account_id)
+    return AccountOut(
+        account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
+        score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
+        top_reasons=top_reasons(s) if s else [],
+    )
+
+
+@router.get("/{account_id}/health", response_model=HealthOut)
+def get_health(account_id: AccountId, principal: Reader, service: Service, as_of: Day = None) -> HealthOut:
+    """The latest stored score, or the score as of a date (stored snapshot of that day, else computed)."""
+    return health_out(service.health_at(principal.tenant, account_id, as_of))
+
+
+@router.get("/{account_id}/history", response_model=HistoryOut)
+def get_history(
+    account_id: AccountId,
+    principal: Reader,
+    service: Service,
+    since: Day = None,
+    until: Day = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> HistoryOut:
+    """Stored snapshots of the active model, oldest first (the score-history chart)."""
+    service.account(principal.tenant, account_id)
+    model_id = service.load_model(service.active_model_name(principal.tenant)).id
+    snaps = service.ledger.snapshots_for(account_id, model_id=model_id, tenant=principal.tenant) or \
+        service.ledger.snapshots_for(account_id, tenant=principal.tenant)
+    pts = [
+        HistoryPoint(as_of=s.as_of, score=s.score, tier=s.tier, model_id=s.model_id, model_version=s.model_version)
+        for s in snaps
+        if (since is None or s.as_of >= since) and (until is None or s.as_of <= until)
+    ]
+    return HistoryOut(account_id=account_id, points=pts[-limit:])
+
+
+@router.get("/{account_id}/changes", response_model=ChangesOut)
+def get_changes(
+    account_id: AccountId,
+    principal: Reader,
+    service: Service,
+    since: Day = None,
+    min_delta: Annotated[float, Query(ge=0, le=100)] = 0.5,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> ChangesOut:
+    """Narrated changes between consecutive snapshots, newest first, each driver with its citations."""
+    from scoring.narrate import narrate
+
+    account = service.account(principal.tenant, account_id)
+    model_id = service.load_model(service.active_model_name(principal.tenant)).id
+    snaps = service.ledger.snapshots_for(account_id, model_id=model_id, tenant=principal.tenant)
+    kinds = _source_kinds(service, principal.tenant, account_id)
+    out: list[ChangeOut] = []
+    for before, after in reversed(list(zip(snaps, snaps[1:]))):
+        if since is not None and after.as_of < since:
+            break
+        if abs(after.score - before.score) < min_delta and before.tier == after.tier:
+            continue
+        out.append(change_out(narrate(before, after, account=account, source_kinds=kinds)))
+        if len(out) >= limit:
+            break
+    return ChangesOut(account_id=account_id, changes=out)
+
+
+@router.get("/{account_id}/why", response_model=ChangeOut)
+def get_why(
+    account_id: AccountId,
+    principal: Reader,
+    service: Service,
+    since: Day = None,
+    as_of: Day = None,
+) -> ChangeOut:
+    """Why the score moved between ``since`` (default: 30 days before) and ``as_of`` (default: latest)."""
+    from scoring.narrate import narrate
+
+    account = service.account(principal.tenant, account_id)
+    after = service.health_at(principal.tenant, account_id, as_of)
+    start = since or (after.as_of - timedelta(days=30))
+    if start >= after.as_of:
+        raise InputError(f"since ({start}) must be before the score date ({after.as_of})")
+    before = service.health_at(principal.tenant, account_id, start)
+    kinds = _source_kinds(service, principal.tenant, account_id)
+    return change_out(narrate(before, after, account=account, source_kinds=kinds))
+
+
+@router.get("/{account_id}/recap", response_model=RecapOut)
+def get_recap(
+    account_id: AccountId,
+    principal: Reader,
+    service: Service,
+    audience: Literal["csm", "exec"] = "csm",
+    days: Annotated[int, Query(ge=1, le=3650)] = 30,
+) -> RecapOut:
+    """A Markdown recap for a QBR or an internal review: score, what changed, cited evidence, risks."""
+    from scoring.narrate import narrate
+    from scoring.recap import render_recap
+
+    account = service.account(principal.tenant, account_id)
+    now = service.health_at(principal.tenant, account_id, None)
+    before = service.health_at(principal.tenant, account_id, now.as_of - timedelta(days=days))
+    kinds = _source_kinds(service, principal.tenant, account_id)
+    story = narrate(before, now, account=account, source_kinds=kinds) if before.as_of < now.as_of else None
+    md = render_recap(account, now, story, audience=audience, days=days, source_kinds=kinds)
+    return RecapOut(account_id=account_id, as_of=now.as_of, audience=audience, markdown=md)
+
+
+@router.get("/{account_id}/evidence", response_model=EvidenceOut)
+def search_evidence(
+    account_id: AccountId,
+    principal: Reader,
+    state: State,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="what to look for")],
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+    since: Day = None,
+    type: Annotated[str | None, Query(max_length=60, description="signal type")] = None,
+) -> EvidenceOut:
+    """Cited passages and signals of this account, best first (vector search filtered by tenant+account)."""
+    state.service.account(principal.tenant, account_id)
+    memory = _vectors(state)
+    if not q.strip():
+        raise InputError("q must not be blank")
+    hits = memory.search(account_id, q, tenant=principal.tenant, k=k, since=since, type=type)
+    out = []
+    for h in hits:
+        m = h.metadata
+        if m.get("tenant", principal.tenant) != principal.tenant:  # defence in depth: the filter already did this
+            continue
+        if m.get("start") is None or m.get("end") is None or not m.get("source_id"):
+            continue  # an unverified signal has no passage to show
+        is_signal = m.get("kind") == "signal"
+        out.append(EvidenceHit(
+            kind="signal" if is_signal else "passage", account_id=m.get("account_id"), source_id=str(m["source_id"]),
+            start=int(m["start"]), end=int(m["end"]), quote=str(m.get("quote") or h.text), score=h.score,
+            signal_type=m.get("type") if is_signal else None, occurred_at=m.get("date_iso") or None,
+            source_path=m.get("source_path"),
+        ))
+    return EvidenceOut(query=q, hits=out)
+
+
+def _vectors(state: object) -> object:
+    """One vector memory per app, opened on first use (chroma is heavy; most requests never need it)."""
+    from memory.vectors import VectorMemory
+
+    mem = getattr(state, "_vector_memory", None)
+    if mem is None:
+        mem = VectorMemory.from_settings(state.settings)  # type: ignore[attr-defined]
+        state._vector_memory = mem  # type: ignore[attr-defined]
+    return mem
+
+
+@router.post("/{account_id}/whatif", response_model=WhatIfOut)
+def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: Service) -> WhatIfOut:
+    """Score a hypothetical: usage values, removed signals or another model. Nothing is stored."""
+    from extractors.models import UsagePoint
+    from scoring.narrate import narrate
+
+    account = service.account(principal.tenant, account_id)
+    day = today()
+    baseline = service.compute(principal.tenant, account, day)
+    usage = [UsagePoint(account_id=account_id, date=day, metric=m, value=v) for m, v in body.usage.items()]
+    scenario = service.compute(principal.tenant, account, day, model_name=body.model,
+                               drop_signals=body.remove_signal_ids, extra_usage=usage)
+    if scenario.model_id != baseline.model_id:
+        text = f"With model {scenario.model_id} the score would be {scenario.score:.0f} ({scenario.tier})."
+    else:
+        text = narrate(baseline, scenario.model_copy(update={"as_of": baseline.as_of}), account=account).text
+    return WhatIfOut(account_id=account_id, baseline=health_out(baseline), scenario=health_out(scenario),
+                     delta=round(scenario.score - baseline.score, 2), text=text)
+
+
+@router.post("/{account_id}/overrides", response_model=OverrideOut, status_code=201)
+def add_override(account_id: AccountId, body: OverrideIn, principal: Writer, service: Service) -> OverrideOut:
+    """A CSM adjustment with a reason; it shows as its own contribution and the account is rescored now."""
+    o, _ = service.add_override(principal.tenant, account_id, body.points, body.reason, author=body.author,
+                                expires=body.expires)
+    return OverrideOut(id=o.id, account_id=o.account_id, points=o.points, reason=o.reason, author=o.author,
+                       created_at=o.created_at, expires=o.expires)
+
+
+@router.get("/{account_id}/overrides", response_model=list[OverrideOut])
+def list_overrides(account_id: AccountId, principal: Reader, service: Service) -> list[OverrideOut]:
+    service.account(principal.tenant, account_id)
+    return [
+        OverrideOut(id=o.id, account_id=o.account_id, points=o.points, reason=o.reason, author=o.author,
+                    created_at=o.created_at, expires=o.expires)
+        for o in service.store.overrides_for(principal.tenant, account_id)
+    ]
+
+
+@router.post("/{account_id}/rescore", response_model=ScoreChangeOut)
+def rescore(account_id: AccountId, principal: Writer, service: Service) -> ScoreChangeOut:
+    """Score now and store the snapshot (emits events when the score or tier moved)."""
+    return score_change(service.rescore(principal.tenant, account_id))

@@ -1,0 +1,113 @@
+"""Ingest: documents (JSON or file upload), usage points and outcomes, in bounded batches.
+
+Each call rescores the touched accounts at once (score.changed / tier.changed events follow) and answers
+with the new scores, so a CS platform sees the effect of what it just sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path, UploadFile
+
+from api.deps import Reader, Service, SettingsDep, Writer
+from api.routes.accounts import score_change
+from api.schemas import (
+    DocKind,
+    DocumentOut,
+    DocumentsIn,
+    ErrorOut,
+    IngestOut,
+    OutcomesIn,
+    UpsertResult,
+    UsageIn,
+)
+from extractors.errors import InputError, InputTooLargeError
+from extractors.models import Outcome, SourceDocument, UsagePoint
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["ingest"],
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+               413: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+
+MAX_UPLOAD_FILES = 50
+
+
+def _parse(text: str, kind: str, path: str | None, account_id: str, occurred_at: object = None) -> SourceDocument:
+    from extractors.parsers import parse_text
+
+    doc = parse_text(text, kind=kind, path=path, account_id=account_id)
+    if occurred_at is not None:
+        doc = doc.model_copy(update={"occurred_at": occurred_at})
+    return doc
+
+
+def _check_batch(n: int, limit: int, what: str) -> None:
+    if n > limit:
+        raise InputTooLargeError(f"{n} {what} in one call; the limit is {limit}")
+
+
+@router.post("/documents", response_model=IngestOut, status_code=201)
+def ingest_documents(body: DocumentsIn, principal: Writer, service: Service, settings: SettingsDep) -> IngestOut:
+    """Store documents, extract cited signals, rescore their accounts now."""
+    _check_batch(len(body.documents), settings.api_max_batch, "documents")
+    docs = [_parse(d.text, d.kind, d.path, d.account_id, d.occurred_at) for d in body.documents]
+    added, signals, rescored = service.ingest_documents(principal.tenant, docs)
+    return IngestOut(received=len(docs), added=added, signals_added=signals,
+                     rescored=[score_change(r) for r in rescored])
+
+
+@router.post("/documents/upload", response_model=IngestOut, status_code=201)
+async def upload_documents(
+    principal: Writer,
+    service: Service,
+    settings: SettingsDep,
+    account_id: Annotated[str, Form(min_length=1, max_length=200)],
+    files: Annotated[list[UploadFile], File(description="email (.eml), transcript, notes or chat files")],
+    kind: Annotated[DocKind, Form()] = "auto",
+) -> IngestOut:
+    """The same as POST /v1/documents, from files (multipart/form-data); text is decoded as UTF-8."""
+    from starlette.concurrency import run_in_threadpool
+
+    _check_batch(len(files), min(MAX_UPLOAD_FILES, settings.api_max_batch), "files")
+    docs = []
+    for f in files:
+        raw = await f.read(settings.max_file_bytes + 1)
+        if len(raw) > settings.max_file_bytes:
+            raise InputTooLargeError(f"{f.filename}: over {settings.max_file_bytes} bytes")
+        if not raw:
+            raise InputError(f"{f.filename}: empty file")
+        text = raw.decode("utf-8", errors="replace")
+        docs.append(_parse(text, kind, f.filename, account_id))
+    added, signals, rescored = await run_in_threadpool(service.ingest_documents, principal.tenant, docs)
+    return IngestOut(received=len(docs), added=added, signals_added=signals,
+                     rescored=[score_change(r) for r in rescored])
+
+
+@router.get("/documents/{source_id}", response_model=DocumentOut, tags=["documents"])
+def get_document(
+    source_id: Annotated[str, Path(min_length=1, max_length=64)], principal: Reader, service: Service
+) -> DocumentOut:
+    """A stored source; a citation's ``start``/``end`` index its ``text``."""
+    d = service.document(principal.tenant, source_id)
+    return DocumentOut(id=d.id, account_id=d.account_id, kind=d.kind, title=d.title, path=d.path,
+                       occurred_at=d.occurred_at, text=d.text)
+
+
+@router.post("/usage", response_model=IngestOut, status_code=201)
+def ingest_usage(body: UsageIn, principal: Writer, service: Service, settings: SettingsDep) -> IngestOut:
+    """Usage points (account, date, metric, value); idempotent per (account, date, metric)."""
+    _check_batch(len(body.points), settings.api_max_batch * 10, "usage points")
+    points = [UsagePoint(**p.model_dump()) for p in body.points]
+    added, rescored = service.ingest_usage(principal.tenant, points)
+    return IngestOut(received=len(points), added=added, rescored=[score_change(r) for r in rescored])
+
+
+@router.post("/outcomes", response_model=UpsertResult, status_code=201)
+def add_outcomes(body: OutcomesIn, principal: Writer, service: Service, settings: SettingsDep) -> UpsertResult:
+    """Renewals, churn, expansions: the labels calibration learns from."""
+    _check_batch(len(body.outcomes), settings.api_max_batch, "outcomes")
+    outcomes = [Outcome(**o.model_dump()) for o in body.outcomes]
+    return UpsertResult(received=len(outcomes), changed=service.add_outcomes(principal.tenant, outcomes))

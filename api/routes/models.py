@@ -1,0 +1,84 @@
+"""Scoring models (list, activate) and the export of scores shaped for CRM import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from api.deps import Reader, Service, Writer
+from api.schemas import ErrorOut, ModelOut, ModelsOut
+from api.service import top_reasons
+
+router = APIRouter(prefix="/v1", responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                                            404: {"model": ErrorOut}, 429: {"model": ErrorOut}})
+
+
+@router.get("/models", response_model=ModelsOut, tags=["models"])
+def list_models(principal: Reader, service: Service) -> ModelsOut:
+    active = service.active_model_name(principal.tenant)
+    out = []
+    for name in sorted(service.available_models()):
+        m = service.load_model(name)
+        out.append(ModelOut(name=name, id=m.id, version=str(m.version), hash=m.content_hash, active=name == active))
+    return ModelsOut(models=out)
+
+
+@router.post("/models/{name}/activate", response_model=ModelsOut, tags=["models"])
+def activate_model(
+    name: Annotated[str, Path(min_length=1, max_length=200)], principal: Writer, service: Service
+) -> ModelsOut:
+    """Score this tenant's accounts with another model from now on (existing snapshots stay as they were)."""
+    service.activate_model(principal.tenant, name)
+    return list_models(principal, service)
+
+
+EXPORT_COLUMNS = ("account_id", "name", "score", "tier", "as_of", "top_reason_1", "top_reason_2", "top_reason_3",
+                  "updated_at", "model_id", "model_version")
+
+
+@router.get(
+    "/export/scores",
+    tags=["export"],
+    responses={200: {"content": {"text/csv": {}, "application/json": {}},
+                     "description": "one row per account: score, tier, top reasons, updated-at"}},
+)
+def export_scores(
+    principal: Reader,
+    service: Service,
+    format: Annotated[Literal["csv", "json"], Query(description="csv for spreadsheet/CRM import")] = "csv",
+) -> Response:
+    """One row per scored account, ready for a CRM import (Salesforce/HubSpot custom fields)."""
+    rows = []
+    for a, s, at in service.portfolio(principal.tenant):
+        if s is None:
+            continue
+        reasons = top_reasons(s, 3) + ["", "", ""]
+        rows.append({
+            "account_id": a.account_id, "name": a.name or "", "score": round(s.score, 2), "tier": s.tier,
+            "as_of": s.as_of.isoformat(), "top_reason_1": reasons[0], "top_reason_2": reasons[1],
+            "top_reason_3": reasons[2], "updated_at": at.isoformat() if at else "", "model_id": s.model_id,
+            "model_version": s.model_version,
+        })
+    rows.sort(key=lambda r: (r["score"], r["account_id"]))
+    if format == "json":
+        import json
+
+        return Response(json.dumps(rows, ensure_ascii=False), media_type="application/json")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_safe(v) for k, v in r.items()})
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="healthtrace-scores.csv"'})
+
+
+def _csv_safe(v: object) -> object:
+    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v

@@ -1,0 +1,376 @@
+"""HTTP request and response models, separate from the stored domain models.
+
+Requests are strict (unknown fields rejected, every list and string bounded) so a client's typo is a clear
+422 rather than silently ignored data. Responses expose what a CS platform needs and nothing of the store's
+internals (no tenant columns, no hashes of keys).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from extractors.models import Category, OutcomeKind, Tier
+
+MAX_BATCH = 1000  # hard upper bound in the schema; the configured api_max_batch may be lower
+MAX_TEXT_CHARS = 2_000_000
+Id = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# ----------------------------------------------------------------------------------------- errors
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+# ----------------------------------------------------------------------------------------- accounts
+class AccountIn(_In):
+    account_id: str = Id
+    name: str | None = Field(default=None, max_length=500)
+    start_date: date | None = None
+    end_date: date | None = None
+    segment: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
+
+
+class AccountsIn(_In):
+    accounts: list[AccountIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    name: str | None = None
+    segment: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    score: float | None = None
+    tier: Tier | None = None
+    as_of: date | None = None
+    top_reasons: list[str] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    total: int
+    limit: int
+    offset: int
+    tiers: dict[str, int] = Field(default_factory=dict, description="accounts per tier over the whole filter")
+
+
+class UpsertResult(BaseModel):
+    received: int
+    changed: int
+
+
+# ----------------------------------------------------------------------------------------- scores
+class CitationOut(BaseModel):
+    source_id: str
+    start: int
+    end: int
+    quote: str
+    alignment: str = "exact"
+    occurred_at: datetime | None = None
+    source_path: str | None = None
+    speaker: str | None = None
+
+
+class MetricOut(BaseModel):
+    metric: str
+    transform: str
+    value: float | None = None
+    window_start: date | None = None
+    window_end: date | None = None
+    subscore: float | None = None
+
+
+class ContributionOut(BaseModel):
+    key: str
+    kind: str
+    category: Category | None = None
+    points: float
+    reason: str
+    reason_code: str
+    signal_type: str | None = None
+    evidence: list[CitationOut] = Field(default_factory=list)
+    metric: MetricOut | None = None
+
+
+class CategoryOut(BaseModel):
+    category: Category
+    weight: float
+    effective_weight: float
+    subscore: float | None = None
+    points: float
+    has_data: bool
+
+
+class HealthOut(BaseModel):
+    account_id: str
+    as_of: date
+    score: float
+    tier: Tier
+    categories: list[CategoryOut] = Field(default_factory=list)
+    contributions: list[ContributionOut] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    model_id: str
+    model_version: str
+
+
+class HistoryPoint(BaseModel):
+    as_of: date
+    score: float
+    tier: Tier
+    model_id: str
+    model_version: str
+
+
+class HistoryOut(BaseModel):
+    account_id: str
+    points: list[HistoryPoint]
+
+
+class DriverOut(BaseModel):
+    key: str
+    kind: str
+    category: str | None = None
+    reason_code: str
+    signal_type: str | None = None
+    change: str
+    points: float
+    description: str
+    citations: list[CitationOut] = Field(default_factory=list)
+
+
+class ChangeOut(BaseModel):
+    """One narrated change between two consecutive snapshots (or a date and now)."""
+
+    account_id: str
+    from_as_of: date
+    to_as_of: date
+    from_score: float
+    to_score: float
+    from_tier: Tier
+    to_tier: Tier
+    delta: float
+    tier_move: str
+    text: str
+    drivers: list[DriverOut]
+    recommended_action: dict[str, Any] | None = None
+
+
+class ChangesOut(BaseModel):
+    account_id: str
+    changes: list[ChangeOut]
+
+
+class RecapOut(BaseModel):
+    account_id: str
+    as_of: date
+    audience: Literal["csm", "exec"]
+    markdown: str
+
+
+# ----------------------------------------------------------------------------------------- ingest
+DocKind = Literal["auto", "email", "transcript", "notes", "chat"]
+
+
+class DocumentIn(_In):
+    account_id: str = Id
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    kind: DocKind = "auto"
+    path: str | None = Field(default=None, max_length=1000, description="where the text came from (versioning key)")
+    occurred_at: datetime | None = Field(default=None, description="overrides the date found in the text")
+
+
+class DocumentsIn(_In):
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class UsagePointIn(_In):
+    account_id: str = Id
+    date: date
+    metric: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    value: float
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("value must be a finite number")
+        return v
+
+
+class UsageIn(_In):
+    points: list[UsagePointIn] = Field(min_length=1, max_length=MAX_BATCH * 10)
+
+
+class OutcomeIn(_In):
+    account_id: str = Id
+    date: date
+    outcome: OutcomeKind
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OutcomesIn(_In):
+    outcomes: list[OutcomeIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class OverrideIn(_In):
+    """A CSM's judgement the data cannot see; shown as its own contribution, never hidden in the total."""
+
+    points: float = Field(ge=-50, le=50, description="points added to (or taken from) the computed score")
+    reason: str = Field(min_length=3, max_length=1000)
+    author: str | None = Field(default=None, max_length=200)
+    expires: date | None = Field(default=None, description="the override stops counting after this date")
+
+
+class OverrideOut(BaseModel):
+    id: int
+    account_id: str
+    points: float
+    reason: str
+    author: str | None = None
+    created_at: datetime
+    expires: date | None = None
+
+
+class ScoreChangeOut(BaseModel):
+    account_id: str
+    score_before: float | None = None
+    score: float
+    tier_before: Tier | None = None
+    tier: Tier
+    as_of: date
+    events: list[str] = Field(default_factory=list)
+
+
+class IngestOut(BaseModel):
+    received: int
+    added: int
+    signals_added: int = 0
+    rescored: list[ScoreChangeOut] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------- documents, evidence
+class DocumentOut(BaseModel):
+    id: str
+    account_id: str | None = None
+    kind: str
+    title: str | None = None
+    path: str | None = None
+    occurred_at: datetime | None = None
+    text: str
+
+
+class EvidenceHit(BaseModel):
+    kind: Literal["passage", "signal"]
+    account_id: str | None = None
+    source_path: str | None = None
+    source_id: str
+    start: int
+    end: int
+    quote: str
+    score: float
+    signal_type: str | None = None
+    occurred_at: datetime | None = None
+
+
+class EvidenceOut(BaseModel):
+    query: str
+    hits: list[EvidenceHit]
+
+
+# ----------------------------------------------------------------------------------------- what-if
+class WhatIfIn(_In):
+    """Hypothetical inputs on top of the account's real ones; nothing is stored."""
+
+    remove_signal_ids: list[str] = Field(default_factory=list, max_length=500)
+    usage: dict[str, float] = Field(default_factory=dict, max_length=50, description="metric -> value today")
+    model: str | None = Field(default=None, max_length=200, description="score with another bundled model")
+
+
+class WhatIfOut(BaseModel):
+    account_id: str
+    baseline: HealthOut
+    scenario: HealthOut
+    delta: float
+    text: str
+
+
+# ----------------------------------------------------------------------------------------- models
+class ModelOut(BaseModel):
+    name: str
+    id: str
+    version: str
+    hash: str
+    active: bool
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelOut]
+
+
+# ----------------------------------------------------------------------------------------- webhooks + events
+class WebhookIn(_In):
+    url: HttpUrl
+    secret: str | None = Field(default=None, min_length=16, max_length=200, description="generated when omitted")
+    events: list[Literal["*", "score.changed", "tier.changed", "score.dropped"]] = Field(
+        default_factory=lambda: ["*"], min_length=1, max_length=10
+    )
+    format: Literal["json", "slack"] = "json"
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    format: str
+    active: bool
+    created_at: datetime
+    secret: str | None = Field(default=None, description="returned once, at creation")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: str
+    event_kind: str
+    status: str
+    attempts: int
+    last_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+
+class EventOut(BaseModel):
+    id: int
+    event_id: str
+    kind: str
+    account_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class EventsOut(BaseModel):
+    events: list[EventOut]
+    next_since_id: int
+
+
+class WhoAmI(BaseModel):
+    key_id: str
+    tenant: str
+    scope: str

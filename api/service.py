@@ -1,0 +1,365 @@
+"""What the routes do, apart from HTTP: ingest, rescore one account, overrides, narrated changes.
+
+Every method takes the tenant explicitly and passes it to every ledger and store query. The real-time path
+(ingest -> rescore -> events) touches only the ledger and the pure scorer: no embeddings, no network, so it
+stays within the latency budget; vector indexing of new documents is left to a background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete
+
+from api.settings import Settings
+from extractors.errors import InputError, NotFoundError
+from extractors.models import (
+    Account,
+    Contribution,
+    HealthScore,
+    Outcome,
+    Signal,
+    SourceDocument,
+    UsagePoint,
+    UsageRow,
+    tier_for,
+)
+from memory.api_store import ApiStore, Override
+from memory.ledger import Ledger
+
+log = logging.getLogger("healthtrace.api")
+
+_ACTIVE_MODEL = "model.active:"  # + tenant
+
+
+@dataclass
+class Rescored:
+    account_id: str
+    score: HealthScore
+    previous: HealthScore | None
+    events: list[str] = field(default_factory=list)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def apply_overrides(score: HealthScore, overrides: Iterable[Override]) -> HealthScore:
+    """Add each active override as its own contribution; clamp so the total stays in 0..100 and still adds up."""
+    active = [o for o in overrides if o.active_on(score.as_of)]
+    if not active:
+        return score
+    total = round(score.score * 100)
+    contribs = list(score.contributions)
+    notes = list(score.notes)
+    for o in active:
+        want = round(o.points * 100)
+        new_total = min(10_000, max(0, total + want))
+        applied = new_total - total
+        if applied != want:
+            notes.append(f"override #{o.id} clamped from {o.points:+.2f} to {applied / 100:+.2f} points")
+        total = new_total
+        contribs.append(
+            Contribution(
+                key=f"override:{o.id}",
+                kind="override",
+                points=applied / 100,
+                reason=f"CSM override{f' by {o.author}' if o.author else ''}: {o.reason}",
+                reason_code="csm_override",
+            )
+        )
+    value = total / 100
+    return score.model_copy(update={"score": value, "tier": tier_for(value), "contributions": contribs, "notes": notes})
+
+
+def top_reasons(score: HealthScore, n: int = 3) -> list[str]:
+    """The contributions that pull the score down most (what a CSM acts on), then the biggest positives."""
+    items = [c for c in score.contributions if c.kind != "baseline" and abs(c.points) >= 0.01]
+    neg = sorted((c for c in items if c.points < 0), key=lambda c: c.points)
+    pos = sorted((c for c in items if c.points > 0), key=lambda c: -c.points)
+    return [" ".join(c.reason.split()) for c in (neg + pos)[:n]]
+
+
+class HealthService:
+    """Ledger + API store + scoring model, bound to one settings object."""
+
+    def __init__(self, ledger: Ledger, store: ApiStore, settings: Settings) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.settings = settings
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.on_events: list[Any] = []  # callbacks, e.g. the webhook dispatcher's notify
+        self.on_ingest: list[Any] = []  # callbacks after new documents are stored (background vector indexing)
+
+    # ------------------------------------------------------------------------------------ models
+    def available_models(self) -> dict[str, Any]:
+        from scoring.model import bundled_models
+
+        paths = dict(bundled_models())
+        if self.settings.model_file is not None:
+            paths["configured"] = self.settings.model_file
+        return paths
+
+    def load_model(self, name: str) -> Any:
+        from scoring.model import load_model
+
+        with self._lock:
+            if name not in self._models:
+                paths = self.available_models()
+                if name not in paths:
+                    raise NotFoundError(f"no scoring model {name!r}; available: {', '.join(sorted(paths))}")
+                self._models[name] = load_model(paths[name])
+            return self._models[name]
+
+    def active_model_name(self, tenant: str) -> str:
+        default = "configured" if self.settings.model_file is not None else "default"
+        return self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
+
+    def activate_model(self, tenant: str, name: str) -> str:
+        self.load_model(name)  # validates it exists and parses
+        self.store.set_state(_ACTIVE_MODEL + tenant, name)
+        return name
+
+    # ------------------------------------------------------------------------------------ reads
+    def account(self, tenant: str, account_id: str) -> Account:
+        return self.ledger.get_account(account_id, tenant=tenant)
+
+    def latest(self, tenant: str, account_id: str) -> HealthScore | None:
+        model = self.load_model(self.active_model_name(tenant))
+        snaps = self.ledger.snapshots_for(account_id, model_id=model.id, tenant=tenant)
+        if not snaps:
+            snaps = self.ledger.snapshots_for(account_id, tenant=tenant)
+        return snaps[-1] if snaps else None
+
+    def portfolio(self, tenant: str) -> list[tuple[Account, HealthScore | None, datetime | None]]:
+        """Every account of the tenant with its latest snapshot (active model first), in one query."""
+        from sqlalchemy import select
+
+        from memory.ledger import SnapshotRow
+
+        model_id = self.load_model(self.active_model_name(tenant)).id
+        t = SnapshotRow.__table__
+        latest: dict[str, tuple[bool, Any, Any, datetime | None]] = {}
+        q = select(t.c.account_id, t.c.model_id, t.c.as_of, t.c.payload, t.c.created_at).where(t.c.tenant == tenant)
+        with self.ledger.read() as conn:
+            for r in conn.execute(q.order_by(t.c.as_of, t.c.id)):
+                preferred = r.model_id == model_id
+                cur = latest.get(r.account_id)
+                if cur is None or preferred or not cur[0]:
+                    latest[r.account_id] = (preferred, r.as_of, r.payload, r.created_at)
+        out = []
+        for a in self.ledger.list_accounts(tenant=tenant):
+            hit = latest.get(a.account_id)
+            score = HealthScore.model_validate(hit[2]) if hit else None
+            out.append((a, score, hit[3] if hit else None))
+        return out
+
+    def document(self, tenant: str, source_id: str) -> SourceDocument:
+        found = self.ledger.documents_by_ids([source_id])
+        if not found or found[0][1] != tenant:
+            raise NotFoundError(f"document {source_id!r} not found")
+        return found[0][0]
+
+    # ------------------------------------------------------------------------------------ scoring
+    def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None,
+                extra_signals: Sequence[Signal] = (), drop_signals: Iterable[str] = (),
+                extra_usage: Sequence[UsagePoint] = ()) -> HealthScore:
+        """Score an account as of a date from what the ledger holds (plus optional what-if changes)."""
+        from scoring.facts import document_facts
+        from scoring.scorer import score as score_fn
+
+        model = self.load_model(model_name or self.active_model_name(tenant))
+        aid = account.account_id
+        drop = set(drop_signals)
+        signals = [s for s in self.ledger.signals_for(aid, until=as_of, tenant=tenant) if s.id not in drop]
+        signals.extend(extra_signals)
+        usage = list(self.ledger.usage_for(aid, until=as_of, tenant=tenant))
+        if extra_usage:  # a what-if value replaces the real one of that day and metric
+            replaced = {(u.date, u.metric) for u in extra_usage}
+            usage = [u for u in usage if (u.date, u.metric) not in replaced]
+            usage.extend(UsageRow(u.account_id, u.date, u.metric, u.value) for u in extra_usage)
+        facts: dict[str, Any] = {}  # the scorer adds the account's own facts (renewal date) itself
+        docs = self.ledger.documents_for(aid, tenant=tenant)
+        if docs:
+            doc_facts, _undated = document_facts(docs, as_of, vendor_domains=self.settings.vendor_domains)
+            facts.update(doc_facts)
+        result = score_fn(signals, usage, account, model, as_of, facts=facts)
+        return apply_overrides(result, self.store.overrides_for(tenant, aid))
+
+    def health_at(self, tenant: str, account_id: str, as_of: date | None) -> HealthScore:
+        """Stored snapshot when there is one for that day, computed otherwise (never stored by a read)."""
+        account = self.account(tenant, account_id)
+        if as_of is None:
+            latest = self.latest(tenant, account_id)
+            if latest is not None:
+                return latest
+            return self.compute(tenant, account, today())
+        model = self.load_model(self.active_model_name(tenant))
+        snap = self.ledger.snapshot_at(account_id, as_of, model_id=model.id, tenant=tenant)
+        if snap is not None and snap.as_of == as_of:
+            return snap
+        return self.compute(tenant, account, as_of)
+
+    def _replace_snapshot(self, tenant: str, score: HealthScore) -> None:
+        """One snapshot per account, day and model: a same-day rescore with new inputs replaces the old one."""
+        from memory.ledger import SnapshotRow
+
+        t = SnapshotRow.__table__
+        with self.ledger.write() as conn:
+            conn.execute(
+                delete(t).where(
+                    and_(
+                        t.c.tenant == tenant,
+                        t.c.account_id == score.account_id,
+                        t.c.as_of == score.as_of,
+                        t.c.model_id == score.model_id,
+                        t.c.model_version == score.model_version,
+                    )
+                )
+            )
+        self.ledger.save_snapshots([score], tenant=tenant)
+
+    def rescore(self, tenant: str, account_id: str, *, as_of: date | None = None) -> Rescored:
+        """Score now, store the snapshot, and emit score/tier events against the previous snapshot."""
+        account = self.account(tenant, account_id)
+        as_of = as_of or today()
+        before = self.ledger.snapshot_at(account_id, as_of, model_id=None, tenant=tenant)
+        after = self.compute(tenant, account, as_of)
+        if before is not None and before.model_id == after.model_id and before.as_of == after.as_of \
+                and before.inputs_digest == after.inputs_digest and before.score == after.score:
+            return Rescored(account_id, after, before, [])
+        self._replace_snapshot(tenant, after)
+        events = self._emit(tenant, account, before, after)
+        return Rescored(account_id, after, before, events)
+
+    def _emit(self, tenant: str, account: Account, before: HealthScore | None, after: HealthScore) -> list[str]:
+        if before is None:
+            return []
+        delta = round(after.score - before.score, 2)
+        kinds: list[str] = []
+        if abs(delta) >= 0.01:
+            kinds.append("score.changed")
+        if before.tier != after.tier:
+            kinds.append("tier.changed")
+        if -delta >= self.settings.alert_drop_points:
+            kinds.append("score.dropped")
+        if not kinds:
+            return []
+        narration = ""
+        reasons: list[str] = []
+        try:
+            from scoring.narrate import narrate
+
+            story = narrate(before, after, account=account)
+            narration = story.text
+            reasons = [d.description for d in story.drivers[:3]]
+        except (ValueError, ImportError) as e:  # narration is a nicety; the event still goes out
+            log.warning("narration failed for %s: %s", account.account_id, e)
+        payload = {
+            "tenant": tenant,
+            "account_name": account.name,
+            "as_of": after.as_of.isoformat(),
+            "score_before": round(before.score, 2),
+            "score_after": round(after.score, 2),
+            "delta": delta,
+            "tier_before": before.tier,
+            "tier_after": after.tier,
+            "model_id": after.model_id,
+            "narration": narration,
+            "reasons": reasons,
+        }
+        emitted: list[str] = []
+        now = datetime.now(UTC)
+        for kind in kinds:
+            key = f"api:{kind}:{tenant}:{account.account_id}:{after.as_of}:{after.model_id}:{after.inputs_digest}:{after.score}"
+            if self.ledger.add_event(kind, account.account_id, payload, occurred_at=now, dedupe_key=key[:300],
+                                     tenant=tenant):
+                emitted.append(kind)
+        if emitted:
+            for cb in self.on_events:
+                cb()
+        return emitted
+
+    # ------------------------------------------------------------------------------------ writes
+    def _require_accounts(self, tenant: str, ids: Iterable[str]) -> None:
+        known = {a.account_id for a in self.ledger.list_accounts(tenant=tenant)}
+        missing = sorted(set(ids) - known)
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5])
+            raise NotFoundError(f"unknown account(s) {shown}{' ...' if len(missing) > 5 else ''}; create them first "
+                                "with PUT /v1/accounts")
+
+    def upsert_accounts(self, tenant: str, accounts: Sequence[Account]) -> int:
+        return self.ledger.upsert_accounts([a.model_copy(update={"tenant": tenant}) for a in accounts])
+
+    def ingest_documents(self, tenant: str, docs: Sequence[SourceDocument]) -> tuple[int, int, list[Rescored]]:
+        """Store and extract each document, then rescore each touched account once."""
+        from extractors.base import get_extractor
+
+        self._require_accounts(tenant, {d.account_id for d in docs if d.account_id})
+        if any(not d.account_id for d in docs):
+            raise InputError("every document needs an account_id")
+        ex = get_extractor("rules")
+        added = signals = 0
+        touched: list[str] = []
+        for doc in docs:
+            sigs = ex.extract(doc)
+            new_doc, new_sigs = self.ledger.record_document(doc, sigs, extractor=ex.name, version=ex.version,
+                                                            tenant=tenant)
+            added += int(new_doc)
+            signals += new_sigs
+            if doc.account_id not in touched:
+                touched.append(doc.account_id)  # type: ignore[arg-type]
+        for aid in touched:
+            signals += self._account_level_signals(tenant, aid)
+        if added:
+            for cb in self.on_ingest:
+                cb()
+        return added, signals, [self.rescore(tenant, aid) for aid in touched]
+
+    def _account_level_signals(self, tenant: str, account_id: str) -> int:
+        """Metadata signals (silence, stakeholder changes) depend on the whole document set: recompute them."""
+        try:
+            from extractors.metadata import MetadataExtractor  # type: ignore[import-not-found]
+        except ImportError:
+            return 0
+        try:
+            ex = MetadataExtractor(unresponsive_days=self.settings.unresponsive_days,
+                                   vendor_domains=self.settings.vendor_domains)
+        except TypeError:
+            ex = MetadataExtractor()
+        docs = self.ledger.documents_for(account_id, tenant=tenant)
+        if not hasattr(ex, "extract_account") or not docs:
+            return 0
+        sigs = ex.extract_account(docs, today())
+        digest = self.ledger.digest_documents(account_id, tenant=tenant)
+        added, _removed = self.ledger.replace_account_signals(
+            account_id, sigs, extractor=getattr(ex, "name", "metadata"), version=getattr(ex, "version", "0"),
+            digest=digest, tenant=tenant,
+        )
+        return added
+
+    def ingest_usage(self, tenant: str, points: Sequence[UsagePoint]) -> tuple[int, list[Rescored]]:
+        self._require_accounts(tenant, {p.account_id for p in points})
+        added = self.ledger.add_usage(points, tenant=tenant)
+        touched = list(dict.fromkeys(p.account_id for p in points))
+        return added, [self.rescore(tenant, aid) for aid in touched]
+
+    def add_outcomes(self, tenant: str, outcomes: Sequence[Outcome]) -> int:
+        self._require_accounts(tenant, {o.account_id for o in outcomes})
+        return self.ledger.add_outcomes(outcomes, tenant=tenant)
+
+    def add_override(self, tenant: str, account_id: str, points: float, reason: str, *, author: str | None,
+                     expires: date | None) -> tuple[Override, Rescored]:
+        self.account(tenant, account_id)
+        if expires is not None and expires < today():
+            raise InputError(f"expires {expires} is in the past")
+        o = self.store.add_override(tenant, account_id, points, reason, author=author, expires=expires)
+        return o, self.rescore(tenant, account_id)
+

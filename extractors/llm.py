@@ -1,0 +1,924 @@
+"""LLM extractor ("llm") and rules-first hybrid ("hybrid") over any OpenAI-compatible endpoint.
+
+The chat model is injected (a langchain ``BaseChatModel``, normally ``ChatOpenAI``); :func:`chat_model_from_settings`
+builds one only at the edge. What the model says is a claim, not evidence: it returns a type and a verbatim
+quote per signal, never offsets, and every quote is aligned to the text by :mod:`extractors.grounding`. A quote
+that does not align becomes an *unverified* signal (stored and visible, never scored).
+
+Cost: documents are cut into sentence-aligned chunks; small chunks of several documents share one request (the
+fixed prompt is paid once per request, not per e-mail); identical texts are sent once; every answered piece is
+cached by (text hash, prompt version, model). Robustness: retries with exponential backoff and jitter on 429,
+5xx, timeouts and connection errors (honouring Retry-After), repair of fenced or truncated JSON, one re-ask on an
+unusable answer, and per-document failures reported instead of lost (:meth:`LLMExtractor.extract_many`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from .base import get_extractor, register_extractor
+from .chunking import Chunk, chunk_text
+from .errors import ConfigError, ExtractionError, HealthtraceError, LLMError
+from .grounding import DEFAULT_MIN_SIMILARITY, align, citation_for_span
+from .llm_cache import Claim, LLMCache
+from .models import Signal, SourceDocument, content_hash, taxonomy
+from .tokens import count_tokens
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+
+    from api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAME = "llm"
+HYBRID_NAME = "hybrid"
+VERSION = "1.0.0"
+DEFAULT_PROMPT_VERSION = "v1"
+TOOL_NAME = "report_signals"
+MAX_QUOTE_CHARS = 1_000
+MAX_CLAIMS_PER_PIECE = 50
+MAX_DOCUMENTS_PER_RUN = 100_000
+MAX_RETRY_AFTER_S = 300.0
+EST_COMPLETION_TOKENS_PER_PIECE = 40  # dry-run guess: answers are short lists of quotes
+MESSAGE_OVERHEAD_TOKENS = 4  # per chat message, as OpenAI counts them
+
+
+# ----------------------------------------------------------------------------------------- config & results
+@dataclass(frozen=True)
+class LLMConfig:
+    """Plain values (read from settings at the edge)."""
+
+    model: str = "gpt-4o-mini"
+    structured_method: str = "json_schema"  # json_schema | function_calling | json_mode
+    max_retries: int = 5
+    concurrency: int = 4
+    chunk_tokens: int = 1500  # longest piece of one document
+    context_tokens: int = 64
+    batch_tokens: int = 4000  # document text per request: pieces of several documents are packed together
+    batch_pieces: int = 16
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    prompt_version: str = DEFAULT_PROMPT_VERSION
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+    price_prompt_per_1k: float = 0.00015
+    price_completion_per_1k: float = 0.0006
+
+    def __post_init__(self) -> None:
+        if self.structured_method not in ("json_schema", "function_calling", "json_mode"):
+            raise ConfigError(
+                f"unknown structured output method {self.structured_method!r}; "
+                "use json_schema, function_calling or json_mode"
+            )
+        if self.chunk_tokens < 50 or self.batch_pieces < 1 or self.concurrency < 1 or self.max_retries < 0:
+            raise ConfigError("LLM settings out of range (chunk_tokens >= 50, batch_pieces >= 1, concurrency >= 1)")
+
+
+@dataclass
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    estimated: bool = False  # True when a count came from tiktoken rather than the endpoint's usage
+
+    def add(self, other: TokenUsage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+        self.estimated = self.estimated or other.estimated
+
+    def cost(self, config: LLMConfig) -> float:
+        return (
+            self.prompt_tokens / 1000 * config.price_prompt_per_1k
+            + self.completion_tokens / 1000 * config.price_completion_per_1k
+        )
+
+
+@dataclass
+class DocResult:
+    doc: SourceDocument
+    signals: list[Signal]
+    usage: TokenUsage  # this document's share of the requests made for it in this run (0 when cached)
+    pieces: int = 0
+    cached_pieces: int = 0
+    unverified: int = 0
+
+
+@dataclass
+class DocFailure:
+    """A document whose extraction failed: the caller keeps it pending and retries on a later run."""
+
+    doc: SourceDocument
+    error: str
+
+
+@dataclass
+class RunStats:
+    """Counters for one :meth:`LLMExtractor.extract_many` run (and totals across runs in ``totals``)."""
+
+    documents: int = 0
+    failed: int = 0
+    pieces: int = 0
+    cached_pieces: int = 0
+    duplicate_pieces: int = 0
+    source_tokens: int = 0  # tokens of the pieces sent (context included), i.e. the text part of prompts
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    verified: int = 0
+    unverified: int = 0
+    rejected: int = 0  # items of an answer that were off-schema (unknown type, empty quote, unknown piece)
+    retries: int = 0
+    reasks: int = 0
+    skipped_chunks: int = 0  # hybrid: chunks not sent to the LLM
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "usage"}
+        d.update(prompt_tokens=self.usage.prompt_tokens, completion_tokens=self.usage.completion_tokens,
+                 calls=self.usage.calls, usage_estimated=self.usage.estimated)
+        return d
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a run would send, computed without calling the endpoint."""
+
+    documents: int
+    pieces: int
+    cached_pieces: int
+    calls: int
+    source_tokens: int
+    prompt_tokens: int
+    completion_tokens_est: int
+    cost_usd: float
+    model: str
+    skipped_chunks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# ----------------------------------------------------------------------------------------- output schema
+class _ClaimIn(BaseModel):
+    """One item of the model's answer, validated leniently (a bad item is dropped, not the whole answer)."""
+
+    piece: str | None = None
+    type: str
+    quote: str = Field(min_length=1, max_length=MAX_QUOTE_CHARS)
+    confidence: float = 0.5
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        v = v.strip()
+        if v not in taxonomy():
+            raise ValueError(f"unknown type {v!r}")
+        return v
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _clamp(cls, v: Any) -> float:
+        try:
+            return min(1.0, max(0.0, float(v)))
+        except (TypeError, ValueError):
+            return 0.5
+
+    @field_validator("piece", mode="before")
+    @classmethod
+    def _piece_str(cls, v: Any) -> str | None:
+        return None if v is None else str(v).strip()
+
+
+def output_schema() -> dict[str, Any]:
+    """JSON schema of the answer: a list of signals and nothing else (strict-mode compatible, compact)."""
+    return {
+        "type": "object",
+        "properties": {
+            "signals": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "piece": {"type": "string"},
+                        "type": {"type": "string", "enum": sorted(taxonomy())},
+                        "quote": {"type": "string"},
+                        "confidence": {"type": "number"},
+                    },
+                    "required": ["piece", "type", "quote", "confidence"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["signals"],
+        "additionalProperties": False,
+    }
+
+
+class BadAnswer(ValueError):
+    """The model's reply could not be read as the output schema."""
+
+
+def _decode_json(raw: str) -> Any:
+    """JSON from a reply: plain, fenced (```json), with prose around it, or truncated (closed for it)."""
+    from langchain_core.utils.json import parse_json_markdown
+
+    s = raw.strip()
+    if not s:
+        raise BadAnswer("the reply was empty")
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return parse_json_markdown(s)
+    except (ValueError, json.JSONDecodeError) as e:
+        pass
+    brace = s.find("{")
+    if brace > 0:
+        try:
+            return parse_json_markdown(s[brace:])
+        except (ValueError, json.JSONDecodeError):
+            pass
+    raise BadAnswer("the reply is not valid JSON")
+
+
+def parse_answer(payload: str | dict[str, Any] | list[Any], piece_ids: Sequence[str]) -> tuple[dict[str, list[Claim]], int]:
+    """Claims per piece id from a reply, plus the number of items rejected as off-schema."""
+    data: Any = _decode_json(payload) if isinstance(payload, str) else payload
+    if isinstance(data, dict):
+        items = data.get("signals")
+        if items is None and len(data) == 1:
+            items = next(iter(data.values()))
+    else:
+        items = data
+    if not isinstance(items, list):
+        raise BadAnswer('the reply has no "signals" list')
+    known = set(piece_ids)
+    only = piece_ids[0] if len(piece_ids) == 1 else None
+    out: dict[str, list[Claim]] = {pid: [] for pid in piece_ids}
+    rejected = 0
+    for item in items:
+        if not isinstance(item, dict):
+            rejected += 1
+            continue
+        try:
+            c = _ClaimIn.model_validate(item)
+        except ValidationError:
+            rejected += 1
+            continue
+        pid = c.piece if c.piece in known else only
+        if pid is None or len(out[pid]) >= MAX_CLAIMS_PER_PIECE:
+            rejected += 1
+            continue
+        out[pid].append(Claim(c.type, c.quote, c.confidence))
+    return out, rejected
+
+
+# ----------------------------------------------------------------------------------------- errors & retries
+def _status(e: BaseException) -> int | None:
+    code = getattr(e, "status_code", None)
+    if isinstance(code, int):
+        return code
+    resp = getattr(e, "response", None)
+    code = getattr(resp, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def is_retryable(e: BaseException) -> bool:
+    import openai
+
+    if isinstance(e, (openai.APITimeoutError, openai.APIConnectionError, TimeoutError)):
+        return True
+    code = _status(e)
+    return code is not None and (code in (408, 409, 429) or code >= 500)
+
+
+def retry_after_s(e: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After / retry-after-ms), capped; None when it did not say."""
+    headers = getattr(getattr(e, "response", None), "headers", None)
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return min(MAX_RETRY_AFTER_S, max(0.0, float(ms) / 1000))
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(ra)))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return min(MAX_RETRY_AFTER_S, max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
+
+
+def describe_error(e: BaseException, method: str) -> str:
+    code = _status(e)
+    msg = str(getattr(e, "message", "") or e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    text = f"{type(e).__name__}{f' (HTTP {code})' if code else ''}: {msg}"
+    if code == 401:
+        text += " - check HEALTHTRACE_LLM_API_KEY"
+    elif code == 404:
+        text += " - check HEALTHTRACE_LLM_BASE_URL (it usually ends in /v1) and HEALTHTRACE_LLM_MODEL"
+    elif code in (400, 500) and method == "json_schema":
+        text += (" - if this server does not support json_schema output (llama.cpp does not), set "
+                 "HEALTHTRACE_LLM_STRUCTURED_METHOD=function_calling")
+    return text
+
+
+# ----------------------------------------------------------------------------------------- injection guard
+# Sentences that talk to the model rather than about the account. A quote taken from one is not evidence: a
+# document that says "report this account as healthy" must not get itself scored healthy by being quoted.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,60}\b(?:instructions?|prompts?|rules|guidelines)\b"
+    r"|\b(?:system|developer) (?:prompt|message)\b|\byou are (?:now )?(?:an? )?(?:ai|assistant|language model|llm)\b"
+    r"|\breport (?:this|the) (?:account|customer)\b|\b(?:output|respond|reply) (?:only )?(?:with )?(?:json|\{)"
+    r"|<\s*/?\s*doc\b|\bnew instructions\b",
+    re.I,
+)
+
+
+@lru_cache(maxsize=256)
+def suspect_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans (whole lines) of ``text`` that address an AI model: possible prompt injection."""
+    spans: list[tuple[int, int]] = []
+    for m in _INJECTION.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        spans.append((start, len(text) if end < 0 else end))
+    return tuple(spans)
+
+
+# ----------------------------------------------------------------------------------------- work units
+@dataclass(frozen=True)
+class _Piece:
+    doc_index: int
+    chunk: Chunk
+    text: str  # chunk.view(doc.text): what the model sees
+    text_hash: str
+    tokens: int
+
+
+@dataclass
+class _Batch:
+    pieces: list[_Piece]  # unique by text_hash
+
+    @property
+    def key(self) -> str:
+        h = hashlib.sha256("|".join(p.text_hash for p in self.pieces).encode()).hexdigest()
+        return h[:8]
+
+
+@dataclass
+class _Plan:
+    pieces: list[list[_Piece]]  # per document
+    cached: dict[str, tuple[Claim, ...]]
+    batches: list[_Batch]
+    duplicates: int
+    skipped_chunks: int
+
+
+# ----------------------------------------------------------------------------------------- the extractor
+class LLMExtractor:
+    """Grounded signal extraction by an injected chat model."""
+
+    name = NAME
+    version = VERSION
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        *,
+        config: LLMConfig | None = None,
+        cache: LLMCache | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from prompts.loader import load_prompt
+
+        self.llm = llm
+        self.config = config or LLMConfig()
+        self.cache = cache
+        self.signal_extractor = NAME  # what LLM-found signals record as their extractor, in every mode
+        self._sleep = sleep
+        self.prompt = load_prompt("extract", self.config.prompt_version)
+        self.prompt_id = self.prompt.id
+        self._lock = threading.Lock()
+        self.last_run = RunStats()
+        self.totals = RunStats()
+
+    # -- prompt rendering ----------------------------------------------------------------------
+    @cached_property
+    def system_text(self) -> str:
+        types = "\n".join(f"{name}: {info.definition}" for name, info in sorted(taxonomy().items()))
+        examples = []
+        for i, ex in enumerate(self.prompt.examples, 1):
+            pid = f"E{i}"
+            answer = {"signals": [{"piece": pid, **s} for s in ex["signals"]]}
+            examples.append(f'<doc id="{pid}" key="ex">\n{ex["text"]}\n</doc key="ex">\n'
+                            + json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+        return self.prompt.render("system", types=types, examples="\n".join(examples))
+
+    @cached_property
+    def schema_tokens(self) -> int:
+        """Tokens the response schema (or tool definition) adds to every request."""
+        if self.config.structured_method == "json_mode":
+            return 0
+        return count_tokens(json.dumps(output_schema(), separators=(",", ":")), self.config.model)
+
+    def user_text(self, batch: _Batch) -> str:
+        key = batch.key
+        docs = "\n".join(f'<doc id="P{i}" key="{key}">\n{p.text}\n</doc key="{key}">'
+                         for i, p in enumerate(batch.pieces, 1))
+        return self.prompt.render("user", documents=docs)
+
+    def messages(self, batch: _Batch, reask_error: str | None = None) -> list[BaseMessage]:
+        from langchain_core.messages import HumanMessage, SystemMessage
+
+        msgs: list[BaseMessage] = [SystemMessage(self.system_text), HumanMessage(self.user_text(batch))]
+        if reask_error is not None:
+            msgs.append(HumanMessage(self.prompt.render("reask", error=reask_error)))
+        return msgs
+
+    def prompt_tokens_of(self, messages: Sequence[BaseMessage]) -> int:
+        n = sum(count_tokens(str(m.content), self.config.model) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+        return n + self.schema_tokens
+
+    @cached_property
+    def _runnable(self) -> Any:
+        method = self.config.structured_method
+        if method == "json_schema":
+            fmt = {"type": "json_schema", "json_schema": {"name": TOOL_NAME, "strict": True, "schema": output_schema()}}
+            return self.llm.bind(response_format=fmt)
+        if method == "function_calling":
+            tool = {"type": "function", "function": {"name": TOOL_NAME, "description": "Report the signals found.",
+                                                     "parameters": output_schema()}}
+            return self.llm.bind_tools([tool], tool_choice=TOOL_NAME)  # type: ignore[attr-defined]
+        return self.llm.bind(response_format={"type": "json_object"})
+
+    # -- planning ------------------------------------------------------------------------------
+    def chunks_for(self, doc: SourceDocument) -> tuple[list[Chunk], int]:
+        """Chunks to send for ``doc`` and how many were skipped (none here; the hybrid overrides this)."""
+        return self._chunk(doc.text, self.config.chunk_tokens), 0
+
+    def _chunk(self, text: str, budget: int) -> list[Chunk]:
+        model = self.config.model
+        return chunk_text(text, budget, lambda s: count_tokens(s, model), context_tokens=self.config.context_tokens)
+
+    def _plan(self, docs: Sequence[SourceDocument]) -> _Plan:
+        if len(docs) > MAX_DOCUMENTS_PER_RUN:
+            raise ExtractionError(f"{len(docs)} documents in one run; the limit is {MAX_DOCUMENTS_PER_RUN}")
+        per_doc: list[list[_Piece]] = []
+        cached: dict[str, tuple[Claim, ...]] = {}
+        pending: dict[str, _Piece] = {}
+        duplicates = skipped = 0
+        for i, doc in enumerate(docs):
+            chunks, s = self.chunks_for(doc)
+            skipped += s
+            pieces = []
+            for c in chunks:
+                view = c.view(doc.text)
+                if not view.strip():
+                    continue
+                p = _Piece(i, c, view, content_hash(view), count_tokens(view, self.config.model))
+                pieces.append(p)
+                if p.text_hash in cached or p.text_hash in pending:
+                    duplicates += 1
+                    continue
+                hit = self.cache.get(p.text_hash, self.prompt_id, self.config.model) if self.cache else None
+                if hit is not None:
+                    cached[p.text_hash] = hit.claims
+                else:
+                    pending[p.text_hash] = p
+            per_doc.append(pieces)
+        batches: list[_Batch] = []
+        current: list[_Piece] = []
+        used = 0
+        for p in pending.values():
+            if current and (used + p.tokens > max(self.config.batch_tokens, self.config.chunk_tokens)
+                            or len(current) >= self.config.batch_pieces):
+                batches.append(_Batch(current))
+                current, used = [], 0
+            current.append(p)
+            used += p.tokens
+        if current:
+            batches.append(_Batch(current))
+        return _Plan(per_doc, cached, batches, duplicates, skipped)
+
+    def estimate(self, docs: Sequence[SourceDocument]) -> CostEstimate:
+        """Tokens and price of extracting ``docs`` now (cached pieces are free), with no endpoint call."""
+        plan = self._plan(docs)
+        prompt = sum(self.prompt_tokens_of(self.messages(b)) for b in plan.batches)
+        source = sum(p.tokens for b in plan.batches for p in b.pieces)
+        n_pending = sum(len(b.pieces) for b in plan.batches)
+        completion = n_pending * EST_COMPLETION_TOKENS_PER_PIECE
+        usage = TokenUsage(prompt, completion, len(plan.batches), estimated=True)
+        return CostEstimate(
+            documents=len(docs),
+            pieces=sum(len(p) for p in plan.pieces),
+            cached_pieces=len(plan.cached),
+            calls=len(plan.batches),
+            source_tokens=source,
+            prompt_tokens=prompt,
+            completion_tokens_est=completion,
+            cost_usd=round(usage.cost(self.config), 6),
+            model=self.config.model,
+            skipped_chunks=plan.skipped_chunks,
+        )
+
+    # -- calling -------------------------------------------------------------------------------
+    def _invoke(self, messages: list[BaseMessage], stats: RunStats) -> Any:
+        """One request with retries: backoff with jitter, Retry-After honoured, non-retryable errors at once."""
+        import openai
+
+        attempts = self.config.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._runnable.invoke(messages)
+            except (openai.OpenAIError, TimeoutError, ConnectionError) as e:
+                if not is_retryable(e) or attempt == attempts:
+                    tried = f" after {attempt} attempts" if attempt > 1 else ""
+                    raise LLMError(f"LLM request failed{tried}: {describe_error(e, self.config.structured_method)}") from e
+                wait = retry_after_s(e)
+                if wait is None:
+                    cap = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** (attempt - 1))
+                    wait = random.uniform(cap / 2, cap)  # jitter keeps parallel workers from retrying in step
+                with self._lock:
+                    stats.retries += 1
+                log.info("LLM request failed (%s); retry %d in %.2fs", type(e).__name__, attempt, wait)
+                self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _payload(msg: Any) -> str | dict[str, Any]:
+        """The answer inside a reply: tool-call arguments, or the message text."""
+        calls = getattr(msg, "tool_calls", None) or []
+        if calls:
+            return dict(calls[0].get("args") or {})
+        invalid = getattr(msg, "invalid_tool_calls", None) or []
+        if invalid:
+            return str(invalid[0].get("args") or "")
+        content = getattr(msg, "content", "")
+        if isinstance(content, list):
+            content = "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+        return str(content or "")
+
+    def _usage(self, msg: Any, messages: Sequence[BaseMessage], payload: str | dict[str, Any]) -> TokenUsage:
+        meta = getattr(msg, "usage_metadata", None)
+        if meta and meta.get("input_tokens"):
+            return TokenUsage(int(meta["input_tokens"]), int(meta.get("output_tokens") or 0), 1)
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        return TokenUsage(self.prompt_tokens_of(messages), count_tokens(text, self.config.model), 1, estimated=True)
+
+    def _run_batch(self, batch: _Batch, stats: RunStats) -> tuple[dict[str, list[Claim]], TokenUsage]:
+        ids = [f"P{i}" for i in range(1, len(batch.pieces) + 1)]
+        usage = TokenUsage()
+        messages = self.messages(batch)
+        msg = self._invoke(messages, stats)
+        payload = self._payload(msg)
+        usage.add(self._usage(msg, messages, payload))
+        try:
+            claims, rejected = parse_answer(payload, ids)
+        except BadAnswer as e:
+            with self._lock:
+                stats.reasks += 1
+            messages = self.messages(batch, reask_error=str(e))
+            msg = self._invoke(messages, stats)
+            payload = self._payload(msg)
+            usage.add(self._usage(msg, messages, payload))
+            try:
+                claims, rejected = parse_answer(payload, ids)
+            except BadAnswer as e2:
+                raise LLMError(f"the LLM answered off-schema twice ({e2}); model {self.config.model}") from None
+        with self._lock:
+            stats.rejected += rejected
+        by_hash = {p.text_hash: claims[pid] for pid, p in zip(ids, batch.pieces)}
+        if self.cache is not None:
+            total = sum(p.tokens for p in batch.pieces) or 1
+            for p in batch.pieces:
+                share = p.tokens / total
+                self.cache.put(p.text_hash, self.prompt_id, self.config.model, by_hash[p.text_hash],
+                               round(usage.prompt_tokens * share), round(usage.completion_tokens * share))
+        return by_hash, usage
+
+    # -- grounding -----------------------------------------------------------------------------
+    def ground(self, doc: SourceDocument, piece: _Piece | Chunk, claims: Iterable[Claim]) -> list[Signal]:
+        """Signals for the claims made about one chunk: aligned to the chunk, then to the whole document."""
+        chunk = piece.chunk if isinstance(piece, _Piece) else piece
+        view = chunk.view(doc.text)
+        out: list[Signal] = []
+        for c in claims:
+            start = end = -1
+            a = align(view, c.quote, min_similarity=self.config.min_similarity)
+            if a is not None:
+                start, end = chunk.context_start + a.start, chunk.context_start + a.end
+            else:
+                a = align(doc.text, c.quote, hint=chunk.start, min_similarity=self.config.min_similarity)
+                if a is not None:
+                    start, end = a.start, a.end
+            common = dict(account_id=doc.account_id, type=c.type, confidence=c.confidence,
+                          extractor=self.signal_extractor,
+                          extractor_version=self.version, prompt_version=self.prompt_id, model=self.config.model,
+                          source_id=doc.id)
+            if a is not None and any(s < end and start < e for s, e in suspect_spans(doc.text)):
+                a = None  # quoting an instruction to the model is not evidence about the account
+            if a is None:
+                out.append(Signal(**common, unverified_quotes=[c.quote[:MAX_QUOTE_CHARS]],
+                                  occurred_at=doc.occurred_at))
+                continue
+            cit = citation_for_span(doc, start, end, alignment=a.alignment, similarity=a.similarity)
+            out.append(Signal(**common, evidence=[cit], occurred_at=cit.occurred_at))
+        return out
+
+    # -- public API ----------------------------------------------------------------------------
+    def extract(self, doc: SourceDocument) -> list[Signal]:
+        results, failures = self.extract_many([doc])
+        if failures:
+            raise LLMError(f"{doc.path or doc.id}: {failures[0].error}")
+        return results[0].signals
+
+    def extract_many(self, docs: Sequence[SourceDocument]) -> tuple[list[DocResult], list[DocFailure]]:
+        """Every document ends up in exactly one of the two lists; failed ones can simply be retried later."""
+        stats = RunStats(documents=len(docs))
+        plan = self._plan(docs)
+        stats.duplicate_pieces = plan.duplicates
+        stats.skipped_chunks = plan.skipped_chunks
+        stats.cached_pieces = len(plan.cached)
+        answers: dict[str, list[Claim] | tuple[Claim, ...]] = dict(plan.cached)
+        errors: dict[str, str] = {}
+        usage_by_hash: dict[str, TokenUsage] = {}
+
+        def work(batch: _Batch) -> None:
+            try:
+                by_hash, usage = self._run_batch(batch, stats)
+            except HealthtraceError as e:
+                with self._lock:
+                    for p in batch.pieces:
+                        errors[p.text_hash] = str(e)
+                return
+            total = sum(p.tokens for p in batch.pieces) or 1
+            with self._lock:
+                stats.usage.add(usage)
+                stats.source_tokens += sum(p.tokens for p in batch.pieces)
+                answers.update(by_hash)
+                for p in batch.pieces:
+                    share = p.tokens / total
+                    usage_by_hash[p.text_hash] = TokenUsage(round(usage.prompt_tokens * share),
+                                                            round(usage.completion_tokens * share), 0,
+                                                            usage.estimated)
+
+        if plan.batches:
+            with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(plan.batches))) as pool:
+                list(pool.map(work, plan.batches))
+
+        results: list[DocResult] = []
+        failures: list[DocFailure] = []
+        for doc, pieces in zip(docs, plan.pieces):
+            failed = [errors[p.text_hash] for p in pieces if p.text_hash in errors]
+            if failed:
+                n = len(failed)
+                failures.append(DocFailure(doc, f"{n} of {len(pieces)} chunks failed: {failed[0]}"))
+                continue
+            signals: list[Signal] = []
+            usage = TokenUsage()
+            seen: set[str] = set()
+            for p in pieces:
+                signals.extend(self.ground(doc, p, answers.get(p.text_hash, ())))
+                if p.text_hash not in seen and p.text_hash in usage_by_hash:
+                    usage.add(usage_by_hash[p.text_hash])
+                seen.add(p.text_hash)
+            signals = dedupe(signals)
+            n_unverified = sum(1 for s in signals if not s.verified)
+            stats.verified += len(signals) - n_unverified
+            stats.unverified += n_unverified
+            stats.pieces += len(pieces)
+            results.append(DocResult(doc, signals, usage, len(pieces),
+                                     sum(1 for p in pieces if p.text_hash in plan.cached), n_unverified))
+        stats.failed = len(failures)
+        self.last_run = stats
+        _accumulate(self.totals, stats)
+        return results, failures
+
+
+def _accumulate(total: RunStats, run: RunStats) -> None:
+    for k, v in run.__dict__.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            setattr(total, k, getattr(total, k) + v)
+    total.usage.add(run.usage)
+
+
+def dedupe(signals: Iterable[Signal]) -> list[Signal]:
+    """One signal per type and overlapping span (the highest confidence wins); unverified ones by quote."""
+    kept: list[Signal] = []
+    for s in sorted(signals, key=lambda s: -s.confidence):
+        if not s.evidence:
+            if any(k.type == s.type and not k.evidence and k.unverified_quotes == s.unverified_quotes for k in kept):
+                continue
+            kept.append(s)
+            continue
+        c = s.evidence[0]
+        if any(k.type == s.type and k.evidence and k.evidence[0].start < c.end and c.start < k.evidence[0].end
+               for k in kept):
+            continue
+        kept.append(s)
+    kept.sort(key=lambda s: (s.evidence[0].start if s.evidence else 1 << 60, s.type))
+    return kept
+
+
+# ----------------------------------------------------------------------------------------- hybrid
+# Words that make a chunk worth an LLM call even when no rule fired: feelings, risk and outcome vocabulary.
+DEFAULT_CUES = (
+    r"cancel\w*|terminat\w*|not (?:be )?renew\w*|churn\w*|switch\w* to|competitor\w*|alternative (?:vendor|supplier)s?"
+    r"|too expensive|price increase|budget cuts?|discount|overcharg\w*|invoice\w*|refund\w*|overdue|unpaid"
+    r"|delay(?:ed|s)?|postpon\w*|slipp\w*|behind schedule|missed|deadline|blocked|blocker|stuck|outage|broken"
+    r"|bugs?|not working|doesn't work|escalat\w*|urgent\w*|asap|critical|complain\w*|frustrat\w*|disappoint\w*"
+    r"|concern\w*|worr\w*|upset|angry|unhappy|unacceptable|thank\w*|appreciat\w*|great job|excellent|pleased"
+    r"|congratulat\w*|impress\w*|went live|go-live|launched|milestone|completed|expan\w*|upgrad\w*|more seats"
+    r"|resign\w*|left the company|leaving the company|no longer with|reorgani[sz]\w*|not heard back|no response"
+    r"|haven't heard|procurement|legal review|security review|missing feature|doesn't support|workaround"
+)
+
+
+class HybridExtractor(LLMExtractor):
+    """Rules first; only chunks with a rules signal or a cue word go to the LLM; signals merged and deduped."""
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        *,
+        config: LLMConfig | None = None,
+        cache: LLMCache | None = None,
+        rules: Any = None,
+        cues: str | None = DEFAULT_CUES,
+        window_tokens: int = 400,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(llm, config=config, cache=cache, sleep=sleep)
+        self.name = HYBRID_NAME
+        self.rules = rules if rules is not None else get_extractor("rules")
+        self.cues = re.compile(rf"\b(?:{cues})\b", re.I) if cues else None
+        self.window_tokens = window_tokens
+        self._rules_out: dict[str, list[Signal]] = {}
+
+    def _rules(self, doc: SourceDocument) -> list[Signal]:
+        key = f"{doc.id}:{doc.account_id}"
+        if key not in self._rules_out:
+            self._rules_out[key] = self.rules.extract(doc)
+        return self._rules_out[key]
+
+    def chunks_for(self, doc: SourceDocument) -> tuple[list[Chunk], int]:
+        windows = self._chunk(doc.text, min(self.window_tokens, self.config.chunk_tokens))
+        spans = [(c.start, c.end) for s in self._rules(doc) for c in s.evidence]
+        keep = []
+        for w in windows:
+            hit = any(s < w.end and w.start < e for s, e in spans)
+            if not hit and self.cues is not None:
+                hit = self.cues.search(doc.text, w.start, w.end) is not None
+            if hit:
+                keep.append(w)
+        return keep, len(windows) - len(keep)
+
+    def extract_many(self, docs: Sequence[SourceDocument]) -> tuple[list[DocResult], list[DocFailure]]:
+        self._rules_out = {}
+        try:
+            results, failures = super().extract_many(docs)
+            for r in results:
+                r.signals = dedupe(self._rules(r.doc) + r.signals)
+            return results, failures
+        finally:
+            self._rules_out = {}
+
+
+# ----------------------------------------------------------------------------------------- polish
+_QUOTED = re.compile(r"\"([^\"]{1,2000})\"|\u201c([^\u201d]{1,2000})\u201d")
+
+
+def polish(text: str, citations: list[str], llm: BaseChatModel, *, prompt_version: str = "v1") -> str:
+    """Let the LLM rephrase ``text``; keep the deterministic text unless every cited quote survives verbatim
+    and no new quotation appears."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from prompts.loader import load_prompt
+
+    if not text.strip():
+        return text
+    p = load_prompt("polish", prompt_version)
+    try:
+        msg = llm.invoke([SystemMessage(p.render("system")), HumanMessage(p.render("user", text=text))])
+    except Exception as e:  # polish is optional: any endpoint failure falls back to the deterministic text
+        log.warning("narration polish failed, keeping the deterministic text: %s", e)
+        return text
+    out = LLMExtractor._payload(msg)
+    if not isinstance(out, str):
+        return text
+    out = out.strip()
+    if not out or len(out) > 3 * len(text) + 200:
+        return text
+    if any(q not in out for q in citations):
+        return text
+    for m in _QUOTED.finditer(out):
+        q = m.group(1) or m.group(2)
+        if q not in text and not any(q in c for c in citations):
+            return text
+    return out
+
+
+# ----------------------------------------------------------------------------------------- wiring
+def config_from_settings(settings: Settings) -> LLMConfig:
+    return LLMConfig(
+        model=settings.llm_model,
+        structured_method=settings.llm_structured_method,
+        max_retries=settings.llm_max_retries,
+        concurrency=settings.llm_concurrency,
+        chunk_tokens=settings.llm_chunk_tokens,
+        context_tokens=getattr(settings, "llm_context_tokens", 64),
+        batch_tokens=getattr(settings, "llm_batch_tokens", 4000),
+        batch_pieces=getattr(settings, "llm_batch_pieces", 16),
+        backoff_max_s=getattr(settings, "llm_backoff_max_s", 60.0),
+        price_prompt_per_1k=settings.llm_price_prompt_per_1k,
+        price_completion_per_1k=settings.llm_price_completion_per_1k,
+    )
+
+
+def chat_model_from_settings(settings: Settings) -> BaseChatModel:
+    """ChatOpenAI for the configured endpoint; retries are ours (per chunk), so the client's are off."""
+    if not settings.llm_base_url:
+        raise ConfigError(
+            "HEALTHTRACE_LLM_BASE_URL is not set: point it at an OpenAI-compatible endpoint "
+            "(e.g. https://api.openai.com/v1) and set HEALTHTRACE_LLM_API_KEY to use the llm or hybrid extractor"
+        )
+    from langchain_openai import ChatOpenAI
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    return ChatOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=key,  # type: ignore[arg-type]
+        model=settings.llm_model,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        temperature=0,
+    )
+
+
+def cache_from_settings(settings: Settings) -> LLMCache | None:
+    if not getattr(settings, "llm_cache", True):
+        return None
+    return LLMCache(settings.home / "llm_cache.sqlite")
+
+
+def _factory(hybrid: bool) -> Callable[..., LLMExtractor]:
+    def make(llm: BaseChatModel | None = None, settings: Settings | None = None, **options: Any) -> LLMExtractor:
+        if settings is None:
+            from api.settings import get_settings
+
+            settings = get_settings()
+        model = llm if llm is not None else chat_model_from_settings(settings)
+        options.setdefault("config", config_from_settings(settings))
+        options.setdefault("cache", cache_from_settings(settings))
+        if hybrid:
+            options.setdefault("window_tokens", getattr(settings, "llm_hybrid_window_tokens", 400))
+            return HybridExtractor(model, **options)
+        return LLMExtractor(model, **options)
+
+    return make
+
+
+def estimate_from_settings(docs: Sequence[SourceDocument], mode: str, settings: Settings) -> CostEstimate:
+    """Dry run: the endpoint is neither needed nor called (a placeholder model object is never invoked)."""
+    ex = _factory(mode == HYBRID_NAME)(llm=_NoCallModel(), settings=settings)  # type: ignore[arg-type]
+    return ex.estimate(docs)
+
+
+class _NoCallModel:
+    """Stands in for the chat model in a dry run; calling it is a bug."""
+
+    def bind(self, **_: Any) -> Any:
+        raise AssertionError("dry run must not call the LLM")
+
+    bind_tools = bind
+    invoke = bind
+
+
+register_extractor(NAME, _factory(False))
+register_extractor(HYBRID_NAME, _factory(True))

@@ -1,0 +1,271 @@
+"""Idempotent ingest of a workspace (or single files) into the ledger, then the vector memory.
+
+Order of work, chosen so a crash at any point leaves a consistent store and a re-run completes it:
+1. accounts, usage, outcomes: bulk ``INSERT ... ON CONFLICT DO NOTHING`` (re-runs add nothing);
+2. per document: parse, extract, then document + signals + "extracted by X@version" in ONE transaction;
+   documents already extracted by the same extractor version are reported as unchanged and skipped;
+3. per account: the account-level metadata extractor, when its input (the account's document set) changed;
+4. vectors: everything the ledger marks as not yet embedded, batched across documents, upserted by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from extractors.errors import HealthtraceError, InputError, InputTooLargeError, NotFoundError
+from extractors.models import Account, Signal, SourceDocument
+
+from .ledger import DEFAULT_TENANT, Ledger
+from .workspace import load_workspace
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class IngestReport:
+    accounts_changed: int = 0
+    usage_added: int = 0
+    usage_unchanged: int = 0
+    outcomes_added: int = 0
+    outcomes_unchanged: int = 0
+    documents_added: int = 0
+    documents_unchanged: int = 0
+    documents_failed: int = 0
+    signals_added: int = 0
+    metadata_signals_added: int = 0
+    metadata_signals_removed: int = 0
+    chunks_embedded: int = 0
+    signals_embedded: int = 0
+    problems: list[str] = field(default_factory=list)  # bad rows: file:line: message
+    failures: list[str] = field(default_factory=list)  # bad documents: path: problem
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return any((self.accounts_changed, self.usage_added, self.outcomes_added, self.documents_added,
+                    self.signals_added, self.metadata_signals_added, self.metadata_signals_removed,
+                    self.chunks_embedded, self.signals_embedded))
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    extractor: str = "rules"
+    vectors: bool = True
+    tenant: str = DEFAULT_TENANT
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_files: int = 200_000
+    metadata_options: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------- parts
+def _parse_file(path: Path, account_id: str, max_bytes: int) -> list[SourceDocument]:
+    """One file -> its documents (an mbox gives one per message when the parser supports splitting)."""
+    from extractors import parsers
+
+    loader = getattr(parsers, "load_documents", None)
+    if loader is not None:
+        return list(loader(path, account_id=account_id, max_bytes=max_bytes))
+    return [parsers.load_document(path, account_id=account_id, max_bytes=max_bytes)]
+
+
+def _metadata_extractor(options: dict[str, Any]) -> Any | None:
+    """The account-level metadata extractor, when the module exists (it is optional for ingest)."""
+    try:
+        from extractors import metadata  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    cls = getattr(metadata, "MetadataExtractor", None)
+    if cls is None:
+        return None
+    try:
+        return cls(**options)
+    except TypeError:
+        return cls()
+
+
+def _prepare_signals(doc: SourceDocument, signals: Iterable[Signal]) -> list[Signal]:
+    out = []
+    for s in signals:
+        if s.account_id is None:
+            s.account_id = doc.account_id
+        if s.occurred_at is None and doc.occurred_at is not None:
+            s.occurred_at = doc.occurred_at  # undated evidence takes the document's date
+        out.append(s)
+    return out
+
+
+class Ingestor:
+    """Runs one ingest against a ledger (and optionally a vector memory)."""
+
+    def __init__(self, ledger: Ledger, options: IngestOptions, *, vectors: Any | None = None,
+                 progress: ProgressFn | None = None) -> None:
+        from extractors.base import get_extractor
+
+        self.ledger = ledger
+        self.options = options
+        self.vectors = vectors if options.vectors else None
+        self.progress = progress
+        self.extractor = get_extractor(options.extractor)
+        self.report = IngestReport()
+        self._meta = _metadata_extractor(options.metadata_options)
+        self._meta_failed = False
+
+    # ------------------------------------------------------------------ documents
+    def ingest_documents(self, account_id: str, files: Sequence[Path], *, done: int = 0, total: int = 0) -> int:
+        """Parse, extract and record each file; returns the progress counter."""
+        ex = self.extractor
+        rep = self.report
+        for path in files:
+            try:
+                docs = _parse_file(path, account_id, self.options.max_file_bytes)
+                seen = self.ledger.extracted(ex.name, ex.version, [d.id for d in docs])
+                for doc in docs:
+                    if doc.id in seen:
+                        rep.documents_unchanged += 1
+                        continue
+                    signals = _prepare_signals(doc, ex.extract(doc))
+                    new, added = self.ledger.record_document(doc, signals, extractor=ex.name, version=ex.version,
+                                                             tenant=self.options.tenant)
+                    if new:
+                        rep.documents_added += 1
+                    else:  # stored meanwhile by a concurrent ingest (or known, read by another extractor)
+                        rep.documents_unchanged += 1
+                    rep.signals_added += added
+            except HealthtraceError as e:
+                rep.documents_failed += 1
+                rep.failures.append(f"{path}: {e}" if str(path) not in str(e) else str(e))
+            done += 1
+            if self.progress:
+                self.progress("documents", done, total)
+        return done
+
+    def run_metadata(self, account_id: str) -> None:
+        """Account-level signals (silence, sender mix ...) from the account's whole document set, recomputed
+        only when that set changed. ``as_of`` = the newest document date, so a re-run is deterministic."""
+        meta = self._meta
+        if meta is None or self._meta_failed:
+            return
+        name = getattr(meta, "name", "metadata")
+        version = getattr(meta, "version", "0")
+        digest = self.ledger.digest_documents(account_id, self.options.tenant)
+        subject = f"account:{self.options.tenant}:{account_id}"
+        if self.ledger.extracted(name, version, [subject]).get(subject) == digest:
+            return
+        docs = self.ledger.documents_for(account_id, self.options.tenant)
+        dated = [d.occurred_at.date() for d in docs if d.occurred_at]
+        as_of: date | None = max(dated) if dated else None
+        try:
+            signals = list(meta.extract_account(docs, as_of)) if docs else []
+        except HealthtraceError as e:
+            self.report.failures.append(f"metadata extractor on account {account_id}: {e}")
+            return
+        for s in signals:
+            if s.account_id is None:
+                s.account_id = account_id
+        added, removed = self.ledger.replace_account_signals(account_id, signals, extractor=name, version=version,
+                                                             digest=digest, tenant=self.options.tenant)
+        self.report.metadata_signals_added += added
+        self.report.metadata_signals_removed += len(removed)
+        if removed and self.vectors is not None:
+            self.vectors.delete_signals(removed)
+
+    # ------------------------------------------------------------------ vectors
+    def index(self) -> None:
+        if self.vectors is None:
+            return
+        from .vectors import index_pending
+
+        pending = len(self.ledger.document_ids(indexed=False))
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress:
+                self.progress("embedding", done, pending)
+
+        stats = index_pending(self.ledger, self.vectors, on_progress=step)
+        self.report.chunks_embedded += stats["chunks_embedded"]
+        self.report.signals_embedded += stats["signals_embedded"]
+
+
+# ----------------------------------------------------------------------------------------- entry points
+def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *, vectors: Any | None = None,
+                     progress: ProgressFn | None = None) -> IngestReport:
+    ws = load_workspace(root, max_documents=options.max_files)
+    ing = Ingestor(ledger, options, vectors=vectors, progress=progress)
+    rep = ing.report
+    rep.problems.extend(str(p) for p in ws.problems)
+    run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, workspace=str(root), vectors=options.vectors)
+    try:
+        accounts = [a.model_copy(update={"tenant": options.tenant}) for a in ws.accounts.values()]
+        rep.accounts_changed = ledger.upsert_accounts(accounts)
+        rep.usage_added = ledger.add_usage(ws.usage, tenant=options.tenant)
+        rep.usage_unchanged = len(ws.usage) - rep.usage_added
+        rep.outcomes_added = ledger.add_outcomes(ws.outcomes, tenant=options.tenant)
+        rep.outcomes_unchanged = len(ws.outcomes) - rep.outcomes_added
+        total = sum(len(f) for f in ws.documents.values())
+        done = 0
+        for account_id, files in ws.documents.items():
+            done = ing.ingest_documents(account_id, files, done=done, total=total)
+            ing.run_metadata(account_id)
+        ing.index()
+    except BaseException as e:
+        ledger.finish_run(run_id, "failed", rep.to_dict(), error=f"{e.__class__.__name__}: {e}")
+        raise
+    ledger.finish_run(run_id, "ok", rep.to_dict())
+    return rep
+
+
+def ingest_files(ledger: Ledger, files: Sequence[str | Path], account_id: str, options: IngestOptions, *,
+                 vectors: Any | None = None, progress: ProgressFn | None = None) -> IngestReport:
+    """Single documents for one account (created with just its id when it is new)."""
+    if not account_id or len(account_id) > 200:
+        raise InputError("--account must be an account id of 1-200 characters")
+    if len(files) > options.max_files:
+        raise InputTooLargeError(f"{len(files)} files given; the limit per call is {options.max_files}")
+    try:
+        ledger.get_account(account_id, options.tenant)
+    except NotFoundError:
+        ledger.upsert_accounts([Account(account_id=account_id, tenant=options.tenant)])
+        log.info("created account %s", account_id)
+    ing = Ingestor(ledger, options, vectors=vectors, progress=progress)
+    run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, account=account_id, files=len(files),
+                              vectors=options.vectors)
+    try:
+        ing.ingest_documents(account_id, [Path(f) for f in files], total=len(files))
+        ing.run_metadata(account_id)
+        ing.index()
+    except BaseException as e:
+        ledger.finish_run(run_id, "failed", ing.report.to_dict(), error=f"{e.__class__.__name__}: {e}")
+        raise
+    ledger.finish_run(run_id, "ok", ing.report.to_dict())
+    return ing.report
+
+
+def reindex(ledger: Ledger, vectors: Any, *, progress: ProgressFn | None = None) -> dict[str, int]:
+    """Rebuild the vector store from the ledger (the source of truth)."""
+    from .vectors import index_pending
+
+    vectors.reset()
+    ledger.reset_indexed()
+    total = len(ledger.document_ids())
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, total)
+
+    return index_pending(ledger, vectors, on_progress=step)

@@ -1,0 +1,793 @@
+"""The relational ledger: the source of truth for accounts, documents, signals, usage, outcomes and scores.
+
+SQLite file by default (WAL, busy timeout), PostgreSQL through a ``postgresql+psycopg://`` URL. Every write is
+idempotent (deterministic ids + ``INSERT ... ON CONFLICT DO NOTHING``), so re-running an ingest adds nothing and
+a killed run can simply be run again. The vector store is derived from this ledger (``indexed`` flags record what
+was embedded), never the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from extractors.errors import NotFoundError, StoreError
+from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocument, UsagePoint, UsageRow
+
+DEFAULT_TENANT = "default"
+_BATCH = 5_000  # rows per executemany: bounds memory on 100k-row usage files
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# ----------------------------------------------------------------------------------------- schema
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    segment: Mapped[str | None] = mapped_column(String(200))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # content hash
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    path: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # 1 + earlier versions at the same path
+    kind: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime)  # naive UTC, for ordering
+    day: Mapped[date | None] = mapped_column(Date)  # the date as written in the source
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # participants, segments, metadata, occurred_at
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # chunks are in the vector store
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+    __table_args__ = (Index("ix_documents_account", "tenant", "account_id"), Index("ix_documents_path", "tenant", "path"))
+
+
+class SignalRow(Base):
+    __tablename__ = "signals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(60))
+    category: Mapped[str] = mapped_column(String(20))
+    polarity: Mapped[int] = mapped_column(Integer)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date | None] = mapped_column(Date)
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    extractor: Mapped[str] = mapped_column(String(60))
+    extractor_version: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Signal, citations included
+    indexed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+    __table_args__ = (Index("ix_signals_account_day", "tenant", "account_id", "day"), Index("ix_signals_source", "source_id"))
+
+
+class UsageRowDb(Base):
+    __tablename__ = "usage_points"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class OutcomeRow(Base):
+    __tablename__ = "outcomes"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SnapshotRow(Base):
+    __tablename__ = "score_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
+    account_id: Mapped[str] = mapped_column(String(200))
+    as_of: Mapped[date] = mapped_column(Date)
+    model_id: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    model_hash: Mapped[str] = mapped_column(String(100), default="")
+    inputs_digest: Mapped[str] = mapped_column(String(100), default="")
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    extractor_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("tenant", "account_id", "as_of", "model_id", "model_version", name="uq_snapshot"),
+        Index("ix_snapshots_account", "tenant", "account_id", "as_of"),
+    )
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
+    kind: Mapped[str] = mapped_column(String(60))
+    account_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+    __table_args__ = (Index("ix_events_account", "account_id", "id"),)
+
+
+class RunRow(Base):
+    __tablename__ = "extraction_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    extractor: Mapped[str] = mapped_column(String(60))
+    version: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ExtractionRow(Base):
+    """Which extractor version has read which document (or, for account-level extractors, which set of
+    documents): ingest skips what is recorded here, so a re-run only does the missing work."""
+
+    __tablename__ = "extractions"
+
+    subject: Mapped[str] = mapped_column(String(300), primary_key=True)  # document id or "account:<tenant>:<id>"
+    extractor: Mapped[str] = mapped_column(String(60), primary_key=True)
+    version: Mapped[str] = mapped_column(String(60), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), default="")  # input digest for account-level runs
+    signals: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+class MigrationRow(Base):
+    __tablename__ = "schema_migrations"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+
+
+# ----------------------------------------------------------------------------------------- migrations
+Migration = tuple[str, Callable[[Connection], None]]
+
+
+def _create(*tables: type[Base]) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for t in tables:
+            t.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+    return run
+
+
+# Named, ordered, append-only. A migration never drops or rewrites data; later issues append entries
+# (new tables via _create, new columns via ALTER TABLE ... ADD COLUMN with a default).
+MIGRATIONS: list[Migration] = [
+    (
+        "0001_initial",
+        _create(AccountRow, DocumentRow, SignalRow, UsageRowDb, OutcomeRow, SnapshotRow, EventRow, RunRow),
+    ),
+    ("0002_extractions", _create(ExtractionRow)),
+]
+
+
+def register_migration(name: str, fn: Callable[[Connection], None]) -> None:
+    """For later modules (overrides, api keys ...): append a migration; names must be unique and sortable."""
+    if any(n == name for n, _ in MIGRATIONS):
+        raise ValueError(f"migration {name!r} already registered")
+    if MIGRATIONS and name <= MIGRATIONS[-1][0]:
+        raise ValueError(f"migration {name!r} must sort after {MIGRATIONS[-1][0]!r}")
+    MIGRATIONS.append((name, fn))
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _naive_utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt
+
+
+def _digest(parts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()[:32]
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _signal_row(sig: Signal, tenant: str) -> dict[str, Any]:
+    return {
+        "id": sig.id,
+        "tenant": tenant,
+        "account_id": sig.account_id,
+        "type": sig.type,
+        "category": sig.category,
+        "polarity": int(sig.polarity or 0),
+        "verified": sig.verified,
+        "day": sig.occurred_at.date() if sig.occurred_at else None,
+        "source_id": sig.source_id,
+        "extractor": sig.extractor,
+        "extractor_version": sig.extractor_version,
+        "payload": sig.model_dump(mode="json"),
+        "indexed": False,
+        "created_at": _utcnow(),
+    }
+
+
+def _document_row(doc: SourceDocument, tenant: str, version: int) -> dict[str, Any]:
+    payload = doc.model_dump(mode="json", exclude={"text"})
+    return {
+        "id": doc.id,
+        "tenant": tenant,
+        "account_id": doc.account_id,
+        "path": doc.path,
+        "version": version,
+        "kind": doc.kind,
+        "occurred_at": _naive_utc(doc.occurred_at),
+        "day": doc.occurred_at.date() if doc.occurred_at else None,
+        "title": doc.title,
+        "text": doc.text,
+        "payload": payload,
+        "indexed": False,
+        "created_at": _utcnow(),
+    }
+
+
+def _document_from(row: Any) -> SourceDocument:
+    data = dict(row.payload)
+    data["text"] = row.text
+    return SourceDocument.model_validate(data)
+
+
+# ----------------------------------------------------------------------------------------- the ledger
+class Ledger:
+    """Connection to the ledger database; cheap to create, safe to share within one process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _make_engine(url, echo=echo)
+            self.dialect = self.engine.dialect.name
+            self._migrate()
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot open the ledger at {_safe_url(url)}: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Ledger:
+        Path(settings.home).mkdir(parents=True, exist_ok=True)
+        return cls(settings.resolved_database_url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction. SQLite takes the write lock up front (BEGIN IMMEDIATE) so two writers
+        queue on the busy timeout instead of failing on a lock upgrade; PostgreSQL relies on ON CONFLICT."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(ht_write=True)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"ledger write failed: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise StoreError(f"ledger read failed: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+
+    def _insert(self, model: type[Base]) -> Any:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - only the two supported dialects are tested
+            raise StoreError(f"unsupported database dialect {self.dialect!r}; use SQLite or PostgreSQL")
+        return insert(model)
+
+    def insert_ignore(self, conn: Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> int:
+        """Bulk insert, skipping rows whose key exists; returns how many were new."""
+        if not rows:
+            return 0
+        stmt = self._insert(model).on_conflict_do_nothing()
+        if self.dialect == "postgresql":
+            # psycopg's executemany reports no rowcount; RETURNING (batched by SQLAlchemy's insertmanyvalues)
+            # yields exactly the rows that were inserted.
+            stmt = stmt.returning(*model.__table__.primary_key.columns)  # type: ignore[attr-defined]
+        added = 0
+        for i in range(0, len(rows), _BATCH):
+            res = conn.execute(stmt, list(rows[i : i + _BATCH]))
+            added += len(res.all()) if self.dialect == "postgresql" else max(res.rowcount or 0, 0)
+        return added
+
+    def _migrate(self) -> None:
+        with self.write() as conn:
+            if self.dialect == "postgresql":
+                from sqlalchemy import text
+
+                conn.execute(text("SELECT pg_advisory_xact_lock(7312001)"))  # one migrator at a time
+            MigrationRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+            done = set(conn.scalars(select(MigrationRow.name)))
+            for name, fn in MIGRATIONS:
+                if name not in done:
+                    fn(conn)
+                    conn.execute(self._insert(MigrationRow).on_conflict_do_nothing(), [{"name": name, "applied_at": _utcnow()}])
+
+    def applied_migrations(self) -> list[str]:
+        with self.read() as conn:
+            return sorted(conn.scalars(select(MigrationRow.name)))
+
+    # ------------------------------------------------------------------ accounts
+    def upsert_accounts(self, accounts: Iterable[Account]) -> int:
+        """Insert new accounts and update changed ones; returns how many rows were inserted or changed."""
+        rows = [
+            {
+                "tenant": a.tenant or DEFAULT_TENANT,
+                "account_id": a.account_id,
+                "name": a.name,
+                "start_date": a.start_date,
+                "end_date": a.end_date,
+                "segment": a.segment,
+                "metadata": _jsonable(a.metadata or {}),
+                "updated_at": _utcnow(),
+            }
+            for a in accounts
+        ]
+        if not rows:
+            return 0
+        changed = 0
+        with self.write() as conn:
+            existing: dict[tuple[str, str], tuple[Any, ...]] = {}
+            tenants = {r["tenant"] for r in rows}
+            for t in tenants:
+                for r in conn.execute(select(AccountRow.__table__).where(AccountRow.tenant == t)):
+                    existing[(r.tenant, r.account_id)] = (r.name, r.start_date, r.end_date, r.segment, r.metadata)
+            new = [r for r in rows if (r["tenant"], r["account_id"]) not in existing]
+            changed += self.insert_ignore(conn, AccountRow, new)
+            table = AccountRow.__table__
+            for r in rows:
+                old = existing.get((r["tenant"], r["account_id"]))
+                if old is not None and old != (r["name"], r["start_date"], r["end_date"], r["segment"], r["metadata"]):
+                    conn.execute(
+                        update(table)
+                        .where(table.c.tenant == r["tenant"], table.c.account_id == r["account_id"])
+                        .values(name=r["name"], start_date=r["start_date"], end_date=r["end_date"],
+                                segment=r["segment"], metadata=r["metadata"], updated_at=r["updated_at"])
+                    )
+                    changed += 1
+        return changed
+
+    @staticmethod
+    def _account(r: Any) -> Account:
+        return Account(account_id=r.account_id, name=r.name, start_date=r.start_date, end_date=r.end_date,
+                       segment=r.segment, tenant=r.tenant, metadata=r.metadata or {})
+
+    def get_account(self, account_id: str, tenant: str = DEFAULT_TENANT) -> Account:
+        t = AccountRow.__table__
+        with self.read() as conn:
+            r = conn.execute(select(t).where(t.c.tenant == tenant, t.c.account_id == account_id)).first()
+        if r is None:
+            raise NotFoundError(f"account {account_id!r} not found (tenant {tenant!r})")
+        return self._account(r)
+
+    def list_accounts(self, tenant: str = DEFAULT_TENANT) -> list[Account]:
+        t = AccountRow.__table__
+        with self.read() as conn:
+            rows = conn.execute(select(t).where(t.c.tenant == tenant).order_by(t.c.account_id)).all()
+        return [self._account(r) for r in rows]
+
+    # ------------------------------------------------------------------ documents
+    def _add_document(self, conn: Connection, doc: SourceDocument, tenant: str) -> bool:
+        t = DocumentRow.__table__
+        if conn.execute(select(t.c.id).where(t.c.id == doc.id)).first() is not None:
+            return False
+        version = 1
+        if doc.path:
+            prior = conn.scalar(select(func.max(t.c.version)).where(t.c.tenant == tenant, t.c.path == doc.path))
+            version = (prior or 0) + 1
+        return self.insert_ignore(conn, DocumentRow, [_document_row(doc, tenant, version)]) == 1
+
+    def add_document(self, doc: SourceDocument, *, tenant: str = DEFAULT_TENANT) -> bool:
+        with self.write() as conn:
+            return self._add_document(conn, doc, tenant)
+
+    def record_document(
+        self,
+        doc: SourceDocument,
+        signals: Iterable[Signal],
+        *,
+        extractor: str,
+        version: str,
+        tenant: str = DEFAULT_TENANT,
+    ) -> tuple[bool, int]:
+        """Document + its signals + the extraction record in ONE transaction: a crash leaves either all or
+        nothing, and a re-run redoes exactly the documents without a record. Returns (new document, new signals)."""
+        sigs = list(signals)
+        with self.write() as conn:
+            new_doc = self._add_document(conn, doc, tenant)
+            added = self.insert_ignore(conn, SignalRow, [_signal_row(s, tenant) for s in sigs])
+            self.insert_ignore(
+                conn, ExtractionRow,
+                [{"subject": doc.id, "extractor": extractor, "version": version, "digest": "", "signals": len(sigs), "at": _utcnow()}],
+            )
+        return new_doc, added
+
+    def extracted(self, extractor: str, version: str, subjects: Collection[str] | None = None) -> dict[str, str]:
+        """subject -> digest of what ``extractor@version`` has already read."""
+        t = ExtractionRow.__table__
+        q = select(t.c.subject, t.c.digest).where(t.c.extractor == extractor, t.c.version == version)
+        out: dict[str, str] = {}
+        with self.read() as conn:
+            if subjects is None:
+                return {r.subject: r.digest for r in conn.execute(q)}
+            subj = list(subjects)
+            for i in range(0, len(subj), 500):
+                out.update({r.subject: r.digest for r in conn.execute(q.where(t.c.subject.in_(subj[i : i + 500])))})
+        return out
+
+    def replace_account_signals(
+        self,
+        account_id: str,
+        signals: Iterable[Signal],
+        *,
+        extractor: str,
+        version: str,
+        digest: str,
+        tenant: str = DEFAULT_TENANT,
+    ) -> tuple[int, list[str]]:
+        """For account-level extractors (metadata): their signals are a function of the whole document set, so
+        a new set replaces the old one. Returns (new signals, ids removed) in one transaction."""
+        sigs = list(signals)
+        keep = {s.id for s in sigs}
+        t = SignalRow.__table__
+        subject = f"account:{tenant}:{account_id}"
+        with self.write() as conn:
+            old = set(conn.scalars(select(t.c.id).where(t.c.tenant == tenant, t.c.account_id == account_id, t.c.extractor == extractor)))
+            removed = sorted(old - keep)
+            for i in range(0, len(removed), 500):
+                conn.execute(delete(t).where(t.c.id.in_(removed[i : i + 500])))
+            added = self.insert_ignore(conn, SignalRow, [_signal_row(s, tenant) for s in sigs])
+            e = ExtractionRow.__table__
+            conn.execute(delete(e).where(e.c.subject == subject, e.c.extractor == extractor))
+            self.insert_ignore(conn, ExtractionRow, [{"subject": subject, "extractor": extractor, "version": version,
+                                                      "digest": digest, "signals": len(sigs), "at": _utcnow()}])
+        return added, removed
+
+    def get_document(self, source_id: str) -> SourceDocument:
+        t = DocumentRow.__table__
+        with self.read() as conn:
+            r = conn.execute(select(t).where(t.c.id == source_id)).first()
+        if r is None:
+            raise NotFoundError(f"document {source_id!r} not found")
+        return _document_from(r)
+
+    def documents_for(self, account_id: str, tenant: str = DEFAULT_TENANT) -> list[SourceDocument]:
+        t = DocumentRow.__table__
+        with self.read() as conn:
+            rows = conn.execute(
+                select(t).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(t.c.occurred_at, t.c.path, t.c.version, t.c.id)
+            ).all()
+        return [_document_from(r) for r in rows]
+
+    def document_ids(self, *, indexed: bool | None = None) -> list[str]:
+        t = DocumentRow.__table__
+        q = select(t.c.id).order_by(t.c.id)
+        if indexed is not None:
+            q = q.where(t.c.indexed == indexed)
+        with self.read() as conn:
+            return list(conn.scalars(q))
+
+    def documents_by_ids(self, ids: Sequence[str]) -> list[tuple[SourceDocument, str]]:
+        """(document, tenant) for each id found, in the given order."""
+        t = DocumentRow.__table__
+        found: dict[str, tuple[SourceDocument, str]] = {}
+        with self.read() as conn:
+            for i in range(0, len(ids), 500):
+                for r in conn.execute(select(t).where(t.c.id.in_(list(ids[i : i + 500])))):
+                    found[r.id] = (_document_from(r), r.tenant)
+        return [found[i] for i in ids if i in found]
+
+    # ------------------------------------------------------------------ signals
+    def add_signals(self, signals: Iterable[Signal], *, tenant: str = DEFAULT_TENANT) -> int:
+        rows = [_signal_row(s, tenant) for s in signals]
+        with self.write() as conn:
+            return self.insert_ignore(conn, SignalRow, rows)
+
+    def signals_for(
+        self,
+        account_id: str,
+        *,
+        until: date | None = None,
+        since: date | None = None,
+        types: Collection[str] | None = None,
+        verified_only: bool = True,
+        tenant: str = DEFAULT_TENANT,
+    ) -> list[Signal]:
+        """Signals of an account, oldest first. With ``until``/``since`` an undated signal is left out: it cannot
+        be shown to fall inside the window (scoring must never see the future)."""
+        t = SignalRow.__table__
+        q = select(t.c.payload).where(t.c.tenant == tenant, t.c.account_id == account_id)
+        if until is not None:
+            q = q.where(t.c.day <= until)
+        if since is not None:
+            q = q.where(t.c.day >= since)
+        if types is not None:
+            q = q.where(t.c.type.in_(list(types)))
+        if verified_only:
+            q = q.where(t.c.verified.is_(True))
+        q = q.order_by(t.c.day, t.c.id)
+        with self.read() as conn:
+            return [Signal.model_validate(p) for p in conn.scalars(q)]
+
+    def signals_by_ids(self, ids: Sequence[str]) -> list[tuple[Signal, str]]:
+        t = SignalRow.__table__
+        found: dict[str, tuple[Signal, str]] = {}
+        with self.read() as conn:
+            for i in range(0, len(ids), 500):
+                for r in conn.execute(select(t.c.id, t.c.payload, t.c.tenant).where(t.c.id.in_(list(ids[i : i + 500])))):
+                    found[r.id] = (Signal.model_validate(r.payload), r.tenant)
+        return [found[i] for i in ids if i in found]
+
+    def signal_ids(self, *, indexed: bool | None = None) -> list[str]:
+        t = SignalRow.__table__
+        q = select(t.c.id).order_by(t.c.id)
+        if indexed is not None:
+            q = q.where(t.c.indexed == indexed)
+        with self.read() as conn:
+            return list(conn.scalars(q))
+
+    # ------------------------------------------------------------------ vector state
+    def mark_indexed(self, *, documents: Sequence[str] = (), signals: Sequence[str] = (), value: bool = True) -> None:
+        with self.write() as conn:
+            for model, ids in ((DocumentRow, documents), (SignalRow, signals)):
+                t = model.__table__
+                for i in range(0, len(ids), 500):
+                    conn.execute(update(t).where(t.c.id.in_(list(ids[i : i + 500]))).values(indexed=value))
+
+    def reset_indexed(self) -> None:
+        """Everything becomes 'not embedded' (reindex)."""
+        with self.write() as conn:
+            conn.execute(update(DocumentRow.__table__).values(indexed=False))
+            conn.execute(update(SignalRow.__table__).values(indexed=False))
+
+    # ------------------------------------------------------------------ usage and outcomes
+    def add_usage(self, rows: Iterable[UsageRow | UsagePoint], *, tenant: str = DEFAULT_TENANT) -> int:
+        data = [{"tenant": tenant, "account_id": r.account_id, "date": r.date, "metric": r.metric, "value": float(r.value)} for r in rows]
+        with self.write() as conn:
+            return self.insert_ignore(conn, UsageRowDb, data)
+
+    def usage_for(self, account_id: str, *, until: date | None = None, tenant: str = DEFAULT_TENANT) -> list[UsageRow]:
+        t = UsageRowDb.__table__
+        q = select(t.c.account_id, t.c.date, t.c.metric, t.c.value).where(t.c.tenant == tenant, t.c.account_id == account_id)
+        if until is not None:
+            q = q.where(t.c.date <= until)
+        with self.read() as conn:
+            return [UsageRow(*r) for r in conn.execute(q.order_by(t.c.date, t.c.metric))]
+
+    def add_outcomes(self, outcomes: Iterable[Outcome], *, tenant: str = DEFAULT_TENANT) -> int:
+        data = [{"tenant": tenant, "account_id": o.account_id, "date": o.date, "outcome": o.outcome, "note": o.note} for o in outcomes]
+        with self.write() as conn:
+            return self.insert_ignore(conn, OutcomeRow, data)
+
+    def outcomes_for(self, account_id: str, *, tenant: str = DEFAULT_TENANT) -> list[Outcome]:
+        t = OutcomeRow.__table__
+        q = select(t).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(t.c.date, t.c.outcome)
+        with self.read() as conn:
+            return [Outcome(account_id=r.account_id, date=r.date, outcome=r.outcome, note=r.note) for r in conn.execute(q)]
+
+    # ------------------------------------------------------------------ score snapshots
+    def save_snapshots(
+        self,
+        scores: Iterable[HealthScore],
+        *,
+        extractor_versions: dict[str, str] | None = None,
+        tenant: str = DEFAULT_TENANT,
+    ) -> int:
+        versions = dict(extractor_versions or {})
+        rows = [
+            {
+                "tenant": tenant,
+                "account_id": s.account_id,
+                "as_of": s.as_of,
+                "model_id": s.model_id,
+                "model_version": s.model_version,
+                "model_hash": s.model_hash,
+                "inputs_digest": s.inputs_digest,
+                "score": float(s.score),
+                "tier": s.tier,
+                "payload": s.model_dump(mode="json"),
+                "extractor_versions": versions,
+                "created_at": _utcnow(),
+            }
+            for s in scores
+        ]
+        with self.write() as conn:
+            return self.insert_ignore(conn, SnapshotRow, rows)
+
+    def snapshots_for(self, account_id: str, *, model_id: str | None = None, tenant: str = DEFAULT_TENANT) -> list[HealthScore]:
+        t = SnapshotRow.__table__
+        q = select(t.c.payload).where(t.c.tenant == tenant, t.c.account_id == account_id)
+        if model_id is not None:
+            q = q.where(t.c.model_id == model_id)
+        with self.read() as conn:
+            return [HealthScore.model_validate(p) for p in conn.scalars(q.order_by(t.c.as_of, t.c.id))]
+
+    def snapshot_at(
+        self, account_id: str, as_of: date, *, model_id: str | None = None, tenant: str = DEFAULT_TENANT
+    ) -> HealthScore | None:
+        t = SnapshotRow.__table__
+        q = select(t.c.payload).where(t.c.tenant == tenant, t.c.account_id == account_id, t.c.as_of <= as_of)
+        if model_id is not None:
+            q = q.where(t.c.model_id == model_id)
+        with self.read() as conn:
+            p = conn.scalars(q.order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)).first()
+        return None if p is None else HealthScore.model_validate(p)
+
+    # ------------------------------------------------------------------ events
+    def add_event(
+        self,
+        kind: str,
+        account_id: str,
+        payload: dict[str, Any],
+        *,
+        occurred_at: datetime,
+        dedupe_key: str,
+        tenant: str = DEFAULT_TENANT,
+    ) -> bool:
+        row = {"tenant": tenant, "kind": kind, "account_id": account_id, "payload": _jsonable(payload),
+               "occurred_at": _naive_utc(occurred_at), "dedupe_key": dedupe_key, "created_at": _utcnow()}
+        with self.write() as conn:
+            return self.insert_ignore(conn, EventRow, [row]) == 1
+
+    def events(self, *, since_id: int = 0, account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        limit = max(1, min(int(limit), 10_000))
+        t = EventRow.__table__
+        q = select(t).where(t.c.id > since_id)
+        if account_id is not None:
+            q = q.where(t.c.account_id == account_id)
+        with self.read() as conn:
+            rows = conn.execute(q.order_by(t.c.id).limit(limit)).all()
+        return [
+            {"id": r.id, "tenant": r.tenant, "kind": r.kind, "account_id": r.account_id, "payload": r.payload,
+             "occurred_at": r.occurred_at, "dedupe_key": r.dedupe_key, "created_at": r.created_at}
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ extraction runs
+    def start_run(self, extractor: str, version: str, **meta: Any) -> int:
+        with self.write() as conn:
+            res = conn.execute(RunRow.__table__.insert().values(extractor=extractor, version=version, status="running",
+                                                                meta=_jsonable(meta), stats={}, started_at=_utcnow()))
+            return int(res.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str, stats: dict[str, Any], error: str | None = None) -> None:
+        t = RunRow.__table__
+        with self.write() as conn:
+            conn.execute(update(t).where(t.c.id == run_id).values(status=status, stats=_jsonable(stats), error=error,
+                                                                   finished_at=_utcnow()))
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        t = RunRow.__table__
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))]
+
+    # ------------------------------------------------------------------ stats
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self.read() as conn:
+            for model in (AccountRow, DocumentRow, SignalRow, UsageRowDb, OutcomeRow, SnapshotRow, EventRow, RunRow):
+                out[model.__tablename__] = int(conn.scalar(select(func.count()).select_from(model.__table__)) or 0)
+            out["documents_indexed"] = int(conn.scalar(select(func.count()).select_from(DocumentRow.__table__).where(DocumentRow.indexed.is_(True))) or 0)
+            out["signals_indexed"] = int(conn.scalar(select(func.count()).select_from(SignalRow.__table__).where(SignalRow.indexed.is_(True))) or 0)
+            out["signals_verified"] = int(conn.scalar(select(func.count()).select_from(SignalRow.__table__).where(SignalRow.verified.is_(True))) or 0)
+        return out
+
+    def digest_documents(self, account_id: str, tenant: str = DEFAULT_TENANT) -> str:
+        t = DocumentRow.__table__
+        with self.read() as conn:
+            ids = conn.scalars(select(t.c.id).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(t.c.id))
+            return _digest(ids)
+
+
+# ----------------------------------------------------------------------------------------- engine
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for an error message
+        return "<unparseable url>"
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own handling breaks DDL)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 60000")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("ht_write") else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    raise StoreError(f"unsupported database URL {_safe_url(url)}: use sqlite:///PATH or postgresql+psycopg://...")

@@ -1,0 +1,346 @@
+"""Vector memory in Chroma: source chunks and signals, every query filtered by account and tenant.
+
+The ledger is the source of truth; this store is derived from it (``index_pending`` embeds what the ledger marks
+as not yet indexed, ``healthtrace reindex`` rebuilds it). Ids are deterministic, writes are upserts, so a re-run
+after a crash fills the gaps without duplicates. The embedding function is always passed explicitly (and
+registered with chroma), so chroma never falls back to its downloading default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from extractors.errors import ConfigError, InputError, StoreError
+from extractors.models import Signal, SourceDocument, stable_id
+
+from .embeddings import HashingEmbedding, MiniLMEmbedding, get_embedder
+
+CHUNKS = "ht_source_chunks"
+SIGNALS = "ht_signals"
+CHUNK_CHARS = 500
+MAX_K = 200
+MAX_QUERY_CHARS = 2_000
+_UPSERT_BATCH = 512
+
+Embedder = MiniLMEmbedding | HashingEmbedding
+
+
+# ----------------------------------------------------------------------------------------- chunking
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: str
+    source_id: str
+    start: int
+    end: int
+    text: str
+
+
+# A sentence ends at . ! ? (optionally closed by a quote/bracket) followed by whitespace, or at a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n[ \t]*\r?\n\s*")
+_SPACE = re.compile(r"\s")
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.start() > pos:
+            spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return spans
+
+
+def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
+    """A sentence longer than ``size``: cut at the last whitespace before the limit (or hard)."""
+    out = []
+    while end - start > size:
+        cut = start + size
+        ws = text.rfind(" ", start + size // 2, cut)
+        if ws > start:
+            cut = ws
+        out.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        out.append((start, end))
+    return out
+
+
+def chunk_document(doc: SourceDocument, size: int = CHUNK_CHARS) -> list[Chunk]:
+    """Sentence-aware chunks of about ``size`` characters; ``doc.text[c.start:c.end] == c.text`` always."""
+    text = doc.text
+    pieces: list[tuple[int, int]] = []
+    for s, e in _sentences(text):
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            pieces.extend(_split_long(text, s, e, size))
+    chunks: list[Chunk] = []
+    cur_s: int | None = None
+    cur_e = 0
+    for s, e in pieces:
+        if cur_s is not None and e - cur_s > size:
+            chunks.append(Chunk(stable_id(doc.id, cur_s, cur_e), doc.id, cur_s, cur_e, text[cur_s:cur_e]))
+            cur_s = None
+        if cur_s is None:
+            cur_s = s
+        cur_e = e
+    if cur_s is not None:
+        chunks.append(Chunk(stable_id(doc.id, cur_s, cur_e), doc.id, cur_s, cur_e, text[cur_s:cur_e]))
+    return chunks
+
+
+# ----------------------------------------------------------------------------------------- metadata
+def _day_int(d: date | datetime | None) -> int:
+    if d is None:
+        return 0
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata values must be str/int/float/bool, never None."""
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def chunk_metadata(chunk: Chunk, doc: SourceDocument, tenant: str) -> dict[str, Any]:
+    d = doc.occurred_at
+    return _clean({
+        "account_id": doc.account_id or "",
+        "tenant": tenant,
+        "kind": "passage",
+        "type": doc.kind,
+        "category": "source",
+        "date": _day_int(d),
+        "date_iso": d.isoformat() if d else None,
+        "source_id": doc.id,
+        "source_path": doc.path,
+        "start": chunk.start,
+        "end": chunk.end,
+    })
+
+
+def signal_text(sig: Signal) -> str:
+    """What a signal is searched by: its type, summary and verbatim quotes."""
+    quotes = " | ".join(c.quote for c in sig.evidence) or " | ".join(sig.unverified_quotes)
+    parts = [sig.type.replace("_", " ")]
+    if sig.summary:
+        parts.append(sig.summary)
+    if quotes:
+        parts.append(quotes)
+    return ": ".join(parts)[:4000]
+
+
+def signal_metadata(sig: Signal, tenant: str) -> dict[str, Any]:
+    first = sig.evidence[0] if sig.evidence else None
+    d = sig.occurred_at
+    return _clean({
+        "account_id": sig.account_id or "",
+        "tenant": tenant,
+        "kind": "signal",
+        "type": sig.type,
+        "category": sig.category,
+        "polarity": int(sig.polarity or 0),
+        "verified": sig.verified,
+        "date": _day_int(d),
+        "date_iso": d.isoformat() if d else None,
+        "source_id": sig.source_id,
+        "source_path": first.source_path if first else None,
+        "start": first.start if first else None,
+        "end": first.end if first else None,
+        "quote": first.quote[:1000] if first else None,
+        "extractor": sig.extractor,
+    })
+
+
+# ----------------------------------------------------------------------------------------- the store
+@dataclass(frozen=True, slots=True)
+class Hit:
+    kind: str  # "passage" | "signal"
+    id: str
+    score: float  # cosine similarity, higher is better
+    text: str
+    metadata: dict[str, Any]
+
+
+def make_client(chroma_url: str | None, chroma_path: Any) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        u = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+        if not u.hostname:
+            raise ConfigError(f"HEALTHTRACE_CHROMA_URL {chroma_url!r} has no host; expected http://HOST:PORT")
+        try:
+            return chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                       ssl=u.scheme == "https", settings=chroma_settings)
+        except Exception as e:  # noqa: BLE001 - chroma raises plain exceptions when the server is down
+            raise StoreError(f"cannot reach the chroma server at {chroma_url}: {e}") from e
+    try:
+        return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
+    except Exception as e:  # noqa: BLE001
+        raise StoreError(f"cannot open the chroma store at {chroma_path}: {e}") from e
+
+
+class VectorMemory:
+    """Two collections (source chunks, signals) with an explicit, registered embedding function."""
+
+    def __init__(self, client: Any, embedder: Embedder) -> None:
+        self.client = client
+        self.embedder = embedder
+        self._collections: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> VectorMemory:
+        if not settings.chroma_url:
+            settings.chroma_path.mkdir(parents=True, exist_ok=True)
+        return cls(make_client(settings.chroma_url, settings.chroma_path), get_embedder(settings.embedder))
+
+    def collection(self, name: str) -> Any:
+        col = self._collections.get(name)
+        if col is None:
+            col = self.client.get_or_create_collection(
+                name,
+                embedding_function=self.embedder,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"healthtrace": "1"},
+            )
+            self._collections[name] = col
+        return col
+
+    def reset(self) -> None:
+        """Drop both collections (reindex rebuilds them from the ledger)."""
+        for name in (CHUNKS, SIGNALS):
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # noqa: BLE001 - absent collection: nothing to drop
+                pass
+        self._collections.clear()
+
+    def counts(self) -> dict[str, int]:
+        return {"vector_chunks": self.collection(CHUNKS).count(), "vector_signals": self.collection(SIGNALS).count()}
+
+    # ------------------------------------------------------------------ writes
+    def _upsert(self, name: str, ids: Sequence[str], texts: Sequence[str], metas: Sequence[dict[str, Any]],
+                embeddings: np.ndarray | None) -> None:
+        if not ids:
+            return
+        if embeddings is None:
+            embeddings = self.embed(list(texts))
+        col = self.collection(name)
+        for i in range(0, len(ids), _UPSERT_BATCH):
+            col.upsert(ids=list(ids[i : i + _UPSERT_BATCH]), documents=list(texts[i : i + _UPSERT_BATCH]),
+                       metadatas=list(metas[i : i + _UPSERT_BATCH]), embeddings=embeddings[i : i + _UPSERT_BATCH])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed(texts)
+
+    def upsert_chunks(self, items: Sequence[tuple[Chunk, SourceDocument, str]], embeddings: np.ndarray | None = None) -> int:
+        self._upsert(CHUNKS, [c.id for c, _, _ in items], [c.text for c, _, _ in items],
+                     [chunk_metadata(c, d, t) for c, d, t in items], embeddings)
+        return len(items)
+
+    def upsert_signals(self, items: Sequence[tuple[Signal, str]], embeddings: np.ndarray | None = None) -> int:
+        self._upsert(SIGNALS, [s.id for s, _ in items], [signal_text(s) for s, _ in items],
+                     [signal_metadata(s, t) for s, t in items], embeddings)
+        return len(items)
+
+    def delete_signals(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.collection(SIGNALS).delete(ids=list(ids))
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        account_id: str,
+        query: str,
+        *,
+        tenant: str = "default",
+        k: int = 10,
+        since: date | None = None,
+        until: date | None = None,
+        type: str | None = None,
+        include_passages: bool = True,
+        include_signals: bool = True,
+    ) -> list[Hit]:
+        """Best-first passages and signals of ONE account (and tenant)."""
+        query = (query or "").strip()
+        if not query:
+            raise InputError("search query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InputError(f"search query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        if not 1 <= k <= MAX_K:
+            raise InputError(f"-k must be between 1 and {MAX_K}, got {k}")
+        conds: list[dict[str, Any]] = [{"account_id": account_id}, {"tenant": tenant}]
+        if since is not None:
+            conds.append({"date": {"$gte": _day_int(since)}})
+        if until is not None:
+            conds.append({"date": {"$lte": _day_int(until)}})
+        if type:
+            conds.append({"type": type})
+        where = {"$and": conds}
+        qvec = self.embed([query])
+        hits: list[Hit] = []
+        for name, kind, wanted in ((CHUNKS, "passage", include_passages), (SIGNALS, "signal", include_signals)):
+            if not wanted:
+                continue
+            res = self.collection(name).query(query_embeddings=qvec, n_results=k, where=where,
+                                              include=["documents", "metadatas", "distances"])
+            for id_, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
+                hits.append(Hit(kind=kind, id=id_, score=round(1.0 - float(dist), 4), text=doc or "", metadata=dict(meta or {})))
+        hits.sort(key=lambda h: (-h.score, h.kind, h.id))
+        return hits[:k]
+
+
+# ----------------------------------------------------------------------------------------- indexing
+def index_pending(
+    ledger: Any,
+    memory: VectorMemory,
+    *,
+    batch_docs: int = 64,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Embed every document and signal the ledger marks as not indexed, in batches across documents (one
+    model call for many short documents), then mark them indexed. Safe to interrupt and re-run."""
+    stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0, "signals_removed": 0}
+    doc_ids = ledger.document_ids(indexed=False)
+    for i in range(0, len(doc_ids), batch_docs):
+        group = ledger.documents_by_ids(doc_ids[i : i + batch_docs])
+        items = [(c, d, t) for d, t in group for c in chunk_document(d)]
+        memory.upsert_chunks(items)
+        ledger.mark_indexed(documents=[d.id for d, _ in group])
+        stats["documents_indexed"] += len(group)
+        stats["chunks_embedded"] += len(items)
+        if on_progress:
+            on_progress(len(group))
+    sig_ids = ledger.signal_ids(indexed=False)
+    step = batch_docs * 4
+    for i in range(0, len(sig_ids), step):
+        sigs = ledger.signals_by_ids(sig_ids[i : i + step])
+        memory.upsert_signals(sigs)
+        ledger.mark_indexed(signals=[s.id for s, _ in sigs])
+        stats["signals_embedded"] += len(sigs)
+    return stats
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,217 @@
+"""Scoring many accounts at many dates fast, from a workspace folder or the stored memory.
+
+Usage is grouped by account and metric once (sorted arrays with prefix sums, bisect per window), the model is
+compiled once per segment, and results stay plain tuples until a caller asks for a :class:`HealthScore`
+(snapshots, full JSON). Reading inputs is I/O; :func:`score_inputs` is pure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from extractors.errors import HealthtraceError
+from extractors.models import Account, Signal, SourceDocument
+from scoring.alerts import AlertEvent, compare
+from scoring.facts import document_facts
+from scoring.model import ScoringModel
+from scoring.scorer import Compiled, Result, compile_model, compute
+from scoring.usage import Series, first_days, group_usage, metrics_as_of
+
+if TYPE_CHECKING:
+    from memory.ledger import Ledger
+    from memory.workspace import Workspace
+
+MAX_DATES = 400
+
+
+@dataclass
+class Inputs:
+    """Everything the scorer reads, grouped once for all dates."""
+
+    accounts: dict[str, Account]
+    usage: dict[str, dict[str, Series]]
+    signals: dict[str, list[Signal]] = field(default_factory=dict)
+    documents: dict[str, list[SourceDocument]] = field(default_factory=dict)
+    metric_first_day: dict[str, int] = field(default_factory=dict)
+    vendor_domains: tuple[str, ...] = ()
+    problems: list[str] = field(default_factory=list)
+    extractor_versions: dict[str, str] = field(default_factory=dict)
+
+
+def _metadata_extractor(settings: object | None) -> object | None:
+    """The metadata extractor (unresponsive customers, meeting changes) when that module exists."""
+    from extractors.base import get_extractor
+
+    try:
+        return get_extractor("metadata")
+    except (ImportError, HealthtraceError):
+        return None
+
+
+def extract_documents(
+    files: dict[str, list[Path]],
+    *,
+    max_bytes: int,
+    extractor: str = "rules",
+    on_error: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[SourceDocument]], dict[str, list[Signal]], dict[str, str]]:
+    """Parse each account's documents and extract cited signals (rules + metadata). Bad files are reported."""
+    from extractors.base import get_extractor
+    from extractors.parsers import load_document
+
+    ex = get_extractor(extractor)
+    extra = _metadata_extractor(None)
+    versions = {ex.name: ex.version}
+    if extra is not None:
+        versions[extra.name] = extra.version  # type: ignore[attr-defined]
+    docs: dict[str, list[SourceDocument]] = {}
+    sigs: dict[str, list[Signal]] = {}
+    for aid, paths in files.items():
+        for p in paths:
+            try:
+                doc = load_document(str(p), account_id=aid, max_bytes=max_bytes)
+                found = list(ex.extract(doc))
+                if extra is not None:
+                    found.extend(extra.extract(doc))  # type: ignore[attr-defined]
+            except HealthtraceError as e:
+                if on_error is not None:
+                    on_error(f"{p}: {e}")
+                continue
+            docs.setdefault(aid, []).append(doc)
+            for s in found:
+                if s.account_id != aid:
+                    s = s.model_copy(update={"account_id": aid})
+                if s.occurred_at is None and doc.occurred_at is not None:
+                    s = s.model_copy(update={"occurred_at": doc.occurred_at})
+                sigs.setdefault(aid, []).append(s)
+    return docs, sigs, versions
+
+
+def inputs_from_workspace(
+    ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules", vendor_domains: Sequence[str] = ()
+) -> Inputs:
+    problems = [str(p) for p in ws.problems]
+    docs: dict[str, list[SourceDocument]] = {}
+    sigs: dict[str, list[Signal]] = {}
+    versions: dict[str, str] = {}
+    if ws.documents:
+        docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
+                                                 on_error=problems.append)
+    starts = {a: acc.start_date for a, acc in ws.accounts.items()}
+    return Inputs(
+        accounts=ws.accounts,
+        usage=group_usage(ws.usage),
+        signals=sigs,
+        documents=docs,
+        metric_first_day=first_days(ws.usage, starts),
+        vendor_domains=tuple(vendor_domains),
+        problems=problems,
+        extractor_versions=versions,
+    )
+
+
+def inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
+                       until: date | None = None) -> Inputs:
+    """The stored memory: accounts, verified signals, usage and documents (only what is dated by ``until``)."""
+    accounts = {a.account_id: a for a in ledger.list_accounts(tenant)}
+    rows = []
+    sigs: dict[str, list[Signal]] = {}
+    docs: dict[str, list[SourceDocument]] = {}
+    for aid in sorted(accounts):
+        rows.extend(ledger.usage_for(aid, until=until, tenant=tenant))
+        found = ledger.signals_for(aid, until=until, verified_only=True, tenant=tenant)
+        if found:
+            sigs[aid] = found
+        d = ledger.documents_for(aid, tenant)
+        if d:
+            docs[aid] = d
+    starts = {a: acc.start_date for a, acc in accounts.items()}
+    versions = sorted({(s.extractor, s.extractor_version) for ss in sigs.values() for s in ss})
+    return Inputs(accounts=accounts, usage=group_usage(rows), signals=sigs, documents=docs,
+                  metric_first_day=first_days(rows, starts), vendor_domains=tuple(vendor_domains),
+                  extractor_versions=dict(versions))
+
+
+def score_inputs(
+    inputs: Inputs,
+    model: ScoringModel,
+    dates: Sequence[date],
+    *,
+    digest: bool = True,
+    account_ids: Iterable[str] | None = None,
+) -> Iterator[Result]:
+    """Results per date, then per account (sorted). Accounts that start after a date are not scored for it."""
+    if not dates:
+        return
+    if len(dates) > MAX_DATES:
+        raise HealthtraceError(f"{len(dates)} as-of dates given; the limit is {MAX_DATES}")
+    compiled: dict[str | None, tuple[Compiled, bool]] = {}
+    ids = sorted(inputs.accounts if account_ids is None else account_ids)
+    empty: dict[str, Series] = {}
+    for d in sorted(set(dates)):
+        expected = metrics_as_of(inputs.metric_first_day, d)
+        for aid in ids:
+            acc = inputs.accounts[aid]
+            if acc.start_date is not None and acc.start_date > d:
+                continue
+            hit = compiled.get(acc.segment)
+            if hit is None:
+                seg_model = model.for_segment(acc.segment)
+                hit = compiled[acc.segment] = (compile_model(seg_model), seg_model is not model)
+            cm, profiled = hit
+            docs = inputs.documents.get(aid)
+            facts = None
+            undated = 0
+            if docs:
+                facts, undated = document_facts(docs, d, vendor_domains=inputs.vendor_domains)
+            res = compute(inputs.signals.get(aid, ()), inputs.usage.get(aid, empty), acc, cm, d, facts=facts,
+                          expected_metrics=expected, digest=digest)
+            if undated:
+                res.notes.append(f"{undated} undated document(s) left out of the contact facts")
+            if profiled:
+                res.notes.append(f"segment profile {acc.segment!r} of model {model.id} applied")
+            yield res
+
+
+def store_results(
+    ledger: Ledger,
+    results: Iterable[Result],
+    *,
+    drop_points: float,
+    extractor_versions: dict[str, str] | None = None,
+    tenant: str = "default",
+    batch: int = 2000,
+) -> tuple[int, list[AlertEvent]]:
+    """Save snapshots and raise alerts against each account's previous snapshot. Returns (saved, new alerts)."""
+    saved = 0
+    raised: list[AlertEvent] = []
+    buf = []
+    ordered = sorted(results, key=lambda r: (r.account_id, r.as_of))
+    prev_by: dict[str, object] = {}
+    for r in ordered:
+        hs = r.to_health_score()
+        prev = prev_by.get(r.account_id)
+        if prev is None:
+            prev = ledger.snapshot_at(r.account_id, date.fromordinal(r.as_of.toordinal() - 1), model_id=r.model_id,
+                                      tenant=tenant)
+        for ev in compare(prev, hs, drop_points=drop_points):  # type: ignore[arg-type]
+            if ledger.add_event(ev.kind, ev.account_id, ev.payload, occurred_at=ev.occurred_at,
+                                dedupe_key=ev.dedupe_key, tenant=tenant):
+                raised.append(ev)
+        prev_by[r.account_id] = hs
+        buf.append(hs)
+        if len(buf) >= batch:
+            saved += ledger.save_snapshots(buf, extractor_versions=extractor_versions, tenant=tenant)
+            buf = []
+    if buf:
+        saved += ledger.save_snapshots(buf, extractor_versions=extractor_versions, tenant=tenant)
+    return saved, raised
+
+
+def warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)

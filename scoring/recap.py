@@ -1,0 +1,144 @@
+"""Account recaps in Markdown, for a CSM's notes or an executive email.
+
+Pure rendering: the caller passes the current score, the narrated change over the recap period and the
+account; every statement in the recap comes from a contribution, a citation or a playbook rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from extractors.models import Account, Citation, Contribution, HealthScore
+
+from .narrate import SIGNAL_PHRASES, Narrative, _fmt_points, _short_quote, describe_metric, source_label
+
+Audience = Literal["csm", "exec"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+RISK_SUBSCORE = 40.0  # a metric item whose subscore is below this is listed as an open risk
+
+
+def md_escape(s: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def _evidence_line(c: Citation, kinds: Mapping[str, str] | None, audience: Audience) -> str:
+    label = source_label(c, kinds)
+    when = f"{c.occurred_at.day} {c.occurred_at.strftime('%b %Y')}" if c.occurred_at else "undated"
+    who = f", {md_escape(c.speaker)}" if c.speaker else ""
+    line = f"> \u201c{md_escape(_short_quote(c.quote) if audience == 'exec' else ' '.join(c.quote.split()))}\u201d  \n> \u2014 {label}, {when}{who}"
+    if audience == "csm":
+        where = c.source_path or c.source_id
+        line += f" (`{where}` {c.start}-{c.end})"
+    return line
+
+
+def open_risks(score: HealthScore, *, limit: int = 6) -> list[Contribution]:
+    """Items now taking points away: negative signals, and metrics or facts with a poor subscore."""
+    risks = []
+    for c in score.contributions:
+        if c.kind == "signal" and c.points < 0:
+            risks.append(c)
+        elif c.kind in ("metric", "fact") and c.metric is not None and c.metric.subscore is not None:
+            if c.metric.subscore < RISK_SUBSCORE:
+                risks.append(c)
+    risks.sort(key=lambda c: (c.points if c.kind == "signal" else -(RISK_SUBSCORE - (c.metric.subscore or 0)) / 10, c.key))  # type: ignore[union-attr]
+    return risks[:limit]
+
+
+def _risk_text(c: Contribution) -> str:
+    if c.kind == "signal" and c.signal_type in SIGNAL_PHRASES:
+        return SIGNAL_PHRASES[c.signal_type][0]
+    if c.kind == "metric" and c.metric is not None:
+        return describe_metric(None, c.metric)
+    return " ".join(c.reason.split())
+
+
+def render_recap(
+    account: Account,
+    score: HealthScore,
+    narrative: Narrative | None,
+    *,
+    audience: Audience = "csm",
+    days: int = 30,
+    source_kinds: Mapping[str, str] | None = None,
+    max_drivers: int = 6,
+) -> str:
+    """Markdown: score and tier, what changed over ``days``, cited evidence, open risks, next steps."""
+    if audience not in ("csm", "exec"):
+        raise ValueError(f"unknown audience {audience!r}; expected csm or exec")
+    name = account.name or account.account_id
+    exec_ = audience == "exec"
+    lines: list[str] = []
+    title = "Executive summary" if exec_ else "Account recap"
+    lines.append(f"# {md_escape(name)}: {title} ({score.as_of.isoformat()})")
+    lines.append("")
+    status = f"**Health score:** {score.score:.0f}/100 (**{score.tier}**)"
+    if narrative is not None:
+        d = narrative.delta
+        if abs(d) >= 0.5:
+            status += f", {'up' if d > 0 else 'down'} {abs(d):.0f} points over the last {days} days"
+        else:
+            status += f", unchanged over the last {days} days"
+        if narrative.tier_move != "none":
+            status += f" (was {narrative.from_tier})"
+    lines.append(status + ".  ")
+    if account.end_date is not None:
+        left = (account.end_date - score.as_of).days
+        when = f"in {left} days" if left >= 0 else f"{-left} days ago"
+        lines.append(f"**Renewal:** {account.end_date.isoformat()} ({when}).  ")
+    if account.segment and not exec_:
+        lines.append(f"**Segment:** {md_escape(account.segment)}.  ")
+    if not exec_:
+        lines.append(f"**Model:** {score.model_id} {score.model_version}.")
+    lines.append("")
+
+    lines.append("## What changed")
+    lines.append("")
+    drivers = narrative.drivers[: (3 if exec_ else max_drivers)] if narrative is not None else []
+    if narrative is None:
+        lines.append(f"No earlier score to compare with in the last {days} days.")
+    elif not drivers:
+        lines.append(f"Nothing moved the score by a point or more in the last {days} days.")
+    else:
+        for d in drivers:
+            lines.append(f"- {md_escape(d.description[:1].upper() + d.description[1:])} ({_fmt_points(d.points)} points)")
+    lines.append("")
+
+    cited = [(d, d.citations[0]) for d in drivers if d.citations]
+    if cited:
+        lines.append("## Evidence")
+        lines.append("")
+        for _, c in cited:
+            lines.append(_evidence_line(c, source_kinds, audience))
+            lines.append("")
+
+    risks = open_risks(score, limit=3 if exec_ else 6)
+    lines.append("## Open risks")
+    lines.append("")
+    if not risks:
+        lines.append("No open risks in the current score.")
+    for r in risks:
+        text = md_escape(_risk_text(r))
+        text = text[:1].upper() + text[1:]
+        if r.evidence and not exec_:
+            c = r.evidence[0]
+            when = f" {c.occurred_at.day} {c.occurred_at.strftime('%b')}" if c.occurred_at else ""
+            text += f" ({source_label(c, source_kinds)}{when}: \u201c{md_escape(_short_quote(c.quote))}\u201d)"
+        lines.append(f"- {text}")
+    lines.append("")
+
+    lines.append("## Next steps")
+    lines.append("")
+    rec = narrative.recommendation if narrative is not None else None
+    if rec is None:
+        lines.append("- No playbook rule matched; agree next steps with the account team.")
+    else:
+        lines.append(f"- **{md_escape(rec['action'])}**" + ("" if exec_ else f" _(playbook: {md_escape(rec['playbook'])})_"))
+        if not exec_ and narrative is not None:
+            for alt in narrative.alternatives[:2]:
+                lines.append(f"- {md_escape(alt['action'])} _(playbook: {md_escape(alt['playbook'])})_")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""Narrated score changes and playbooks, on hand-made scores (no scorer, no store)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from extractors.errors import ConfigError
+from extractors.models import Account, Citation, Contribution, HealthScore, MetricRef, tier_for
+from scoring.narrate import describe_metric, diff_scores, narrate
+from scoring.playbooks import context_for, load_playbooks, parse_playbooks, recommend
+
+EMAIL = (
+    "From: Dana Ortiz <dana@acme.example>\nTo: sam@vendor.example\nDate: Tue, 3 Nov 2026 09:12:00 +0000\n"
+    "Subject: Moving on\n\nHi Sam,\n\nToday is my last day at Acme; Priya Shah will own the tools budget from now on.\n"
+)
+CALL = "Sam: How is the rollout going?\nLee: Honestly we are also looking at Northwind, their quote came in lower.\n"
+
+
+def _cite(text: str, quote: str, *, path: str, day: datetime | None, speaker: str | None = None) -> Citation:
+    start = text.index(quote)
+    c = Citation(source_id=path.replace("/", "_"), start=start, end=start + len(quote), quote=quote,
+                 occurred_at=day, source_path=path, speaker=speaker)
+    assert text[c.start : c.end] == c.quote
+    return c
+
+
+CHAMPION = _cite(EMAIL, "Today is my last day at Acme", path="acme/2026-11-03-moving-on.eml",
+                 day=datetime(2026, 11, 3, 9, 12, tzinfo=timezone.utc))
+COMPETITOR = _cite(CALL, "we are also looking at Northwind", path="acme/2026-10-20-call.txt",
+                   day=datetime(2026, 10, 20, tzinfo=timezone.utc), speaker="Lee")
+
+
+def _score(as_of: date, contribs: list[Contribution], account_id: str = "acme") -> HealthScore:
+    total = sum(c.points for c in contribs)
+    return HealthScore(account_id=account_id, as_of=as_of, score=total, tier=tier_for(total),
+                       contributions=contribs, model_id="default", model_version="1.0")
+
+
+def _base(points: float = 50.0) -> Contribution:
+    return Contribution(key="baseline", kind="baseline", points=points, reason="baseline", reason_code="baseline")
+
+
+def _active(points: float, value: float, start: date, end: date) -> Contribution:
+    """The active-users trend item; its subscore follows the reading, as the model's map does."""
+    return Contribution(key="metric:active_users:trend", kind="metric", category="adoption", points=points,
+                        reason="active users trend", reason_code="usage_decline:active_users",
+                        metric=MetricRef(metric="active_users", transform="trend", value=value,
+                                         window_start=start, window_end=end, subscore=max(0.0, min(100.0, 60 + 2 * value))))
+
+
+def _signal(key: str, type_: str, points: float, cite: Citation, category: str) -> Contribution:
+    return Contribution(key=key, kind="signal", category=category, points=points, reason=type_, reason_code=type_,
+                        signal_id=key, signal_type=type_, evidence=[cite])
+
+
+BEFORE = _score(date(2026, 10, 1), [_base(50), _active(12.0, 4.0, date(2026, 8, 2), date(2026, 10, 1))])
+AFTER = _score(
+    date(2026, 11, 5),
+    [
+        _base(50),
+        _active(4.0, -30.0, date(2026, 10, 8), date(2026, 11, 5)),
+        _signal("sig:champ", "champion_departed", -9.0, CHAMPION, "relationship"),
+        _signal("sig:comp", "competitor_mention", -3.0, COMPETITOR, "risk"),
+    ],
+)
+ACME = Account(account_id="acme", name="Acme", end_date=date(2027, 3, 31))
+
+
+def test_drivers_ordered_by_absolute_impact_and_matched_by_key() -> None:
+    drivers, rest = diff_scores(BEFORE, AFTER)
+    assert [d.key for d in drivers] == ["sig:champ", "metric:active_users:trend", "sig:comp"]
+    assert [d.points for d in drivers] == [-9.0, -8.0, -3.0]
+    assert [d.change for d in drivers] == ["added", "changed", "added"]
+    assert rest == 0
+    # the drivers explain the whole delta
+    assert sum(d.points for d in drivers) + rest == pytest.approx(AFTER.score - BEFORE.score)
+
+
+def test_removed_key_counts_in_full_and_small_changes_go_to_rest() -> None:
+    later = _score(date(2026, 12, 5), [_base(50.3), _active(4.0, -30.0, date(2026, 11, 8), date(2026, 12, 5)),
+                                        _signal("sig:comp", "competitor_mention", -3.0, COMPETITOR, "risk")])
+    drivers, rest = diff_scores(AFTER, later)
+    assert [(d.key, d.change, d.points) for d in drivers] == [("sig:champ", "removed", 9.0)]
+    assert drivers[0].citations == [CHAMPION]
+    assert rest == pytest.approx(0.3)
+
+
+def test_text_names_tier_move_drivers_with_citations_and_action() -> None:
+    n = narrate(BEFORE, AFTER, account=ACME, playbooks=load_playbooks())
+    assert (n.from_tier, n.to_tier, n.tier_move) == ("Attention", "At Risk", "down")
+    assert n.text.startswith("Acme moved from Attention to At Risk (-20) because the champion left (email of 3 Nov: "
+                             "'Today is my last day at Acme'), active users fell 30% a month over four weeks and a "
+                             "competitor is being evaluated (call of 20 Oct: 'we are also looking at Northwind').")
+    assert n.recommendation is not None and n.recommendation["playbook"] == "champion-departed"
+    assert "Recommended action: Meet the new stakeholder within two weeks" in n.text
+    # deterministic wording
+    assert narrate(BEFORE, AFTER, account=ACME, playbooks=load_playbooks()).text == n.text
+
+
+def test_json_shape_carries_citations_with_offsets_and_paths() -> None:
+    data = narrate(BEFORE, AFTER, account=ACME, playbooks=load_playbooks()).to_json()
+    assert data["from"] == {"as_of": "2026-10-01", "score": 62.0, "tier": "Attention"}
+    assert data["to"] == {"as_of": "2026-11-05", "score": 42.0, "tier": "At Risk"}
+    assert data["delta"] == -20.0 and data["tier_move"] == "down"
+    first = data["drivers"][0]
+    assert first["points"] == -9.0 and first["reason_code"] == "champion_departed"
+    (c,) = first["citations"]
+    assert c == {"source_id": CHAMPION.source_id, "source_path": "acme/2026-11-03-moving-on.eml",
+                 "start": CHAMPION.start, "end": CHAMPION.end, "quote": "Today is my last day at Acme",
+                 "date": "2026-11-03", "speaker": None, "alignment": "exact"}
+    assert EMAIL[c["start"] : c["end"]] == c["quote"]
+    metric = data["drivers"][1]["metric"]
+    assert metric["before"] == 4.0 and metric["after"] == -30.0 and metric["transform"] == "trend"
+    assert data["drivers"][1]["citations"] == []
+
+
+def test_rise_without_tier_move_and_offsetting_driver() -> None:
+    up = _score(date(2026, 12, 1), [_base(50), _active(15.0, 10.0, date(2026, 10, 3), date(2026, 12, 1)),
+                                     _signal("sig:comp", "competitor_mention", -3.0, COMPETITOR, "risk")])
+    n = narrate(BEFORE, up)
+    assert n.tier_move == "none" and n.delta == 0
+    assert n.text.startswith("acme held at 62 (Attention); changes offset each other: active users rose 10% a month")
+    flat = narrate(BEFORE, BEFORE)
+    assert flat.drivers == [] and flat.text == "acme held at 62 (Attention)."
+    n2 = narrate(BEFORE, _score(date(2026, 12, 1), [_base(50), _active(20.0, 10.0, date(2026, 10, 3), date(2026, 12, 1)),
+                                                   _signal("sig:comp", "competitor_mention", -3.0, COMPETITOR, "risk")]))
+    assert n2.text.startswith("acme rose from 62 to 67 (+5), still Attention because active users rose 10% a month")
+    assert "Partly offset by: a competitor is being evaluated (call of 20 Oct" in n2.text
+
+
+def test_scores_in_reverse_order_are_swapped_and_accounts_must_match() -> None:
+    assert narrate(AFTER, BEFORE).delta == pytest.approx(-20.0)
+    with pytest.raises(ValueError, match="two accounts"):
+        narrate(BEFORE, _score(date(2026, 11, 1), [_base(40)], account_id="other"))
+
+
+def test_metric_wording() -> None:
+    ref = MetricRef(metric="output_acceptance_rate", transform="level", value=0.62)
+    assert describe_metric(MetricRef(metric="output_acceptance_rate", transform="level", value=0.81), ref) == (
+        "output acceptance went from 81% to 62%")
+    assert describe_metric(None, MetricRef(metric="logins", transform="change", value=-31.2,
+                                           window_start=date(2026, 9, 1), window_end=date(2026, 10, 1))) == (
+        "logins fell 31% over four weeks")
+    assert describe_metric(MetricRef(metric="active_users", transform="ratio", value=0.9),
+                           MetricRef(metric="active_users", transform="ratio", value=0.55)) == (
+        "seat utilisation went from 90% to 55%")
+
+
+# ----------------------------------------------------------------------------------------- playbooks
+def _ctx(score: HealthScore, account: Account | None = None, previous: HealthScore | None = None):
+    return context_for(score, previous=previous, account=account)
+
+
+def test_playbook_choice_by_tier_reason_code_and_renewal() -> None:
+    pb = load_playbooks()
+    critical = _score(date(2026, 11, 5), [_base(20), _signal("sig:champ", "champion_departed", -5, CHAMPION, "relationship")])
+    assert recommend(pb, _ctx(critical))[0].rule_id == "critical-save-plan"
+    assert recommend(pb, _ctx(AFTER, ACME, BEFORE))[0].rule_id == "champion-departed"
+    decline = _score(date(2026, 11, 5), [_base(50), _active(4.0, -30.0, date(2026, 10, 8), date(2026, 11, 5))])
+    rec = recommend(pb, context_for(decline, previous=BEFORE, driver_points=[("usage_decline:active_users", -8.0)]))[0]
+    assert rec.rule_id == "usage-decline" and "activation campaign" in rec.action
+    healthy = _score(date(2026, 11, 5), [_base(80)])
+    soon = Account(account_id="acme", end_date=date(2027, 1, 15))
+    later = Account(account_id="acme", end_date=date(2027, 9, 1))
+    assert recommend(pb, _ctx(healthy, soon))[0].rule_id == "healthy-renewal-expansion"
+    assert recommend(pb, _ctx(healthy, later))[0].rule_id == "healthy-keep-cadence"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("rules: [", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("version: 1\nrules: []\n", "rules: List should have at least 1 item"),
+        ("version: 1\nrules:\n  - {id: x, action: go, when: {tiers: [Great]}}\n", "rules.0.when.tiers.0"),
+        ("version: 1\nrules:\n  - {id: x, action: go, when: {colour: red}}\n", "rules.0.when.colour"),
+        ("version: 1\nrules:\n  - {id: x, action: go}\n  - {id: x, action: stop}\n", "duplicate rule id 'x'"),
+        ("version: 2\nrules:\n  - {id: x, action: go}\n", "version"),
+    ],
+)
+def test_invalid_playbook_names_the_problem(text: str, problem: str, tmp_path: Path) -> None:
+    f = tmp_path / "pb.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_playbooks(f)
+    assert str(f) in str(e.value) and problem in str(e.value)
+
+
+def test_missing_playbook_file_is_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_playbooks(tmp_path / "nope.yaml")
+
+
+def test_custom_playbook_patterns_and_direction() -> None:
+    pb = parse_playbooks(
+        "version: 1\nrules:\n"
+        "  - {id: up, action: celebrate, when: {reason_codes: ['usage_*'], direction: positive}}\n"
+        "  - {id: fallback, action: check in}\n"
+    )
+    assert recommend(pb, _ctx(BEFORE))[0].rule_id == "up"
+    assert [r.rule_id for r in recommend(pb, _ctx(_score(date(2026, 1, 1), [_base(40)])))] == ["fallback"]
