@@ -512,19 +512,22 @@ class LLMExtractor:
                 else:
                     pending[p.text_hash] = p
             per_doc.append(pieces)
-        batches: list[_Batch] = []
-        current: list[_Piece] = []
-        used = 0
-        for p in pending.values():
-            if current and (used + p.tokens > max(self.config.batch_tokens, self.config.chunk_tokens)
-                            or len(current) >= self.config.batch_pieces):
-                batches.append(_Batch(current))
-                current, used = [], 0
-            current.append(p)
-            used += p.tokens
-        if current:
-            batches.append(_Batch(current))
-        return _Plan(per_doc, cached, batches, duplicates, skipped)
+        return _Plan(per_doc, cached, self._pack(list(pending.values())), duplicates, skipped)
+
+    def _pack(self, pending: list[_Piece]) -> list[_Batch]:
+        """First-fit decreasing: the fixed prompt is paid per request, so fill every request to the budget."""
+        budget = max(self.config.batch_tokens, self.config.chunk_tokens + self.config.context_tokens)
+        bins: list[tuple[list[_Piece], list[int]]] = []  # (pieces, [tokens used])
+        for p in sorted(pending, key=lambda p: -p.tokens):
+            for pieces, used in bins:
+                if used[0] + p.tokens <= budget and len(pieces) < self.config.batch_pieces:
+                    pieces.append(p)
+                    used[0] += p.tokens
+                    break
+            else:
+                bins.append(([p], [p.tokens]))
+        # keep each document's pieces in reading order inside a request (easier for the model to follow)
+        return [_Batch(sorted(pieces, key=lambda p: (p.doc_index, p.chunk.start))) for pieces, _ in bins]
 
     def estimate(self, docs: Sequence[SourceDocument]) -> CostEstimate:
         """Tokens and price of extracting ``docs`` now (cached pieces are free), with no endpoint call."""
@@ -772,6 +775,7 @@ class HybridExtractor(LLMExtractor):
         rules: Any = None,
         cues: str | None = DEFAULT_CUES,
         window_tokens: int = 400,
+        min_rule_confidence: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(llm, config=config, cache=cache, sleep=sleep)
@@ -779,6 +783,7 @@ class HybridExtractor(LLMExtractor):
         self.rules = rules if rules is not None else get_extractor("rules")
         self.cues = re.compile(rf"\b(?:{cues})\b", re.I) if cues else None
         self.window_tokens = window_tokens
+        self.min_rule_confidence = min_rule_confidence
         self._rules_out: dict[str, list[Signal]] = {}
 
     def _rules(self, doc: SourceDocument) -> list[Signal]:
@@ -789,15 +794,24 @@ class HybridExtractor(LLMExtractor):
 
     def chunks_for(self, doc: SourceDocument) -> tuple[list[Chunk], int]:
         windows = self._chunk(doc.text, min(self.window_tokens, self.config.chunk_tokens))
-        spans = [(c.start, c.end) for s in self._rules(doc) for c in s.evidence]
-        keep = []
+        spans = [(c.start, c.end) for s in self._rules(doc) if s.confidence >= self.min_rule_confidence
+                 for c in s.evidence]
+        runs: list[list[Chunk]] = []
+        previous_kept = False
         for w in windows:
             hit = any(s < w.end and w.start < e for s, e in spans)
             if not hit and self.cues is not None:
                 hit = self.cues.search(doc.text, w.start, w.end) is not None
             if hit:
-                keep.append(w)
-        return keep, len(windows) - len(keep)
+                # neighbouring candidates travel as one piece: one context, one pair of tags
+                if previous_kept and sum(c.tokens for c in runs[-1]) + w.tokens <= self.config.chunk_tokens:
+                    runs[-1].append(w)
+                else:
+                    runs.append([w])
+            previous_kept = hit
+        keep = [Chunk(i, r[0].start, r[-1].end, r[0].context_start, sum(c.tokens for c in r))
+                for i, r in enumerate(runs)]
+        return keep, len(windows) - sum(len(r) for r in runs)
 
     def extract_many(self, docs: Sequence[SourceDocument]) -> tuple[list[DocResult], list[DocFailure]]:
         self._rules_out = {}

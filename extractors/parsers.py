@@ -9,8 +9,12 @@ Design choices (they matter to every extractor):
 
 * Segments are the *content* of a document, in document order and never overlapping: header blocks,
   "-----Original Message-----" markers, "On ... wrote:" attributions, VTT timing lines and speaker labels are
-  outside every segment, so an extractor that scans segments never reads headers or labels. Every non-empty
-  document has at least one segment.
+  outside every segment, so an extractor that scans segments never reads headers or labels. Markdown
+  headings are labels too (notes have one ``section`` segment per heading's content). Every document with
+  content outside its headers has at least one segment (a tweet: one segment over the whole text).
+* Unambiguous formats (mbox, WebVTT, SRT, JSON, an RFC 822 header block) decide the structure; a kind forced
+  by the caller only labels the result. For loose text the forced kind decides how it is read (``email`` on
+  a file without headers: a body with chain detection; ``chat`` on one line: plain).
 * Email chains keep the whole text; the top message is role ``body``, each embedded earlier message
   (forwarded, "Original Message", Lotus Notes history) role ``forwarded`` and each ``>`` block role
   ``quoted``, attributed (speaker/address/occurred_at) from whatever header or "wrote:" line the chain has.
@@ -61,7 +65,6 @@ _VTT_TIMING = re.compile(
     r"^[ \t]*(?P<s>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})[ \t]+-->[ \t]+(?P<e>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})"
 )
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?[ \t]+([^>]+)>")
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>|<\d[\d:.]*>")
 
 _DATEISH = re.compile(r"\b(?:19|20)\d\d\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _EMAIL_ADDR = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
@@ -466,6 +469,9 @@ def _walk_back(text: str, lines: list[_Line], i: int, floor: int) -> int:
                 if above and len(above) < 60 and not above.endswith((".", ",", "!", "?")):
                     k -= 1
             break
+        below = lines[k].text(text).strip().lower()
+        if below.startswith("sent by") and _NAME_LINE.match(s):  # Lotus: "Name" above "Sent by: ..."
+            k -= 1
         break
     if k == i:
         return i

@@ -37,6 +37,10 @@ NEG_THRESHOLD = {"email": 1.5, "transcript": 1.5, "notes": 1.5, "chat": 0.8, "ti
 POS_THRESHOLD = {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5}
 
 HEDGE_FACTOR = 0.6
+NARRATIVE_FACTOR = 0.75  # sentiment in a sentence without first/second person (long-form sources only)
+FORWARDED_FACTOR = 0.85  # sentiment inside a quoted/forwarded message
+# Long-form sources carry many polar words that are not the writer's stance; report clearer ones only.
+SENTIMENT_MIN_CONFIDENCE = {"email": 0.5, "notes": 0.5, "transcript": 0.45}
 REPORTED_FACTOR = 0.8
 QUESTION_FACTOR = 0.75
 SUBJECT_FACTOR = 0.85
@@ -189,6 +193,7 @@ class _Compiled:
     service: re.Pattern[str]
     contrast: re.Pattern[str]
     resolution: re.Pattern[str]
+    voice: re.Pattern[str]
 
 
 def _expand(rx: str) -> str:
@@ -244,6 +249,7 @@ def _compiled() -> _Compiled:
         service=re.compile(r"\b" + P.SERVICE_CONTEXT + r"\b"),
         contrast=re.compile(r"\b(?:but|however|although|though|yet)\b"),
         resolution=re.compile(r"\b" + P.RESOLUTION + r"\b"),
+        voice=re.compile(r"(?<![\w'])" + P.VOICE + r"(?![\w'])"),
     )
 
 
@@ -390,17 +396,29 @@ class RuleExtractor:
         for sent, cand in zip(sents, cands):
             sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"))
             neg, pos = _sentiment(c, sent, lex)
+            polar = None
             if neg >= NEG_THRESHOLD.get(kind, 1.5) and neg > 1.2 * pos:
-                conf = _squash(neg, NEG_THRESHOLD.get(kind, 1.5))
-                if sent.question:
-                    conf *= QUESTION_FACTOR
-                sev = min(1.0, 0.35 + 0.12 * neg)
-                sent_hits.append(_Hit("negative_sentiment", conf, sev, sent, "lexicon"))
+                polar = ("negative_sentiment", _squash(neg, NEG_THRESHOLD.get(kind, 1.5)), min(1.0, 0.35 + 0.12 * neg))
             elif pos >= POS_THRESHOLD.get(kind, 1.5) and pos > 1.2 * neg:
-                conf = _squash(pos, POS_THRESHOLD.get(kind, 1.5))
+                polar = ("positive_sentiment", _squash(pos, POS_THRESHOLD.get(kind, 1.5)), min(1.0, 0.3 + 0.1 * pos))
+            if polar:
+                type_, conf, sev = polar
                 if sent.question:
                     conf *= QUESTION_FACTOR
-                sent_hits.append(_Hit("positive_sentiment", conf, min(1.0, 0.3 + 0.1 * pos), sent, "lexicon"))
+                if kind not in ("chat", "ticket"):
+                    if not c.voice.search(sent.norm):
+                        conf *= NARRATIVE_FACTOR
+                    if c.reported.search(sent.norm):
+                        conf *= REPORTED_FACTOR
+                    seg = doc.segment_at(sent.start) if doc.segments else None
+                    if seg is not None and seg.role in ("quoted", "forwarded"):
+                        conf *= FORWARDED_FACTOR
+                if conf >= SENTIMENT_MIN_CONFIDENCE.get(kind, MIN_CONFIDENCE):
+                    prev = next((h for h in sent_hits if h.type == type_), None)
+                    if prev is None:
+                        sent_hits.append(_Hit(type_, conf, sev, sent, "lexicon"))
+                    elif conf > prev.confidence:
+                        prev.confidence, prev.cue = conf, prev.cue + "+lexicon"
             hits.extend(sent_hits)
         if kind in ("chat", "ticket"):
             hits = self._chat_filter(c, doc, hits)
@@ -419,7 +437,7 @@ class RuleExtractor:
                     severity=round(min(1.0, max(0.0, h.severity)), 4),
                     confidence=round(min(1.0, max(0.0, h.confidence)), 4),
                     occurred_at=cit.occurred_at or doc.occurred_at,
-                    summary=f"{_label(h.type)}: '{snippet}'" + (" (hedged)" if h.hedged else ""),
+                    summary=f"{_label(h.type)} [{h.cue}{', hedged' if h.hedged else ''}]: '{snippet}'",
                     evidence=[cit],
                     extractor=NAME,
                     extractor_version=VERSION,

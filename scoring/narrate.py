@@ -9,7 +9,7 @@ deterministic wording for the same inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any, Literal
 
@@ -216,7 +216,17 @@ def describe_metric(before: MetricRef | None, after: MetricRef | None) -> str:
         if abs(a) < 0.5:
             return f"{label} held flat{span}"
         return f"{label} {'fell' if a < 0 else 'rose'} {abs(a):.0f}% a month{span}"
-    if (t == "change" or any(x in t for x in _CHANGE_TRANSFORMS)) and a is not None:
+    if t == "change" and a is not None:
+        # the model's change compares the window with the one before it: the span covers both
+        ws, we = after.window_start, after.window_end  # type: ignore[union-attr]
+        prev = ""
+        if ws is not None and we is not None and we > ws:
+            half = _span_words(ws, ws + timedelta(days=((we - ws).days + 1) // 2))
+            prev = half.replace(" over ", " against the previous ", 1)
+        if abs(a) < 0.5:
+            return f"{label} held flat{prev}"
+        return f"{label} {'fell' if a < 0 else 'rose'} {abs(a):.0f}%{prev}"
+    if any(x in t for x in _CHANGE_TRANSFORMS) and a is not None:
         span = _span_words(after.window_start, after.window_end)  # type: ignore[union-attr]
         if abs(a) < 0.5:
             return f"{label} held flat{span}"
@@ -422,6 +432,19 @@ def reweighted(d: Driver) -> bool:
     return abs(moved) < 0.5 or moved * d.points < 0
 
 
+def notable(drivers: list[Driver]) -> list[Driver]:
+    """The drivers worth a sentence: no bookkeeping, no pure reweighting, one per reason code and change."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in drivers:
+        k = (d.reason_code, d.change)
+        if k in seen or reweighted(d) or d.kind in _BOOKKEEPING:
+            continue
+        seen.add(k)
+        out.append(d)
+    return out
+
+
 def tier_move(before: Tier, after: Tier) -> TierMove:
     i, j = TIERS.index(before), TIERS.index(after)
     return "down" if j > i else "up" if j < i else "none"
@@ -491,17 +514,7 @@ def narrate(
     ref_year = after.as_of.year
 
     def clauses(ds: list[Driver], limit: int) -> list[str]:
-        seen: set[tuple[str, str]] = set()
-        out: list[str] = []
-        for d in ds:
-            k = (d.reason_code, d.change)
-            if k in seen or reweighted(d) or d.kind in _BOOKKEEPING:
-                continue
-            seen.add(k)
-            out.append(_driver_clause(d, ref_year, source_kinds))
-            if len(out) >= limit:
-                break
-        return out
+        return [_driver_clause(d, ref_year, source_kinds) for d in notable(ds)[:limit]]
 
     text = _headline(name, before, after, delta)
     main = clauses(along, text_drivers)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from extractors.models import Account, Citation, Contribution, HealthScore
 
-from .narrate import SIGNAL_PHRASES, Narrative, _fmt_points, _short_quote, describe_metric, source_label
+from .narrate import SIGNAL_PHRASES, Narrative, _fmt_points, _short_quote, describe_fact, describe_metric, notable, source_label
 
 Audience = Literal["csm", "exec"]
 
@@ -53,6 +53,8 @@ def _risk_text(c: Contribution) -> str:
         return SIGNAL_PHRASES[c.signal_type][0]
     if c.kind == "metric" and c.metric is not None:
         return describe_metric(None, c.metric)
+    if c.kind == "fact" and c.metric is not None:
+        return describe_fact(c.metric.metric, None, c.metric.value)
     return " ".join(c.reason.split())
 
 
@@ -97,7 +99,7 @@ def render_recap(
 
     lines.append("## What changed")
     lines.append("")
-    drivers = narrative.drivers[: (3 if exec_ else max_drivers)] if narrative is not None else []
+    drivers = notable(narrative.drivers)[: (3 if exec_ else max_drivers)] if narrative is not None else []
     if narrative is None:
         lines.append(f"No earlier score to compare with in the last {days} days.")
     elif not drivers:
@@ -120,8 +122,12 @@ def render_recap(
     lines.append("")
     if not risks:
         lines.append("No open risks in the current score.")
+    said: set[str] = set()
     for r in risks:
         text = md_escape(_risk_text(r))
+        if exec_ and text in said:  # the exec list is a summary; the CSM sees each piece of evidence
+            continue
+        said.add(text)
         text = text[:1].upper() + text[1:]
         if r.evidence and not exec_:
             c = r.evidence[0]

@@ -142,8 +142,8 @@ def test_metric_wording() -> None:
     assert describe_metric(MetricRef(metric="output_acceptance_rate", transform="level", value=0.81), ref) == (
         "output acceptance went from 81% to 62%")
     assert describe_metric(None, MetricRef(metric="logins", transform="change", value=-31.2,
-                                           window_start=date(2026, 9, 1), window_end=date(2026, 10, 1))) == (
-        "logins fell 31% over four weeks")
+                                           window_start=date(2026, 9, 2), window_end=date(2026, 10, 31))) == (
+        "logins fell 31% against the previous four weeks")
     assert describe_metric(MetricRef(metric="active_users", transform="ratio", value=0.9),
                            MetricRef(metric="active_users", transform="ratio", value=0.55)) == (
         "seat utilisation went from 90% to 55%")

@@ -30,6 +30,7 @@ class Kind(str, Enum):
     transcript = "transcript"
     notes = "notes"
     chat = "chat"
+    ticket = "ticket"
 
 
 def signal_record(sig: Signal, source: str) -> dict[str, object]:
