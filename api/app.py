@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -291,6 +292,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"])
         return error_response(422, "invalid_input", f"{where}: {first['msg']}" if where else first["msg"],
                               details=details)
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(_: Request, e: ValidationError) -> JSONResponse:
+        # a domain model refused a value the request schema let through: still the client's input
+        first = e.errors()[0] if e.errors() else {"loc": (), "msg": "invalid input"}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error_response(422, "invalid_input", f"{where}: {first['msg']}" if where else str(first["msg"]))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:

@@ -7,17 +7,19 @@ internals (no tenant columns, no hashes of keys).
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from extractors.models import Category, OutcomeKind, Tier
 
 MAX_BATCH = 1000  # hard upper bound in the schema; the configured api_max_batch may be lower
 MAX_TEXT_CHARS = 2_000_000
 Id = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _In(BaseModel):
@@ -203,14 +205,7 @@ class UsagePointIn(_In):
     account_id: str = Id
     date: date
     metric: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    value: float
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("value must be a finite number")
-        return v
+    value: FiniteFloat
 
 
 class UsageIn(_In):
@@ -298,7 +293,8 @@ class WhatIfIn(_In):
     """Hypothetical inputs on top of the account's real ones; nothing is stored."""
 
     remove_signal_ids: list[str] = Field(default_factory=list, max_length=500)
-    usage: dict[str, float] = Field(default_factory=dict, max_length=50, description="metric -> value today")
+    usage: dict[MetricName, FiniteFloat] = Field(default_factory=dict, max_length=50,
+                                                 description="metric -> value today")
     model: str | None = Field(default=None, max_length=200, description="score with another bundled model")
 
 

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     llm_batch_pieces: int = Field(default=16, ge=1)
     llm_context_tokens: int = Field(default=64, ge=0)  # tail of the previous chunk shown before each chunk
     llm_cache: bool = True  # SQLite cache of answers in ``home`` keyed by (text hash, prompt version, model)
-    llm_hybrid_window_tokens: int = Field(default=400, ge=50)  # hybrid: size of the windows rules pre-select
+    llm_hybrid_window_tokens: int = Field(default=200, ge=50)  # hybrid: size of the windows rules pre-select
     llm_backoff_max_s: float = Field(default=60.0, gt=0)
 
     # scoring

@@ -774,7 +774,7 @@ class HybridExtractor(LLMExtractor):
         cache: LLMCache | None = None,
         rules: Any = None,
         cues: str | None = DEFAULT_CUES,
-        window_tokens: int = 400,
+        window_tokens: int = 200,
         min_rule_confidence: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -911,7 +911,7 @@ def _factory(hybrid: bool) -> Callable[..., LLMExtractor]:
         options.setdefault("config", config_from_settings(settings))
         options.setdefault("cache", cache_from_settings(settings))
         if hybrid:
-            options.setdefault("window_tokens", getattr(settings, "llm_hybrid_window_tokens", 400))
+            options.setdefault("window_tokens", getattr(settings, "llm_hybrid_window_tokens", 200))
             return HybridExtractor(model, **options)
         return LLMExtractor(model, **options)
 

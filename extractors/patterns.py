@@ -264,6 +264,8 @@ NEGATIVE_LEXICON: Final[dict[str, float]] = {
     r"frustrat\w+|annoy\w*|irritat\w+|aggravat\w+|exasperat\w+|pissed(?: off)?|mad at|angry|anger|angered|upset|upsetting": 1.8,
     r"disappoint\w*|dissatisf\w+|unhappy|unsatisf\w+|discontent\w*|displeased|let(?:ting)? (?:me |us )?down|letdown": 1.8,
     r"worthless|misery|miserable|regretful|regret(?:s|ted)?|unclear|confus(?:ing|ed)|embarrass\w*|ashamed|invisible|ignored": 1.2,
+    r"ballistic|worked up|oh dear|unproductive|counterproductive|counter-productive|grief|dismal|bleak|pessimis\w+|gloomy|irate|agitated|resent\w*|bitter(?:ly|ness)?|fed-up": 1.5,
+    r"surprised (?:that|to (?:hear|see|learn|find))|shocked|stunned|baffled|puzzled|perplexed|bothers? me|bothered|disheartening|discourag\w+": 1.3,
     r"worr(?:y|ied|ies|ying|isome)|anxious|anxiety|nervous|fear(?:s|ful|ed)?|afraid|scared|alarm(?:ed|ing)|panic\w*|dread": 1.5,
     r"concerned|troubl(?:ed|ing|esome)|disturb(?:ed|ing)|uneasy|skeptical|sceptical|wary|dismay\w*|distress\w*": 1.6,
     r"(?:my|our|serious|real|major|big|grave|growing|deep) concerns?|concerns? (?:about|over|regarding|that|with)": 1.5,

@@ -40,7 +40,7 @@ HEDGE_FACTOR = 0.6
 NARRATIVE_FACTOR = 0.75  # sentiment in a sentence without first/second person (long-form sources only)
 FORWARDED_FACTOR = 0.85  # sentiment inside a quoted/forwarded message
 # Long-form sources carry many polar words that are not the writer's stance; report clearer ones only.
-SENTIMENT_MIN_CONFIDENCE = {"email": 0.5, "notes": 0.5, "transcript": 0.45}
+SENTIMENT_MIN_CONFIDENCE = {"email": 0.55, "notes": 0.55, "transcript": 0.45}
 REPORTED_FACTOR = 0.8
 QUESTION_FACTOR = 0.75
 SUBJECT_FACTOR = 0.85

@@ -202,3 +202,35 @@ def test_custom_playbook_patterns_and_direction() -> None:
     )
     assert recommend(pb, _ctx(BEFORE))[0].rule_id == "up"
     assert [r.rule_id for r in recommend(pb, _ctx(_score(date(2026, 1, 1), [_base(40)])))] == ["fallback"]
+
+
+def test_faded_signals_and_mild_metrics_do_not_drive_the_action() -> None:
+    pb = load_playbooks()
+    faded = _score(date(2026, 11, 5), [_base(60), _signal("sig:esc", "escalation", -0.4, COMPETITOR, "risk")])
+    assert recommend(pb, _ctx(faded))[0].rule_id == "attention-check-in"  # |points| 0.4 < min_points 1
+    strong = _score(date(2026, 11, 5), [_base(60), _signal("sig:esc", "escalation", -4.0, COMPETITOR, "risk")])
+    assert recommend(pb, _ctx(strong))[0].rule_id == "escalation-follow-up"
+    mild = _score(date(2026, 11, 5), [_base(55), _active(5.0, -3.0, date(2026, 9, 7), date(2026, 11, 5))])
+    assert mild.contributions[1].metric.subscore == 54  # type: ignore[union-attr]
+    assert recommend(pb, _ctx(mild))[0].rule_id == "attention-check-in"  # subscore 54 > max_subscore 45
+    steep = _score(date(2026, 11, 5), [_base(55), _active(5.0, -20.0, date(2026, 9, 7), date(2026, 11, 5))])
+    assert recommend(pb, _ctx(steep))[0].rule_id == "usage-decline"
+
+
+def test_reweighted_metric_and_clamp_stay_out_of_the_sentence_but_in_the_data() -> None:
+    def nps(points: float, value: float, sub: float) -> Contribution:
+        return Contribution(key="metric:nps:level", kind="metric", category="relationship", points=points,
+                            reason="latest NPS", reason_code="metric_healthy:nps",
+                            metric=MetricRef(metric="nps", transform="level", value=value, subscore=sub))
+
+    clamp = Contribution(key="clamp:outcome", kind="clamp", category="outcome", points=-2.0,
+                         reason="outcome subscore 104 clamped to 100 (0-100)", reason_code="clamp_high")
+    a = _score(date(2026, 9, 1), [_base(50), nps(10.0, 30, 75)])
+    b = _score(date(2026, 10, 1), [_base(50), nps(8.0, 60, 95), clamp,
+                                   _signal("sig:champ", "champion_departed", -6.0, CHAMPION, "relationship")])
+    n = narrate(a, b)
+    assert [d.key for d in n.drivers] == ["sig:champ", "clamp:outcome", "metric:nps:level"]  # ties by key
+    assert n.drivers[2].metric is not None and n.drivers[2].metric.subscore_after == 95
+    assert "NPS" not in n.text and "ceiling" not in n.text
+    assert n.text.startswith("acme fell from 60 to 50 (-10), still Attention because the champion left (email of 3 Nov")
+    assert n.to_json()["drivers"][1]["description"] == "the outcome subscore is at its ceiling of 100 (the excess does not count)"

@@ -48,7 +48,7 @@ def test_no_server_errors_on_any_operation(tmp_path):
                 headers = dict(case.headers or {})
                 headers["Authorization"] = f"Bearer {seeded.write_token}"
                 case.headers = headers
-                response = case.call(session=client) if _takes_session(case) else case.call(headers=headers)
+                response = case.call(headers=headers)
                 if response.status_code >= 500:
                     failures.append(f"{op.method.upper()} {op.path} -> {response.status_code}: {response.text[:300]}"
                                     f" | {case.path_parameters} {case.query} {str(case.body)[:200]}")
@@ -58,6 +58,3 @@ def test_no_server_errors_on_any_operation(tmp_path):
         assert not failures, "\n".join(failures[:10])
     assert time.monotonic() - started < 90
 
-
-def _takes_session(case) -> bool:
-    return False
