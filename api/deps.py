@@ -36,18 +36,20 @@ class AppState:
     indexer: object | None = None
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are ``async def`` on purpose: a sync dependency costs a thread-pool hop per request, and
+# these only read memory (authentication hits the database once per key every couple of seconds).
+async def get_state(request: Request) -> AppState:
     return request.app.state.ht
 
 
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_service(state: State) -> HealthService:
+async def get_service(state: State) -> HealthService:
     return state.service
 
 
-def get_settings_dep(state: State) -> Settings:
+async def get_settings_dep(state: State) -> Settings:
     return state.settings
 
 
@@ -55,7 +57,7 @@ Service = Annotated[HealthService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     state: State,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
@@ -68,7 +70,7 @@ def authenticate(
     return principal
 
 
-def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     principal.require("write")
     return principal
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +36,7 @@ from memory.ledger import Ledger
 log = logging.getLogger("healthtrace.api")
 
 _ACTIVE_MODEL = "model.active:"  # + tenant
+_ACTIVE_TTL_S = 1.0
 
 
 @dataclass
@@ -93,6 +95,7 @@ class HealthService:
         self.store = store
         self.settings = settings
         self._models: dict[str, Any] = {}
+        self._active: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
         self.on_events: list[Any] = []  # callbacks, e.g. the webhook dispatcher's notify
         self.on_ingest: list[Any] = []  # callbacks after new documents are stored (background vector indexing)
@@ -118,12 +121,20 @@ class HealthService:
             return self._models[name]
 
     def active_model_name(self, tenant: str) -> str:
+        """Read on every request, so cached for a second (another process activating a model is seen then)."""
+        now = time.monotonic()
+        hit = self._active.get(tenant)
+        if hit is not None and now - hit[0] < _ACTIVE_TTL_S:
+            return hit[1]
         default = "configured" if self.settings.model_file is not None else "default"
-        return self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
+        name = self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
+        self._active[tenant] = (now, name)
+        return name
 
     def activate_model(self, tenant: str, name: str) -> str:
         self.load_model(name)  # validates it exists and parses
         self.store.set_state(_ACTIVE_MODEL + tenant, name)
+        self._active.pop(tenant, None)
         return name
 
     # ------------------------------------------------------------------------------------ reads
@@ -132,10 +143,9 @@ class HealthService:
 
     def latest(self, tenant: str, account_id: str) -> HealthScore | None:
         model = self.load_model(self.active_model_name(tenant))
-        snaps = self.ledger.snapshots_for(account_id, model_id=model.id, tenant=tenant)
-        if not snaps:
-            snaps = self.ledger.snapshots_for(account_id, tenant=tenant)
-        return snaps[-1] if snaps else None
+        far = date.max
+        return self.ledger.snapshot_at(account_id, far, model_id=model.id, tenant=tenant) or \
+            self.ledger.snapshot_at(account_id, far, tenant=tenant)
 
     def portfolio(self, tenant: str) -> list[tuple[Account, HealthScore | None, datetime | None]]:
         """Every account of the tenant with its latest snapshot (active model first), in one query."""
@@ -159,6 +169,17 @@ class HealthService:
             score = HealthScore.model_validate(hit[2]) if hit else None
             out.append((a, score, hit[3] if hit else None))
         return out
+
+    def source_kinds(self, tenant: str, account_id: str) -> dict[str, str]:
+        """Document id -> kind (email, transcript ...) for narration, without loading the texts."""
+        from sqlalchemy import select
+
+        from memory.ledger import DocumentRow
+
+        t = DocumentRow.__table__
+        with self.ledger.read() as conn:
+            return {r.id: r.kind for r in conn.execute(
+                select(t.c.id, t.c.kind).where(t.c.tenant == tenant, t.c.account_id == account_id))}
 
     def document(self, tenant: str, source_id: str) -> SourceDocument:
         found = self.ledger.documents_by_ids([source_id])
@@ -194,7 +215,10 @@ class HealthService:
 
     def health_at(self, tenant: str, account_id: str, as_of: date | None) -> HealthScore:
         """Stored snapshot when there is one for that day, computed otherwise (never stored by a read)."""
-        account = self.account(tenant, account_id)
+        return self.health_of(tenant, self.account(tenant, account_id), as_of)
+
+    def health_of(self, tenant: str, account: Account, as_of: date | None) -> HealthScore:
+        account_id = account.account_id
         if as_of is None:
             latest = self.latest(tenant, account_id)
             if latest is not None:

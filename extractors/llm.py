@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from .base import get_extractor, register_extractor
 from .chunking import Chunk, chunk_text
@@ -203,29 +203,34 @@ class _ClaimIn(BaseModel):
         return None if v is None else str(v).strip()
 
 
+@lru_cache(maxsize=1)
+def answer_model() -> type[BaseModel]:
+    """The answer as a pydantic model: a list of (piece, type, quote, confidence) and nothing else.
+
+    Types are a closed enum from the taxonomy; there is no offset field (offsets come from grounding only).
+    """
+    type_name = Literal[tuple(sorted(taxonomy()))]  # type: ignore[valid-type]
+    forbid = ConfigDict(extra="forbid")
+    item = create_model("SignalClaim", __config__=forbid, piece=(str, ...), type=(type_name, ...),
+                        quote=(str, ...), confidence=(float, ...))
+    return create_model("SignalsAnswer", __config__=forbid, signals=(list[item], ...))  # type: ignore[valid-type]
+
+
 def output_schema() -> dict[str, Any]:
-    """JSON schema of the answer: a list of signals and nothing else (strict-mode compatible, compact)."""
-    return {
-        "type": "object",
-        "properties": {
-            "signals": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "piece": {"type": "string"},
-                        "type": {"type": "string", "enum": sorted(taxonomy())},
-                        "quote": {"type": "string"},
-                        "confidence": {"type": "number"},
-                    },
-                    "required": ["piece", "type", "quote", "confidence"],
-                    "additionalProperties": False,
-                },
-            }
-        },
-        "required": ["signals"],
-        "additionalProperties": False,
-    }
+    """JSON schema of :func:`answer_model`, compacted for the wire: refs inlined, titles dropped (tokens)."""
+    schema = answer_model().model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return clean(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {k: clean(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return clean(schema)
 
 
 class BadAnswer(ValueError):
@@ -354,7 +359,7 @@ def describe_error(e: BaseException, method: str) -> str:
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,60}\b(?:instructions?|prompts?|rules|guidelines)\b"
     r"|\b(?:system|developer) (?:prompt|message)\b|\byou are (?:now )?(?:an? )?(?:ai|assistant|language model|llm)\b"
-    r"|\breport (?:this|the) (?:account|customer)\b|\b(?:output|respond|reply) (?:only )?(?:with )?(?:json|\{)"
+    r"|\breport (?:this|the) (?:account|customer) as\b|\b(?:output|respond|reply) (?:only )?(?:with )?(?:json|\{)"
     r"|<\s*/?\s*doc\b|\bnew instructions\b",
     re.I,
 )
@@ -441,6 +446,12 @@ class LLMExtractor:
         return self.prompt.render("system", types=types, examples="\n".join(examples))
 
     @cached_property
+    def cache_version(self) -> str:
+        """Prompt version plus a digest of the rendered prompt and schema: a taxonomy change invalidates answers."""
+        rendered = self.system_text + json.dumps(output_schema(), sort_keys=True)
+        return f"{self.prompt_id}#{hashlib.sha256(rendered.encode()).hexdigest()[:12]}"
+
+    @cached_property
     def schema_tokens(self) -> int:
         """Tokens the response schema (or tool definition) adds to every request."""
         if self.config.structured_method == "json_mode":
@@ -506,7 +517,7 @@ class LLMExtractor:
                 if p.text_hash in cached or p.text_hash in pending:
                     duplicates += 1
                     continue
-                hit = self.cache.get(p.text_hash, self.prompt_id, self.config.model) if self.cache else None
+                hit = self.cache.get(p.text_hash, self.cache_version, self.config.model) if self.cache else None
                 if hit is not None:
                     cached[p.text_hash] = hit.claims
                 else:
@@ -621,7 +632,7 @@ class LLMExtractor:
             total = sum(p.tokens for p in batch.pieces) or 1
             for p in batch.pieces:
                 share = p.tokens / total
-                self.cache.put(p.text_hash, self.prompt_id, self.config.model, by_hash[p.text_hash],
+                self.cache.put(p.text_hash, self.cache_version, self.config.model, by_hash[p.text_hash],
                                round(usage.prompt_tokens * share), round(usage.completion_tokens * share))
         return by_hash, usage
 
@@ -679,6 +690,12 @@ class LLMExtractor:
                 with self._lock:
                     for p in batch.pieces:
                         errors[p.text_hash] = str(e)
+                return
+            except Exception as e:  # a surprise from the client stack must not lose the other documents
+                log.exception("unexpected error in an LLM request")
+                with self._lock:
+                    for p in batch.pieces:
+                        errors[p.text_hash] = f"unexpected {type(e).__name__}: {e}"
                 return
             total = sum(p.tokens for p in batch.pieces) or 1
             with self._lock:

@@ -73,6 +73,7 @@ class _Cue:
     weak: bool
     chat_only: bool = False
     needs_service: bool = False
+    talk_only: bool = False
 
 
 # ----------------------------------------------------------------------------------------- prefilter
@@ -83,10 +84,16 @@ class _Cue:
 # so the prefilter never changes what matches.
 
 
+_PLAIN = re.compile(r"[a-z0-9' -]+")
+
+
 def _required_literals(rx: str) -> frozenset[str] | None:
     """Strings of which every match of ``rx`` contains at least one (None when none can be proven)."""
     from re import _constants as sc  # type: ignore[attr-defined]
     from re import _parser as sp  # type: ignore[attr-defined]
+
+    if _PLAIN.fullmatch(rx):
+        return frozenset([rx]) if len(rx) >= 2 else None
 
     def req(seq: object) -> frozenset[str] | None:
         cands: list[frozenset[str]] = []
@@ -118,7 +125,10 @@ def _required_literals(rx: str) -> frozenset[str] | None:
             return None
         return max(cands, key=lambda s: (min(len(x) for x in s), -len(s)))
 
-    found = req(sp.parse(rx))
+    parsed = sp.parse(rx)
+    if parsed.state.groups > 1:
+        raise ValueError(f"pattern uses a capturing group; use (?:...): {rx[:80]}")
+    found = req(parsed)
     if not found or min(len(x) for x in found) < 2:
         return None
     return found
@@ -167,14 +177,23 @@ def _split_top(rx: str) -> list[str]:
     return [p for p in parts if p]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Rule:
-    """One cue or lexicon entry: its regex and what a match means."""
+    """One cue or lexicon entry: its regex (compiled on first use) and what a match means."""
 
     type: str  # signal type, or "lex" for a sentiment lexicon entry
-    rx: re.Pattern[str]
+    source: str
     cue: _Cue | None = None
     weight: float = 0.0  # lexicon weight (negative = negative sentiment)
+    core: str = ""  # the regex without the lexicon's word-boundary wrapper (for literal analysis)
+    _rx: re.Pattern[str] | None = None
+
+    @property
+    def rx(self) -> re.Pattern[str]:
+        # Most documents touch few rules; compiling all 500 up front would dominate a short CLI call.
+        if self._rx is None:
+            self._rx = re.compile(self.source)
+        return self._rx
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,28 +230,27 @@ def _compiled() -> _Compiled:
         if type_ not in known:
             raise ValueError(f"patterns.py names unknown signal type {type_!r}")
         for pid, rx, weight, flags in cues:
-            body = _expand(rx)
-            compiled = re.compile(body)
-            if compiled.groups:
-                raise ValueError(f"pattern {type_}/{pid} uses a capturing group; use (?:...)")
             fl = set(flags.split())
-            cue = _Cue(pid, weight, "selfneg" in fl, "ask" in fl, "weak" in fl, "chat" in fl, "svc" in fl)
-            rules.append(_Rule(type_, compiled, cue))
+            cue = _Cue(pid, weight, "selfneg" in fl, "ask" in fl, "weak" in fl, "chat" in fl, "svc" in fl, "talk" in fl)
+            rules.append(_Rule(type_, _expand(rx), cue))
     for sign, lex in ((-1.0, P.NEGATIVE_LEXICON), (1.0, P.POSITIVE_LEXICON)):
         for group, w in lex.items():
             for alt in _split_top(group):
-                rules.append(_Rule("lex", re.compile(r"(?<![\w#@])(?:" + alt + r")(?!\w)"), None, sign * w))
+                rules.append(_Rule("lex", r"(?<![\w#@])(?:" + alt + r")(?!\w)", None, sign * w, alt))
     literals: dict[str, set[int]] = {}
     always: set[int] = set()
     for i, r in enumerate(rules):
-        lits = _required_literals(r.rx.pattern)
+        try:
+            lits = _required_literals(r.core or r.source)
+        except ValueError as e:
+            raise ValueError(f"{r.type}/{r.cue.pid if r.cue else 'lexicon'}: {e}") from None
         if lits is None:
             always.add(i)
             continue
         for lit in lits:
             literals.setdefault(lit, set()).add(i)
     closure = {
-        lit: frozenset(j for other, idx in literals.items() if lit.startswith(other) for j in idx) for lit in literals
+        lit: frozenset(j for k in range(1, len(lit) + 1) for j in literals.get(lit[:k], ())) for lit in literals
     }
     return _Compiled(
         rules=tuple(rules),
@@ -241,7 +259,7 @@ def _compiled() -> _Compiled:
         closure=closure,
         type_order={t: i for i, t in enumerate(known)},
         neutraliser=re.compile(r"\b(?:" + "|".join(P.NEUTRALISERS) + r")\b"),
-        negator_tail=re.compile(r"(?:\b" + P.NEGATORS + r"\b|n't|nt\b)(?:\W+\w+){0,2}\W*$"),
+        negator_tail=re.compile(r"(?:\b" + P.NEGATORS + r"\b|n't)(?:\W+\w+){0,2}\W*$"),
         intensifier_tail=re.compile(r"\b" + P.INTENSIFIERS + r"(?:\W+\w+)?\W*$"),
         hedge=re.compile(r"\b" + P.HEDGES + r"\b"),
         polite_hedge=re.compile(r"\b(?:if|unless|whether|in case|maybe|perhaps|might|thinking (?:about|of)|considering)\b"),
@@ -293,7 +311,7 @@ def _clause_before(norm: str, pos: int) -> str:
 
 
 def _sentence_hits(
-    c: _Compiled, sent: Sentence, cand: set[int], chat: bool
+    c: _Compiled, sent: Sentence, cand: set[int], chat: bool, talk: bool = False
 ) -> tuple[list[_Hit], list[tuple[int, int, float]]]:
     """Cue hits (best per type) and lexicon matches (start, end, weight) for one sentence."""
     norm = sent.norm
@@ -307,6 +325,8 @@ def _sentence_hits(
             continue
         if cue.chat_only and (not chat or sent.question):
             continue  # cues that only mean something in a short customer message, stated not asked
+        if cue.talk_only and not talk:
+            continue  # meeting talk: a topic mention is worth a low-confidence signal only there
         if cue.needs_service and not c.service.search(norm):
             continue
         type_ = rule.type
@@ -394,7 +414,7 @@ class RuleExtractor:
         cands = _candidates(c, sents)
         hits: list[_Hit] = []
         for sent, cand in zip(sents, cands):
-            sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"))
+            sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"), kind == "transcript")
             neg, pos = _sentiment(c, sent, lex)
             polar = None
             if neg >= NEG_THRESHOLD.get(kind, 1.5) and neg > 1.2 * pos:

@@ -144,6 +144,12 @@ class Ingestor:
             except HealthtraceError as e:
                 rep.documents_failed += 1
                 rep.failures.append(f"{path}: {e}" if str(path) not in str(e) else str(e))
+            except (ValueError, UnicodeError, RecursionError) as e:
+                # A parser or extractor bug on one odd file must not abort a 10,000-file ingest: the file stays
+                # pending (nothing was committed for it) and is retried by the next run.
+                log.debug("document %s failed", path, exc_info=True)
+                rep.documents_failed += 1
+                rep.failures.append(f"{path}: {e.__class__.__name__}: {e}")
             done += 1
             if self.progress:
                 self.progress("documents", done, total)

@@ -27,7 +27,7 @@ MAX_MAP_POINTS = 64
 MAX_ITEMS = 500
 
 Transform = Literal["level", "trend", "change", "ratio", "days_since_last", "count"]
-Aggregate = Literal["mean", "sum", "last", "max", "min"]
+Aggregate = Literal["mean", "sum", "last", "max", "min", "count"]
 FactName = Literal[
     "days_to_renewal", "tenure_days", "distinct_contacts_90d", "days_since_last_conversation", "documents_90d"
 ]
@@ -103,9 +103,15 @@ class MetricRubric(_Strict):
     aggregate: Aggregate = "mean"
     window_days: int = Field(default=30, gt=0, le=3650)
     denominator: str | None = Field(default=None, max_length=100)  # for transform "ratio"
+    # ratio: None divides by the denominator's latest value (seats); an aggregate divides by the denominator's
+    # aggregate over the same window (count/count = completion rate of submitted vs due).
+    denominator_aggregate: Aggregate | None = None
     category: Category = "adoption"
     weight: float = Field(default=1.0, ge=0, le=1000)
     map: PiecewiseMap
+    # Subscore when the transform has no reading (no rows yet); None leaves the item out of its category.
+    # Calibration sets it so an additive model stays additive when a metric is absent.
+    missing: float | None = Field(default=None, ge=0, le=100)
     description: str = ""
 
     @model_validator(mode="after")
@@ -155,6 +161,8 @@ class ScoringModel(_Strict):
     unknown_metrics: UnknownMetrics | None = None
     facts: list[FactRubric] = Field(default_factory=list, max_length=MAX_ITEMS)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    # Training metadata written by ``healthtrace calibrate`` (data range, snapshot count, CV AUC...).
+    calibration: dict[str, Any] | None = None
 
     @field_validator("categories")
     @classmethod
@@ -202,7 +210,15 @@ class ScoringModel(_Strict):
 
 
 def _hash_of(model: ScoringModel) -> str:
-    canonical = json.dumps(model.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    data = model.model_dump(mode="json")
+    # optional fields added later hash only when set, so older model files keep their hash
+    if data.get("calibration") is None:
+        data.pop("calibration", None)
+    for m in data.get("metrics", []):
+        for k in ("denominator_aggregate", "missing"):
+            if m.get(k) is None:
+                m.pop(k, None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

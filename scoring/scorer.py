@@ -54,6 +54,8 @@ class _Rubric(NamedTuple):
     weight: float
     map: PiecewiseMap
     description: str
+    denominator_aggregate: str | None = None
+    missing: float | None = None
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ def compile_model(model: ScoringModel) -> Compiled:
         max_age=model.signal_defaults.max_age_days,
         rubrics=[
             _Rubric(m.key, m.metric, m.transform, m.aggregate, m.window_days, m.denominator, m.category, m.weight,
-                    m.map, m.description)
+                    m.map, m.description, m.denominator_aggregate, m.missing)
             for m in model.metrics
         ],
         facts=[(f.fact, f.category, f.weight, f.map, f.description) for f in model.facts],
@@ -230,6 +232,10 @@ def _metric_code(metric: str, transform: str, value: float, sub: float) -> str:
     return f"{'metric_low' if sub < 50 else 'metric_healthy'}:{metric}"
 
 
+def _day_of(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
@@ -256,12 +262,24 @@ def compute(
     digest_parts: list[Any] = []
 
     # metrics named by the model
-    reported = usage.keys() if expected_metrics is None else (usage.keys() | set(expected_metrics))
+    # a metric counts as reported once it has a row on or before as-of (a future row must change nothing)
+    reported = {m for m, ser in usage.items() if ser.days and ser.days[0] <= a}
+    if expected_metrics is not None:
+        reported.update(expected_metrics)
     for r in cm.rubrics:
         # "no rows since start" is a reading only for a metric the tenant reports; otherwise it is no data
         st = start_ord if r.metric in reported else None
-        rd = reading(usage, r.metric, r.transform, a, r.window, r.aggregate, r.denominator, st)
+        rd = reading(usage, r.metric, r.transform, a, r.window, r.aggregate, r.denominator, st,
+                     r.denominator_aggregate)
         if rd is None:
+            if r.missing is None:
+                continue
+            # the model gives "no reading yet" its own subscore (calibrated), so the item still counts
+            label = r.description or f"{r.metric} {r.transform}"
+            it = Item(r.key, "metric", r.category, 0, f"{label}: no {r.metric} data yet -> {r.missing:.0f}/100",
+                      f"no_data:{r.metric}", metric=(r.metric, r.transform, None, None, _day_of(a), r.missing))
+            base[r.category].append((r.weight, r.missing, it))
+            digest_parts.append((r.key, None))
             continue
         sub = r.map(rd.value)
         label = r.description or f"{r.metric} {r.transform}"

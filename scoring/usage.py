@@ -88,6 +88,8 @@ def _day(ordinal: int) -> date:
 
 def _aggregate(s: Series, lo: int, hi: int, how: str) -> float | None:
     n = hi - lo
+    if how == "count":  # rows in the window; zero is a reading
+        return float(max(n, 0))
     if n <= 0:
         return None
     if how == "mean":
@@ -112,6 +114,7 @@ def reading(
     aggregate: str = "mean",
     denominator: str | None = None,
     start_ordinal: int | None = None,
+    denominator_aggregate: str | None = None,
 ) -> Reading | None:
     """The transform's value at as-of, or None when the data cannot say (no rows, zero baseline...)."""
     a = as_of_ordinal
@@ -119,6 +122,8 @@ def reading(
     end = _day(a)
     start = _day(a - w + 1)
     s = usage.get(metric)
+    if s is not None and bisect_right(s.days, a) == 0:
+        s = None  # rows only after as-of read exactly like no rows: a future row must change nothing
     if transform == "days_since_last":
         last = -1
         if s is not None:
@@ -136,21 +141,37 @@ def reading(
         if hi == 0:  # nothing on or before as-of yet
             return None
         return Reading(float(hi - lo), start, end)
+    if transform == "ratio":
+        d = usage.get(denominator or "")
+        if d is None:
+            return None
+        dlo, dhi = d.bounds(a - w, a)
+        if denominator_aggregate is None:  # latest value of the denominator (seats contracted)
+            if dhi == 0 or d.values[dhi - 1] <= 0:
+                return None
+            dv = d.values[dhi - 1]
+        else:  # the denominator's aggregate over the same window (submitted count / due count)
+            dv_agg = _aggregate(d, dlo, dhi, denominator_aggregate)
+            if dv_agg is None or dv_agg <= 0:
+                return None
+            dv = dv_agg
+        if s is None:
+            if aggregate != "count":
+                return None
+            v = 0.0
+        else:
+            lo, hi = s.bounds(a - w, a)
+            v_agg = _aggregate(s, lo, hi, aggregate)
+            if v_agg is None:
+                return None
+            v = v_agg
+        return Reading(v / dv, start, end)
     if s is None:
         return None
     lo, hi = s.bounds(a - w, a)
     if transform == "level":
         v = _aggregate(s, lo, hi, aggregate)
         return None if v is None else Reading(v, start, end)
-    if transform == "ratio":
-        v = _aggregate(s, lo, hi, aggregate)
-        d = usage.get(denominator or "")
-        if v is None or d is None:
-            return None
-        dhi = bisect_right(d.days, a)
-        if dhi == 0 or d.values[dhi - 1] <= 0:
-            return None
-        return Reading(v / d.values[dhi - 1], start, end)
     if transform == "change":
         plo = bisect_right(s.days, a - 2 * w)
         cur = _aggregate(s, lo, hi, aggregate) if hi > lo else (0.0 if aggregate == "sum" else None)

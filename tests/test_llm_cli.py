@@ -97,3 +97,5 @@ def test_hybrid_via_registry(email: Path, monkeypatch: pytest.MonkeyPatch) -> No
     recs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert "milestone_missed" in {x["type"] for x in recs}  # "slipped"/"unhappy" are cue words: chunk was sent
     assert all(x["verified"] for x in recs)
+    text = email.read_bytes().decode("utf-8", errors="replace")
+    assert all(text[ev["start"] : ev["end"]] == ev["quote"] for x in recs for ev in x["evidence"])

@@ -125,6 +125,8 @@ def test_fenced_and_truncated_json_are_repaired_without_reask() -> None:
         ex = _extractor(fake)
         a = ex.extract(_doc())
         b = ex.extract(_doc(EMAIL + "P.S."))
+    _assert_grounded(_doc(), a)
+    _assert_grounded(_doc(EMAIL + "P.S."), b)
     assert [s.type for s in a] == ["pricing_objection"]
     assert [s.type for s in b] == ["negative_sentiment"]
     assert ex.totals.reasks == 0
@@ -162,7 +164,8 @@ def test_off_schema_items_are_dropped_not_the_answer() -> None:
     with FakeOpenAI(respond) as fake:
         ex = _extractor(fake, structured_method="json_mode")
         [sig] = ex.extract(_doc())
-    assert sig.type == "negative_sentiment" and sig.confidence == 0.5
+    _assert_grounded(_doc(), [sig])
+    assert sig.verified and sig.type == "negative_sentiment" and sig.confidence == 0.5
     assert ex.last_run.rejected == 3
 
 
@@ -331,3 +334,21 @@ def test_polish_keeps_quotes_or_falls_back() -> None:
         assert polish(text, cites, chat_model(fake)) == text
     with FakeOpenAI(lambda req: Reply(status=500)) as fake:
         assert polish(text, cites, chat_model(fake, timeout=1)) == text
+
+
+def test_answer_schema_allows_signals_only() -> None:
+    from pydantic import ValidationError
+
+    from extractors.llm import answer_model, output_schema
+
+    model = answer_model()
+    ok = {"signals": [{"piece": "P1", "type": "blocker", "quote": "stuck on SSO", "confidence": 0.5}]}
+    assert model.model_validate(ok).signals[0].type == "blocker"  # type: ignore[attr-defined]
+    for bad in ({"signals": [], "verdict": "healthy"},
+                {"signals": [{**ok["signals"][0], "start": 3}]},
+                {"signals": [{**ok["signals"][0], "type": "healthy_account"}]}):
+        with pytest.raises(ValidationError):
+            model.model_validate(bad)
+    schema = json.dumps(output_schema())
+    assert "$ref" not in schema and '"title"' not in schema
+    assert output_schema()["properties"]["signals"]["items"]["required"] == ["piece", "type", "quote", "confidence"]

@@ -66,7 +66,7 @@ def score_change(r: Rescored) -> ScoreChangeOut:
 
 
 def _source_kinds(service: HealthService, tenant: str, account_id: str) -> dict[str, str]:
-    return {d.id: d.kind for d in service.ledger.documents_for(account_id, tenant=tenant)}
+    return service.source_kinds(tenant, account_id)
 
 
 @router.put("", response_model=UpsertResult)
@@ -209,11 +209,11 @@ def get_why(
     from scoring.narrate import narrate
 
     account = service.account(principal.tenant, account_id)
-    after = service.health_at(principal.tenant, account_id, as_of)
+    after = service.health_of(principal.tenant, account, as_of)
     start = since or (after.as_of - timedelta(days=30))
     if start >= after.as_of:
         raise InputError(f"since ({start}) must be before the score date ({after.as_of})")
-    before = service.health_at(principal.tenant, account_id, start)
+    before = service.health_of(principal.tenant, account, start)
     kinds = _source_kinds(service, principal.tenant, account_id)
     return change_out(narrate(before, after, account=account, source_kinds=kinds))
 
@@ -231,8 +231,8 @@ def get_recap(
     from scoring.recap import render_recap
 
     account = service.account(principal.tenant, account_id)
-    now = service.health_at(principal.tenant, account_id, None)
-    before = service.health_at(principal.tenant, account_id, now.as_of - timedelta(days=days))
+    now = service.health_of(principal.tenant, account, None)
+    before = service.health_of(principal.tenant, account, now.as_of - timedelta(days=days))
     kinds = _source_kinds(service, principal.tenant, account_id)
     story = narrate(before, now, account=account, source_kinds=kinds) if before.as_of < now.as_of else None
     md = render_recap(account, now, story, audience=audience, days=days, source_kinds=kinds)

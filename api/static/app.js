@@ -132,7 +132,8 @@
   function citationButton(c) {
     var label = "“" + (c.quote.length > 90 ? c.quote.slice(0, 87) + "…" : c.quote) + "”";
     var date = c.occurred_at || c.date;
-    var b = el("button", { "class": "citation", type: "button", title: "open the source passage" },
+    var b = el("button", { "class": "citation", type: "button", title: "open the source passage",
+      "data-source": c.source_id, "data-start": String(c.start), "data-end": String(c.end) },
       label + (date ? " · " + String(date).slice(0, 10) : ""));
     b.addEventListener("click", function () { openSource(c); });
     return b;

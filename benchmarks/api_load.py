@@ -1,0 +1,204 @@
+"""API latency under load: GET account health and why at a fixed arrival rate on loopback.
+
+An in-process uvicorn server (one worker, the real app on a temporary SQLite ledger seeded through the API)
+and an open-loop client in a child process (its own interpreter, so client and server do not share one
+GIL): requests are sent on a fixed schedule whether or not earlier ones have answered, and
+latency is measured from the scheduled send time, so a slow server cannot hide its queueing (no coordinated
+omission). Bounded by a request count and a wall-clock limit. Also measures the real-time path: one usage
+point in -> account rescored -> events, sequentially.
+
+    .venv/bin/python benchmarks/api_load.py [--rate 200] [--requests 3000] [--accounts 50]
+
+Ends with one line ``RESULT {json}``; goal p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))
+    return xs[k]
+
+
+def seed(client, app, n_accounts: int):  # type: ignore[no-untyped-def]
+    from api.service import today
+    from api.testing import sample_email, seed_tenant
+
+    st = app.state.ht
+    seeded = seed_tenant(client, st.store, st.service, "bench")
+    day0 = today()
+    accounts = [{"account_id": f"bench-{i:04d}", "name": f"Bench {i}", "end_date": (day0 + timedelta(days=30 + i)).isoformat()}
+                for i in range(n_accounts)]
+    client.put("/v1/accounts", headers=seeded.write, json={"accounts": accounts})
+    pts = []
+    for i in range(n_accounts):
+        for back in range(84, -1, -7):
+            d = (day0 - timedelta(days=back)).isoformat()
+            pts.append({"account_id": f"bench-{i:04d}", "date": d, "metric": "active_users", "value": 50 + (i % 7) * back / 10})
+            pts.append({"account_id": f"bench-{i:04d}", "date": d, "metric": "seats_contracted", "value": 100})
+    for j in range(0, len(pts), 5000):
+        r = client.post("/v1/usage", headers=seeded.write, json={"points": pts[j : j + 5000]})
+        assert r.status_code == 201, r.text
+    for i in range(n_accounts):
+        aid = f"bench-{i:04d}"
+        for back in (60, 30):
+            st.service.rescore("bench", aid, as_of=day0 - timedelta(days=back))
+        text = sample_email(f"bench{i}", day0 - timedelta(days=2 + i % 5))
+        r = client.post("/v1/documents", headers=seeded.write, json={"documents": [{"account_id": aid, "text": text}]})
+        assert r.status_code == 201, r.text
+    return seeded, [a["account_id"] for a in accounts]
+
+
+async def open_loop(base: str, token: str, ids: list[str], rate: float, count: int, limit_s: float):  # type: ignore[no-untyped-def]
+    import httpx
+
+    lat: dict[str, list[float]] = {"health": [], "why": []}
+    errors = 0
+    interval = 1.0 / rate
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=10) as client:
+        start = time.perf_counter() + 0.2
+
+        async def one(i: int, due: float) -> None:
+            nonlocal errors
+            kind = "health" if i % 2 == 0 else "why"
+            aid = ids[i % len(ids)]
+            path = f"/v1/accounts/{aid}/health" if kind == "health" else f"/v1/accounts/{aid}/why"
+            try:
+                r = await client.get(path)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                lat[kind].append((time.perf_counter() - due) * 1000)
+            else:
+                errors += 1
+
+        tasks = []
+        for i in range(count):
+            due = start + i * interval
+            now = time.perf_counter()
+            if now - start > limit_s:
+                break
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return lat, errors, len(tasks), elapsed
+
+
+def run_client(base: str, token: str, ids: list[str], rate: float, count: int, limit_s: float):  # type: ignore[no-untyped-def]
+    return asyncio.run(open_loop(base, token, ids, rate, count, limit_s))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
+    ap.add_argument("--requests", type=int, default=3000, help="requests to send (bounded)")
+    ap.add_argument("--time-limit", type=float, default=30.0, help="seconds of sending at most")
+    ap.add_argument("--accounts", type=int, default=50)
+    ap.add_argument("--ingest-samples", type=int, default=200)
+    args = ap.parse_args()
+
+    import httpx
+    import uvicorn
+
+    home = Path(tempfile.mkdtemp(prefix="ht-bench-"))
+    os.environ["HEALTHTRACE_HOME"] = str(home)
+    from api.app import create_app
+    from api.testing import make_settings
+
+    settings = make_settings(home=home, api_rate_per_s=1e6, api_rate_burst=10**6)
+    app = create_app(settings, webhooks=False, index_vectors=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=base, timeout=60) as client:
+            seeded, ids = seed(client, app, args.accounts)
+            seed_s = time.perf_counter() - t0
+            # warm-up (imports, caches)
+            for aid in ids[:10]:
+                client.get(f"/v1/accounts/{aid}/health", headers=seeded.read)
+                client.get(f"/v1/accounts/{aid}/why", headers=seeded.read)
+
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(1) as pool:
+                lat, errors, sent, elapsed = pool.apply(
+                    run_client, (base, seeded.read_token, ids, args.rate, args.requests, args.time_limit))
+
+            # real-time path: one usage point -> rescore -> events, sequential
+            from api.service import today
+
+            ingest: list[float] = []
+            for i in range(args.ingest_samples):
+                aid = ids[i % len(ids)]
+                body = {"points": [{"account_id": aid, "date": today().isoformat(), "metric": "active_users",
+                                    "value": 10 + (i * 37) % 90}]}
+                s = time.perf_counter()
+                r = client.post("/v1/usage", headers=seeded.write, json=body)
+                ingest.append((time.perf_counter() - s) * 1000)
+                assert r.status_code == 201, r.text
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+    both = lat["health"] + lat["why"]
+    result = {
+        "rate_rps": args.rate,
+        "sent": sent,
+        "achieved_rps": round(sent / elapsed, 1) if elapsed else None,
+        "errors": errors,
+        "accounts": args.accounts,
+        "health_p50_ms": round(_pct(lat["health"], 50), 2),
+        "health_p99_ms": round(_pct(lat["health"], 99), 2),
+        "why_p50_ms": round(_pct(lat["why"], 50), 2),
+        "why_p99_ms": round(_pct(lat["why"], 99), 2),
+        "all_p99_ms": round(_pct(both, 99), 2),
+        "ingest_rescore_p50_ms": round(statistics.median(ingest), 2) if ingest else None,
+        "ingest_rescore_p99_ms": round(_pct(ingest, 99), 2),
+        "goal_p99_ms": 50,
+        "meets_goal": bool(both) and _pct(both, 99) <= 50 and errors == 0,
+        "seed_s": round(seed_s, 1),
+        "cpus": os.cpu_count(),
+    }
+    print(f"health  p50 {result['health_p50_ms']} ms  p99 {result['health_p99_ms']} ms")
+    print(f"why     p50 {result['why_p50_ms']} ms  p99 {result['why_p99_ms']} ms")
+    print(f"ingest->rescore p50 {result['ingest_rescore_p50_ms']} ms  p99 {result['ingest_rescore_p99_ms']} ms")
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
