@@ -18,7 +18,6 @@ from extractors.models import Category, OutcomeKind, Tier
 MAX_BATCH = 1000  # hard upper bound in the schema; the configured api_max_batch may be lower
 MAX_TEXT_CHARS = 2_000_000
 Id = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
-MetricName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -223,23 +222,36 @@ class OutcomesIn(_In):
     outcomes: list[OutcomeIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class OverrideIn(_In):
-    """A CSM's judgement the data cannot see; shown as its own contribution, never hidden in the total."""
+OverrideReason = Literal["champion_risk", "executive_change", "budget_cut", "competitor", "product_fit",
+                         "support_issues", "strategic_account", "expansion_signal", "relationship_strong",
+                         "data_quality", "other"]
 
-    points: float = Field(ge=-50, le=50, description="points added to (or taken from) the computed score")
-    reason: str = Field(min_length=3, max_length=1000)
+
+class OverrideIn(_In):
+    """A CSM's own judgement of the account (tier and/or score, with a reason code). It is recorded beside
+    the model's score at that moment, never mixed into it: calibration measures how often they agree."""
+
+    tier: Tier | None = None
+    score: float | None = Field(default=None, ge=0, le=100)
+    reason: OverrideReason
+    note: str | None = Field(default=None, max_length=4000)
     author: str | None = Field(default=None, max_length=200)
-    expires: date | None = Field(default=None, description="the override stops counting after this date")
+    as_of: date | None = Field(default=None, description="the day the judgement applies to (default today)")
 
 
 class OverrideOut(BaseModel):
     id: int
     account_id: str
-    points: float
+    as_of: date
+    tier: Tier
+    score: float | None = None
     reason: str
+    note: str | None = None
     author: str | None = None
+    model_ref: str | None = None
+    model_score: float | None = None
+    model_tier: Tier | None = None
     created_at: datetime
-    expires: date | None = None
 
 
 class ScoreChangeOut(BaseModel):
@@ -290,19 +302,30 @@ class EvidenceOut(BaseModel):
 
 # ----------------------------------------------------------------------------------------- what-if
 class WhatIfIn(_In):
-    """Hypothetical inputs on top of the account's real ones; nothing is stored."""
+    """Hypothetical inputs on top of the account's real ones, scored as of today; nothing is stored."""
 
-    remove_signal_ids: list[str] = Field(default_factory=list, max_length=500)
-    usage: dict[MetricName, FiniteFloat] = Field(default_factory=dict, max_length=50,
-                                                 description="metric -> value today")
-    model: str | None = Field(default=None, max_length=200, description="score with another bundled model")
+    set: list[Annotated[str, StringConstraints(min_length=3, max_length=120)]] = Field(
+        default_factory=list, max_length=50,
+        description="metric changes as in the CLI: active_users=-20%, nps=30, logins=+=5")
+    add_signals: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=50, description="signal types to add today (hypothetical, uncited)")
+
+
+class WhatIfChange(BaseModel):
+    key: str
+    reason: str | None = None
+    before: float
+    after: float
+    delta: float
 
 
 class WhatIfOut(BaseModel):
     account_id: str
+    changes: list[str]
     baseline: HealthOut
     scenario: HealthOut
     delta: float
+    contributions: list[WhatIfChange]
     text: str
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete
+from sqlalchemy import JSON, Date, and_, bindparam, delete, text
 
 from api.settings import Settings
 from extractors.errors import InputError, NotFoundError
@@ -37,6 +38,19 @@ log = logging.getLogger("healthtrace.api")
 
 _ACTIVE_MODEL = "model.active:"  # + tenant
 _ACTIVE_TTL_S = 1.0
+_SNAPSHOT_CACHE = 20_000  # parsed snapshots kept in memory (LRU)
+
+
+# The hot read path as prepared text statements: no per-request statement building or cache-key work.
+# Column names are the ledger's (memory/ledger.py); portable SQL for SQLite and PostgreSQL.
+_SNAP_COLS = "SELECT id, created_at, payload FROM score_snapshots WHERE tenant = :t AND account_id = :a"
+_Q_ACCOUNT = text("SELECT tenant, account_id, name, start_date, end_date, segment, metadata FROM accounts "
+                  "WHERE tenant = :t AND account_id = :a").columns(start_date=Date(), end_date=Date(), metadata=JSON())
+_Q_LATEST_OF_MODEL = text(_SNAP_COLS + " AND model_id = :m ORDER BY as_of DESC, id DESC LIMIT 1")
+_Q_LATEST_ANY = text(_SNAP_COLS + " ORDER BY as_of DESC, id DESC LIMIT 1")
+_Q_DAY_OF_MODEL = text(_SNAP_COLS + " AND model_id = :m AND as_of = :d ORDER BY id DESC LIMIT 1").bindparams(
+    bindparam("d", type_=Date()))
+_Q_KINDS = text("SELECT id, kind FROM documents WHERE tenant = :t AND account_id = :a")
 
 
 @dataclass
@@ -96,6 +110,7 @@ class HealthService:
         self.settings = settings
         self._models: dict[str, Any] = {}
         self._active: dict[str, tuple[float, str]] = {}
+        self._snap_cache: OrderedDict[tuple[int, str], HealthScore] = OrderedDict()
         self._lock = threading.Lock()
         self.on_events: list[Any] = []  # callbacks, e.g. the webhook dispatcher's notify
         self.on_ingest: list[Any] = []  # callbacks after new documents are stored (background vector indexing)
@@ -212,6 +227,55 @@ class HealthService:
             facts.update(doc_facts)
         result = score_fn(signals, usage, account, model, as_of, facts=facts)
         return apply_overrides(result, self.store.overrides_for(tenant, aid))
+
+    def snapshots_read(
+        self, tenant: str, account_id: str, days: Sequence[date | None | int], *, with_kinds: bool = False
+    ) -> tuple[Account, list[HealthScore | None], dict[str, str]]:
+        """The hot read path in ONE connection: the account, its snapshot for each day (None = latest; a
+        snapshot counts for a day only when it is of that day; an int N = N days before the first day's
+        snapshot, for "why since a month ago") and optionally its documents' kinds.
+        Raises NotFoundError when the account is not in this tenant."""
+        from memory.ledger import Ledger
+
+        model_id = self.load_model(self.active_model_name(tenant)).id
+        out: list[HealthScore | None] = []
+        kinds: dict[str, str] = {}
+        key = {"t": tenant, "a": account_id}
+        with self.ledger.read() as conn:
+            row = conn.execute(_Q_ACCOUNT, key).first()
+            if row is None:
+                raise NotFoundError(f"account {account_id!r} not found (tenant {tenant!r})")
+            account = Ledger._account(row)
+            for day in days:
+                if isinstance(day, int):
+                    ref = out[0].as_of if out and out[0] is not None else today()
+                    day = ref - timedelta(days=day)
+                if day is None:
+                    p = conn.execute(_Q_LATEST_OF_MODEL, key | {"m": model_id}).first() or \
+                        conn.execute(_Q_LATEST_ANY, key).first()  # no snapshot of the active model yet
+                else:
+                    p = conn.execute(_Q_DAY_OF_MODEL, key | {"m": model_id, "d": day}).first()
+                out.append(None if p is None else self._parsed(p.id, p.created_at, p.payload))
+            if with_kinds:
+                kinds = {r.id: r.kind for r in conn.execute(_Q_KINDS, key)}
+        return account, out, kinds
+
+    def _parsed(self, row_id: int, created_at: Any, raw: Any) -> HealthScore:
+        """Snapshot rows are written once (a same-day rescore inserts a new row), so a parsed snapshot can be
+        kept by (row id, created_at): the hot read path skips pydantic validation of the whole payload."""
+        key = (row_id, str(created_at))
+        with self._lock:
+            hit = self._snap_cache.get(key)
+            if hit is not None:
+                self._snap_cache.move_to_end(key)
+                return hit
+        score = HealthScore.model_validate_json(raw) if isinstance(raw, (str, bytes)) else \
+            HealthScore.model_validate(raw)
+        with self._lock:
+            self._snap_cache[key] = score
+            if len(self._snap_cache) > _SNAPSHOT_CACHE:
+                self._snap_cache.popitem(last=False)
+        return score
 
     def health_at(self, tenant: str, account_id: str, as_of: date | None) -> HealthScore:
         """Stored snapshot when there is one for that day, computed otherwise (never stored by a read)."""

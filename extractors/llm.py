@@ -406,6 +406,14 @@ class _Plan:
 
 
 # ----------------------------------------------------------------------------------------- the extractor
+def _summary(signal_type: str, quote: str) -> str:
+    """Deterministic one-liner; the model is never asked to write prose we would have to verify."""
+    snippet = " ".join(quote.split())
+    if len(snippet) > 90:
+        snippet = snippet[:87] + "..."
+    return f"{signal_type.replace('_', ' ').capitalize()}: '{snippet}'"
+
+
 class LLMExtractor:
     """Grounded signal extraction by an injected chat model."""
 
@@ -654,7 +662,7 @@ class LLMExtractor:
             common = dict(account_id=doc.account_id, type=c.type, confidence=c.confidence,
                           extractor=self.signal_extractor,
                           extractor_version=self.version, prompt_version=self.prompt_id, model=self.config.model,
-                          source_id=doc.id)
+                          source_id=doc.id, summary=_summary(c.type, c.quote))
             if a is not None and any(s < end and start < e for s, e in suspect_spans(doc.text)):
                 a = None  # quoting an instruction to the model is not evidence about the account
             if a is None:

@@ -226,6 +226,7 @@ PATTERNS: Final[dict[str, list[tuple[str, str, float, str]]]] = {
         ("we_decided", r"\b(?:we|they|i|the board|the committee|the team|everyone|everybody|it|that)(?: have| 've|'ve| has| 's|'s| had| was| is)? (?:been )?(?:decided|agreed|concluded|settled on|chose|chosen|opted)\b", 0.6, ""),
         ("decision_made", r"\b(?:the |a |final |our )?decision (?:is|was|has been|had been) (?:made|taken|reached|to|that)\b|\b(?:made|reached|took) (?:a |the |our |final )?(?:final )?decision\b", 0.65, ""),
         ("go_with", r"\b(?:we're|we are|we'll|we will|let's|let us|we should|so we) (?:just )?(?:go(?:ing)? with|stick with|stay with|settle on|agree on|decide on|keep)\b", 0.45, ""),
+        ("decision_talk", r"\b(?:we(?:'ll| will| should|'re gonna| are gonna| are going to| need to| have to| must|'ve got to)|let's|let us|so we) (?:\w+ ){0,2}(?:go (?:for|with)|stick (?:to|with)|settle (?:on|for)|choose|pick|opt for|agree on|decide on)\b", 0.4, "talk"),
         ("agreed_word", r"\b(?:agreed|consensus|decided|decision)\b", 0.35, "weak"),
         ("developed", r"\b(?:we have|we've|have now|has now|has successfully|have successfully|successfully) (?:developed|built|delivered|launched|completed|implemented|deployed|finished)\b", 0.55, ""),
     ],
@@ -273,7 +274,8 @@ NEGATIVE_LEXICON: Final[dict[str, float]] = {
     r"(?:my|our|serious|real|major|big|grave|growing|deep) concerns?|concerns? (?:about|over|regarding|that|with)": 1.5,
     r"sad|sadly|saddened|depress\w+|heartbroken|miserable|unfortunate|unfortunately|regrettabl[ey]|sorry to (?:hear|say|report|see)": 1.2,
     r"poor|poorly|bad|badly|lousy|mediocre|inadequate|unreliable|sloppy|shoddy|unprofessional|rude|unhelpful|careless": 1.2,
-    r"mess|messed up|screwed(?: up)?|botched|chaos|chaotic|crisis|damag(?:e|ed|ing)|harm(?:ed|ful)|hurt|painful|pain": 1.0,
+    r"mess|messed up|screwed(?: up)?|botched|chaos|chaotic|harm(?:ed|ful)|hurt|painful|pain": 1.0,
+    r"crisis|crises|damag(?:e|ed|ing)|blackouts?|bankrupt\w*|downgrad\w*|turmoil": 0.6,
     r"wrong|fail(?:s|ed|ing|ure)?|broken|problem(?:s|atic)|struggl\w+|complain\w*|waste(?:d)?|wasting|blam(?:e|es|ed|ing)": 0.8,
     r"stupid|idiot\w*|dumb|lame|joke|clowns?|morons?|bullshit|bs|wtf|ffs|smh|ugh+|argh+|grr+|damn|dammit|hell|fuck\w*|bloody": 1.2,
     r"slow|delay(?:s|ed)?|late|again|still|yet again|unfair|misleading|lied|lying|liars?|cheat\w*|greedy|shame": 0.5,
@@ -326,8 +328,9 @@ HEDGES: Final[str] = (
     r"thinking (?:about|of)|wonder(?:ing)?|potential(?:ly)?|hypothetical(?:ly)?|rumou?rs?|seems?|appears?)"
 )
 REPORTED: Final[str] = (
-    r"(?:he|she|they|someone|somebody|people|\w+) (?:said|says|say|told|tells|claimed|claims|reported|reports|"
-    r"mentioned|heard|hearing|believes?|thinks?)\b(?: that)?"
+    r"(?:(?:he|she|they|someone|somebody|people|\w+) (?:said|says|say|told|tells|claimed|claims|reported|reports|"
+    r"mentioned|heard|hearing|believes?|thinks?|added|noted|wrote|commented)\b(?: that)?"
+    r"|^[\"'`]|[,.]\"? (?:he|she|they|\w+) (?:said|says|added|noted|wrote)\b|according to)"
 )
 # Words that show a chat message is about a product or service (a customer speaking to a vendor).
 SERVICE_CONTEXT: Final[str] = (
@@ -346,7 +349,7 @@ SERVICE_CONTEXT: Final[str] = (
 
 # A sentence that reports the problem as solved is not a live problem ("thanks for resolving my issue").
 RESOLUTION: Final[str] = (
-    r"(?:resolv(?:ed|ing)|resolution|solved|fixed|sorted(?: out)?|(?:working|works) (?:again|now|fine|perfectly)|"
+    r"(?:resolv(?:ed|ing)|resolution|solved|solving|fix(?:ed|ing)|sort(?:ed|ing)(?: out)?|(?:working|works) (?:again|now|fine|perfectly)|"
     r"back (?:up|online|to normal)|no longer (?:an issue|a problem))"
 )
 

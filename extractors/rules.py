@@ -7,7 +7,12 @@ small sentiment lexicon (intensifiers, negation flipping, "but" contrast). One s
 its citation is the sentence itself, so ``text[start:end] == quote`` holds by construction.
 
 Confidence starts from the cue's prior precision and is lowered by hedges ("if the price goes up we might
-look elsewhere"), reported speech and questions; severity grows with cue strength and intensity.
+look elsewhere", "... unless the bug is fixed"), reported speech and questions; the reported value is then
+rescaled by the cue's precision measured on labelled data (``rules_calibration.json``, refit by
+``benchmarks/calibrate_rules.py``). Severity grows with cue strength and intensity.
+
+Speed: a trie-shaped literal scan per document decides which cue regexes can match which sentence
+(the literals are derived from the regexes, so the gate never changes results; a test checks this).
 Same input, same output: no clock, no randomness, no global state beyond compiled regexes.
 """
 
@@ -31,10 +36,16 @@ VERSION = "1.0.0"
 MIN_CONFIDENCE = 0.3  # below this a cue is too weak to report at all
 MAX_SIGNALS_PER_DOC = 2_000
 
-# Sentiment thresholds on the lexicon score (sum of weights in a sentence), per source kind. Informal chat
-# needs a clearer cue: random tweets are full of emotion that is not about a vendor.
+# Sentiment thresholds on the lexicon score (sum of weights in a sentence), per source kind. Chat messages
+# are short, so one clear word is enough there; instead a negative one must be about a product or service
+# (see RuleExtractor._chat_filter): random tweets are full of emotion that is not about a vendor.
 NEG_THRESHOLD = {"email": 1.5, "transcript": 1.5, "notes": 1.5, "chat": 0.8, "ticket": 0.8}
 POS_THRESHOLD = {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5}
+
+# Output confidences are rescaled by each cue's measured precision (extractors/rules_calibration.json,
+# refit with benchmarks/calibrate_rules.py). Which signals are emitted does not depend on it.
+CALIBRATION_ENABLED = True
+LEXICON_PRIOR = 0.6  # nominal precision of a lexicon-only sentiment hit, the calibration's prior
 
 HEDGE_FACTOR = 0.6
 NARRATIVE_FACTOR = 0.75  # sentiment in a sentence without first/second person (long-form sources only)
@@ -85,6 +96,17 @@ class _Cue:
 
 
 _PLAIN = re.compile(r"[a-z0-9' -]+")
+# Words so common that gating on them gates nothing.
+_COMMON = frozenset(
+    "the a an to of in on at by for from with and or but is are was were be been has have had do does did "
+    "not no it its this that these those i you we he she they my your our any all so as if ca wo".split()
+)
+
+
+def _literal_quality(lits: frozenset[str]) -> tuple[int, int]:
+    """Prefer literal sets whose weakest member is long and uncommon, then smaller sets."""
+    worst = min(1 if x.strip() in _COMMON else len(x.strip()) for x in lits)
+    return worst, -len(lits)
 
 
 def _required_literals(rx: str) -> frozenset[str] | None:
@@ -108,6 +130,12 @@ def _required_literals(rx: str) -> frozenset[str] | None:
             if op is sc.LITERAL:
                 run.append(chr(av))
                 continue
+            if op in (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT) and av[0] >= 1:
+                item = list(av[2])
+                if len(item) == 1 and item[0][0] is sc.LITERAL:  # "grr+" requires "grr"
+                    run.extend([chr(item[0][1])] * min(av[0], 8))
+                    flush()
+                    continue
             flush()
             r: frozenset[str] | None = None
             if op is sc.SUBPATTERN:
@@ -123,7 +151,7 @@ def _required_literals(rx: str) -> frozenset[str] | None:
         flush()
         if not cands:
             return None
-        return max(cands, key=lambda s: (min(len(x) for x in s), -len(s)))
+        return max(cands, key=_literal_quality)
 
     parsed = sp.parse(rx)
     if parsed.state.groups > 1:
@@ -213,6 +241,7 @@ class _Compiled:
     contrast: re.Pattern[str]
     resolution: re.Pattern[str]
     voice: re.Pattern[str]
+    condition: re.Pattern[str]
 
 
 def _expand(rx: str) -> str:
@@ -268,6 +297,7 @@ def _compiled() -> _Compiled:
         contrast=re.compile(r"\b(?:but|however|although|though|yet)\b"),
         resolution=re.compile(r"\b" + P.RESOLUTION + r"\b"),
         voice=re.compile(r"(?<![\w'])" + P.VOICE + r"(?![\w'])"),
+        condition=re.compile(r"\b(?:unless|if|provided that|as long as|in case)\b"),
     )
 
 
@@ -283,10 +313,16 @@ def _candidates(c: _Compiled, sents: list[Sentence]) -> list[set[int]]:
         pos += len(s.norm) + 1
     joined = "\n".join(s.norm for s in sents)
     closure = c.closure
+    seen: set[tuple[int, str]] = set()
     for m in c.scanner.finditer(joined):
-        idx = closure.get(m.group(1))
+        lit = m.group(1)
+        si = bisect_right(starts, m.start()) - 1
+        if (si, lit) in seen:
+            continue
+        seen.add((si, lit))
+        idx = closure.get(lit)
         if idx:
-            out[bisect_right(starts, m.start()) - 1].update(idx)
+            out[si].update(idx)
     return out
 
 
@@ -336,7 +372,8 @@ def _sentence_hits(
                 continue  # "no concerns about renewal", "never had a problem with billing"
             conf = cue.weight
             hedge_rx = c.polite_hedge if cue.ask else c.hedge
-            hedged = bool(hedge_rx.search(before))
+            # "we will not renew unless ...": a condition after the cue hedges it as much as one before
+            hedged = bool(hedge_rx.search(before)) or (not cue.ask and bool(c.condition.search(norm, m.end())))
             if hedged:
                 conf *= HEDGE_FACTOR
             if not cue.ask and c.reported.search(norm, 0, m.start()):
@@ -397,6 +434,30 @@ def _squash(score: float, threshold: float) -> float:
     return min(0.95, 0.4 + 0.55 * (1 - math.exp(-(score - threshold + 0.5) / 1.5)))
 
 
+@lru_cache(maxsize=1)
+def _calibration() -> dict[str, dict[str, float]]:
+    """Per-cue measured precision; empty when the data file is absent (confidences stay the priors)."""
+    import json
+    from importlib import resources
+
+    try:
+        raw = resources.files("extractors").joinpath("rules_calibration.json").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    cues = json.loads(raw).get("cues", {})
+    return {k: v for k, v in cues.items() if isinstance(v, dict) and v.get("prior") and "precision" in v}
+
+
+def _calibrated(h: _Hit) -> float:
+    """Raw confidence rescaled so a cue's typical confidence equals its measured precision."""
+    if not CALIBRATION_ENABLED:
+        return h.confidence
+    cal = _calibration().get(f"{h.type}/{h.cue.split('+')[0]}")
+    if cal is None:
+        return h.confidence
+    return min(0.99, max(0.01, h.confidence * float(cal["precision"]) / float(cal["prior"])))
+
+
 def _label(type_: str) -> str:
     return type_.replace("_", " ").capitalize()
 
@@ -455,7 +516,7 @@ class RuleExtractor:
                     account_id=doc.account_id,
                     type=h.type,
                     severity=round(min(1.0, max(0.0, h.severity)), 4),
-                    confidence=round(min(1.0, max(0.0, h.confidence)), 4),
+                    confidence=round(min(1.0, max(0.0, _calibrated(h))), 4),
                     occurred_at=cit.occurred_at or doc.occurred_at,
                     summary=f"{_label(h.type)} [{h.cue}{', hedged' if h.hedged else ''}]: '{snippet}'",
                     evidence=[cit],

@@ -57,12 +57,13 @@ _HEADER_LINE = re.compile(
 )
 _SEPARATOR_LINE = re.compile(
     r"(?im)^[ \t>]*(?:-{3,}[^\n]*(?:original message|forwarded by)[^\n]*"
-    r"|[^\n]{0,80}\b\d{1,2}/\d{1,2}/\d{2,4} \d{1,2}:\d{2}(?: ?[ap]m)?[ \t]*\r?$"
-    r"|[ \t>]*[\w .'-]+(?:/[\w-]+)*@[\w.-]+[ \t]*\r?$"  # Lotus Notes 'Name/ORG@ORG' lines
+    r"|[\w .'-]+(?:/[\w-]+)*@[\w.-]+[ \t]*\r?$"  # Lotus Notes 'Name/ORG@ORG' lines
     r"|_{5,}[ \t]*\r?$|-{5,}[ \t]*\r?$|\*{5,}[ \t]*\r?$)\n?"
 )
+# A Lotus Notes attribution line ends with a timestamp: "Karen Denne 04/13/2001 12:45 PM".
+_DATE_EOL = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4} \d{1,2}:\d{2}(?: ?[ap]m)?[ \t]*\r?$\n?", re.I | re.M)
 _TOP_HEADER = re.compile(r"\A(?:[A-Za-z][\w-]{0,40}:[^\n]*\n(?:[ \t][^\n]*\n)*){2,}\r?\n")
-_SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|fw|fwd|aw)\s*:\s*)+", re.I)
+_SUBJECT_PREFIX = re.compile(r"(?:\s*(?:re|fw|fwd|aw)\s*:\s*)+", re.I)
 
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc inc corp co ltd no jan feb mar apr jun jul aug sep sept oct nov dec "
@@ -96,6 +97,13 @@ class _Normalised:
 
 def normalise(text: str, start: int, end: int) -> _Normalised:
     """Clean ``text[start:end]`` for matching: soft breaks joined, whitespace collapsed, paragraphs kept as '\\n'."""
+    if _SPECIAL.search(text, start, end) is None:  # fast path: one clean line (a chat message, an utterance)
+        region = text[start:end].translate(_CHAR_MAP)
+        low = region.lower()
+        if len(low) == len(region):
+            region = low
+        lead = len(region) - len(region.lstrip(" "))
+        return _Normalised(region[lead:], (0,), (start + lead,))
     out: list[str] = []
     nstarts: list[int] = []
     ostarts: list[int] = []
@@ -205,6 +213,11 @@ def _exclusions(text: str, start: int, end: int) -> tuple[list[tuple[int, int]],
                     subjects.append((a, b))
     for m in _SEPARATOR_LINE.finditer(text, start, end):
         skip.append((m.start(), m.end()))
+    if "/" in region:
+        for m in _DATE_EOL.finditer(text, start, end):
+            line_start = max(start, text.rfind("\n", start, m.start()) + 1)
+            if m.start() - line_start <= 80:
+                skip.append((line_start, m.end()))
     skip.sort()
     return skip, subjects
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -119,45 +118,100 @@ class Ingestor:
         self.report = IngestReport()
         self._meta = _metadata_extractor(options.metadata_options)
         self._meta_failed = False
+        self._indexer: Any | None = None
+
+    def start_indexer(self, total: int = 0) -> None:
+        """Embed documents on a worker thread while the next ones are extracted."""
+        if self.vectors is None or self._indexer is not None:
+            return
+        from .vectors import BackgroundIndexer
+
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if self.progress:
+                self.progress("embedding", done, total)
+
+        self._indexer = BackgroundIndexer(self.ledger, self.vectors, on_progress=step)
 
     # ------------------------------------------------------------------ documents
     def ingest_documents(self, account_id: str, files: Sequence[Path], *, done: int = 0, total: int = 0) -> int:
-        """Parse, extract and record each file; returns the progress counter."""
+        """Parse, extract and record each file; returns the progress counter.
+
+        Extractors with ``extract_many`` (the LLM one: batched, concurrent requests) get groups of documents;
+        the others one document at a time. Either way each document commits in its own transaction."""
         ex = self.extractor
         rep = self.report
-        for path in files:
+        batched = callable(getattr(ex, "extract_many", None))
+        group = 32 if batched else 1
+        pending: list[tuple[Path, SourceDocument]] = []
+        for i, path in enumerate(files):
             try:
                 docs = _parse_file(path, account_id, self.options.max_file_bytes)
                 seen = self.ledger.extracted(ex.name, ex.version, [d.id for d in docs])
                 for doc in docs:
                     if doc.id in seen:
                         rep.documents_unchanged += 1
-                        continue
-                    signals = _prepare_signals(doc, ex.extract(doc))
-                    new, added = self.ledger.record_document(doc, signals, extractor=ex.name, version=ex.version,
-                                                             tenant=self.options.tenant)
-                    if new:
-                        rep.documents_added += 1
-                    else:  # stored meanwhile by a concurrent ingest (or known, read by another extractor)
-                        rep.documents_unchanged += 1
-                    rep.signals_added += added
+                    else:
+                        pending.append((path, doc))
             except HealthtraceError as e:
-                rep.documents_failed += 1
-                rep.failures.append(f"{path}: {e}" if str(path) not in str(e) else str(e))
+                self._fail(path, e)
             except (ValueError, UnicodeError, RecursionError) as e:
-                # A parser or extractor bug on one odd file must not abort a 10,000-file ingest: the file stays
-                # pending (nothing was committed for it) and is retried by the next run.
-                log.debug("document %s failed", path, exc_info=True)
-                rep.documents_failed += 1
-                rep.failures.append(f"{path}: {e.__class__.__name__}: {e}")
+                self._fail(path, e, bug=True)
+            if len(pending) >= group or (i == len(files) - 1 and pending):
+                if batched and len(pending) > 1:
+                    self._extract_many(pending)
+                else:
+                    for p, doc in pending:
+                        try:
+                            self._record(doc, ex.extract(doc))
+                        except HealthtraceError as e:
+                            self._fail(p, e)
+                        except (ValueError, UnicodeError, RecursionError) as e:
+                            self._fail(p, e, bug=True)
+                pending = []
             done += 1
             if self.progress:
                 self.progress("documents", done, total)
         return done
 
+    def _extract_many(self, pending: list[tuple[Path, SourceDocument]]) -> None:
+        paths = {id(doc): p for p, doc in pending}
+        results, failures = self.extractor.extract_many([d for _, d in pending])  # type: ignore[attr-defined]
+        for r in results:
+            self._record(r.doc, r.signals)
+        for f in failures:
+            self.report.documents_failed += 1
+            self.report.failures.append(f"{paths.get(id(f.doc), f.doc.path or f.doc.id)}: {f.error}")
+
+    def _record(self, doc: SourceDocument, signals: Iterable[Signal]) -> None:
+        ex = self.extractor
+        rep = self.report
+        sigs = _prepare_signals(doc, signals)
+        new, added = self.ledger.record_document(doc, sigs, extractor=ex.name, version=ex.version,
+                                                 tenant=self.options.tenant)
+        if new:
+            rep.documents_added += 1
+            if self._indexer is not None:
+                self._indexer.submit(doc, sigs, self.options.tenant)
+        else:  # stored meanwhile by a concurrent ingest (or known, read by another extractor)
+            rep.documents_unchanged += 1
+        rep.signals_added += added
+
+    def _fail(self, path: Path, e: Exception, *, bug: bool = False) -> None:
+        """A bad file is reported and skipped; nothing was committed for it, so the next run retries it.
+        (``bug``: a parser/extractor error on one odd file must not abort a 10,000-file ingest.)"""
+        if bug:
+            log.debug("document %s failed", path, exc_info=True)
+        self.report.documents_failed += 1
+        msg = f"{e.__class__.__name__}: {e}" if bug else str(e)
+        self.report.failures.append(msg if str(path) in msg else f"{path}: {msg}")
+
     def run_metadata(self, account_id: str) -> None:
-        """Account-level signals (silence, sender mix ...) from the account's whole document set, recomputed
-        only when that set changed. ``as_of`` = the newest document date, so a re-run is deterministic."""
+        """Account-level signals (silence, sponsor gone quiet ...) from the account's whole document set,
+        recomputed only when that set changed."""
         meta = self._meta
         if meta is None or self._meta_failed:
             return
@@ -168,11 +222,10 @@ class Ingestor:
         if self.ledger.extracted(name, version, [subject]).get(subject) == digest:
             return
         docs = self.ledger.documents_for(account_id, self.options.tenant)
-        dated = [d.occurred_at.date() for d in docs if d.occurred_at]
-        as_of: date | None = max(dated) if dated else None
         try:
-            signals = list(meta.extract_account(docs, as_of)) if docs else []
-        except HealthtraceError as e:
+            # as_of None = the newest document's date (never the clock), so a re-run is deterministic
+            signals = list(meta.extract_account(docs, None)) if docs else []
+        except (HealthtraceError, ValueError) as e:
             self.report.failures.append(f"metadata extractor on account {account_id}: {e}")
             return
         for s in signals:
@@ -186,10 +239,27 @@ class Ingestor:
             self.vectors.delete_signals(removed)
 
     # ------------------------------------------------------------------ vectors
+    def abort(self) -> None:
+        """Stop the background indexer after a failure (what it wrote stays; the ledger marks the rest)."""
+        if self._indexer is not None:
+            indexer, self._indexer = self._indexer, None
+            try:
+                indexer.close()
+            except HealthtraceError:
+                log.debug("indexer failed during abort", exc_info=True)
+
     def index(self) -> None:
+        """Finish the background indexer, then embed whatever the ledger still marks as pending (metadata
+        signals, gaps left by an earlier interrupted or --no-vectors run)."""
         if self.vectors is None:
             return
         from .vectors import index_pending
+
+        if self._indexer is not None:
+            indexer, self._indexer = self._indexer, None
+            stats = indexer.close()
+            self.report.chunks_embedded += stats["chunks_embedded"]
+            self.report.signals_embedded += stats["signals_embedded"]
 
         pending = len(self.ledger.document_ids(indexed=False))
         done = 0
@@ -222,11 +292,13 @@ def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *
         rep.outcomes_unchanged = len(ws.outcomes) - rep.outcomes_added
         total = sum(len(f) for f in ws.documents.values())
         done = 0
+        ing.start_indexer(total)
         for account_id, files in ws.documents.items():
             done = ing.ingest_documents(account_id, files, done=done, total=total)
             ing.run_metadata(account_id)
         ing.index()
     except BaseException as e:
+        ing.abort()
         ledger.finish_run(run_id, "failed", rep.to_dict(), error=f"{e.__class__.__name__}: {e}")
         raise
     ledger.finish_run(run_id, "ok", rep.to_dict())
@@ -249,10 +321,12 @@ def ingest_files(ledger: Ledger, files: Sequence[str | Path], account_id: str, o
     run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, account=account_id, files=len(files),
                               vectors=options.vectors)
     try:
+        ing.start_indexer(len(files))
         ing.ingest_documents(account_id, [Path(f) for f in files], total=len(files))
         ing.run_metadata(account_id)
         ing.index()
     except BaseException as e:
+        ing.abort()
         ledger.finish_run(run_id, "failed", ing.report.to_dict(), error=f"{e.__class__.__name__}: {e}")
         raise
     ledger.finish_run(run_id, "ok", ing.report.to_dict())

@@ -115,6 +115,9 @@ class UsageRowDb(Base):
     account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     date: Mapped[date] = mapped_column(Date, primary_key=True)
     metric: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # n-th row for the same (account, date, metric) in input order: real exports repeat keys (two assessments
+    # due the same day), and each row is a fact; re-ingesting the same file gives the same seq (idempotent).
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     value: Mapped[float] = mapped_column(Float)
 
 
@@ -213,6 +216,25 @@ def _create(*tables: type[Base]) -> Callable[[Connection], None]:
     return run
 
 
+def _usage_seq(conn: Connection) -> None:
+    """usage_points gains ``seq`` in its key (databases created before it keep every row, as seq 0)."""
+    from sqlalchemy import inspect, text
+
+    if "seq" in {c["name"] for c in inspect(conn).get_columns("usage_points")}:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE usage_points ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"))
+        conn.execute(text("ALTER TABLE usage_points DROP CONSTRAINT usage_points_pkey"))
+        conn.execute(text("ALTER TABLE usage_points ADD PRIMARY KEY (tenant, account_id, date, metric, seq)"))
+        return
+    # SQLite cannot change a primary key in place: copy into a new table, then swap.
+    conn.execute(text("ALTER TABLE usage_points RENAME TO usage_points_v1"))
+    UsageRowDb.__table__.create(conn)  # type: ignore[attr-defined]
+    conn.execute(text("INSERT INTO usage_points (tenant, account_id, date, metric, seq, value) "
+                      "SELECT tenant, account_id, date, metric, 0, value FROM usage_points_v1"))
+    conn.execute(text("DROP TABLE usage_points_v1"))
+
+
 # Named, ordered, append-only. A migration never drops or rewrites data; later issues append entries
 # (new tables via _create, new columns via ALTER TABLE ... ADD COLUMN with a default).
 MIGRATIONS: list[Migration] = [
@@ -221,6 +243,7 @@ MIGRATIONS: list[Migration] = [
         _create(AccountRow, DocumentRow, SignalRow, UsageRowDb, OutcomeRow, SnapshotRow, EventRow, RunRow),
     ),
     ("0002_extractions", _create(ExtractionRow)),
+    ("0003_usage_seq", _usage_seq),
 ]
 
 
@@ -622,7 +645,14 @@ class Ledger:
 
     # ------------------------------------------------------------------ usage and outcomes
     def add_usage(self, rows: Iterable[UsageRow | UsagePoint], *, tenant: str = DEFAULT_TENANT) -> int:
-        data = [{"tenant": tenant, "account_id": r.account_id, "date": r.date, "metric": r.metric, "value": float(r.value)} for r in rows]
+        """Idempotent on (account, date, metric, n-th occurrence in ``rows``); returns rows added."""
+        seen: dict[tuple[str, date, str], int] = {}
+        data = []
+        for r in rows:
+            key = (r.account_id, r.date, r.metric)
+            seq = seen[key] = seen.get(key, -1) + 1
+            data.append({"tenant": tenant, "account_id": r.account_id, "date": r.date, "metric": r.metric,
+                         "seq": seq, "value": float(r.value)})
         with self.write() as conn:
             return self.insert_ignore(conn, UsageRowDb, data)
 
@@ -632,7 +662,7 @@ class Ledger:
         if until is not None:
             q = q.where(t.c.date <= until)
         with self.read() as conn:
-            return [UsageRow(*r) for r in conn.execute(q.order_by(t.c.date, t.c.metric))]
+            return [UsageRow(*r) for r in conn.execute(q.order_by(t.c.date, t.c.metric, t.c.seq))]
 
     def add_outcomes(self, outcomes: Iterable[Outcome], *, tenant: str = DEFAULT_TENANT) -> int:
         data = [{"tenant": tenant, "account_id": o.account_id, "date": o.date, "outcome": o.outcome, "note": o.note} for o in outcomes]

@@ -305,6 +305,23 @@ class VectorMemory:
 
 
 # ----------------------------------------------------------------------------------------- indexing
+def index_batch(
+    memory: VectorMemory,
+    docs: Sequence[tuple[SourceDocument, str]],
+    signals: Sequence[tuple[Signal, str]],
+) -> tuple[int, int]:
+    """Embed the chunks of ``docs`` and the ``signals`` in ONE model call (length-sorted batches across all of
+    them), then upsert both. Returns (chunks, signals) written."""
+    items = [(c, d, t) for d, t in docs for c in chunk_document(d)]
+    texts = [c.text for c, _, _ in items] + [signal_text(s) for s, _ in signals]
+    if not texts:
+        return 0, 0
+    vecs = memory.embed(texts)
+    memory.upsert_chunks(items, vecs[: len(items)])
+    memory.upsert_signals(signals, vecs[len(items) :])
+    return len(items), len(signals)
+
+
 def index_pending(
     ledger: Any,
     memory: VectorMemory,
@@ -314,33 +331,99 @@ def index_pending(
 ) -> dict[str, int]:
     """Embed every document and signal the ledger marks as not indexed, in batches across documents (one
     model call for many short documents), then mark them indexed. Safe to interrupt and re-run."""
-    stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0, "signals_removed": 0}
+    stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0}
     doc_ids = ledger.document_ids(indexed=False)
     for i in range(0, len(doc_ids), batch_docs):
         group = ledger.documents_by_ids(doc_ids[i : i + batch_docs])
-        items = [(c, d, t) for d, t in group for c in chunk_document(d)]
-        memory.upsert_chunks(items)
+        n_chunks, _ = index_batch(memory, group, [])
         ledger.mark_indexed(documents=[d.id for d, _ in group])
         stats["documents_indexed"] += len(group)
-        stats["chunks_embedded"] += len(items)
+        stats["chunks_embedded"] += n_chunks
         if on_progress:
             on_progress(len(group))
     sig_ids = ledger.signal_ids(indexed=False)
     step = batch_docs * 4
     for i in range(0, len(sig_ids), step):
         sigs = ledger.signals_by_ids(sig_ids[i : i + step])
-        memory.upsert_signals(sigs)
+        index_batch(memory, [], sigs)
         ledger.mark_indexed(signals=[s.id for s, _ in sigs])
         stats["signals_embedded"] += len(sigs)
     return stats
 
 
-def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for it in items:
-        batch.append(it)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+class BackgroundIndexer:
+    """Embeds freshly committed documents on a worker thread while the caller parses and extracts the next
+    ones (onnxruntime releases the GIL), so ingest runs at about the speed of the embedding model alone.
+
+    Batches grow while the model is the bottleneck (the queue fills up) and stay small when it is not.
+    Vector state is recorded in the ledger only after the upsert, so a crash leaves gaps, never lies."""
+
+    def __init__(self, ledger: Any, memory: VectorMemory, *, batch_docs: int = 64,
+                 on_progress: Callable[[int], None] | None = None) -> None:
+        import queue
+        import threading
+
+        self.ledger = ledger
+        self.memory = memory
+        self.batch_docs = batch_docs
+        self.on_progress = on_progress
+        self.stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0}
+        self._queue: queue.Queue[tuple[SourceDocument, list[Signal], str] | None] = queue.Queue(maxsize=batch_docs * 8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="healthtrace-indexer", daemon=True)
+        self._thread.start()
+
+    def submit(self, doc: SourceDocument, signals: list[Signal], tenant: str) -> None:
+        import queue
+
+        while True:
+            if self._error is not None:
+                raise StoreError(f"vector indexing failed: {self._error}") from self._error
+            try:
+                self._queue.put((doc, signals, tenant), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _flush(self, batch: list[tuple[SourceDocument, list[Signal], str]]) -> None:
+        docs = [(d, t) for d, _, t in batch]
+        sigs = [(s, t) for _, ss, t in batch for s in ss]
+        n_chunks, n_sigs = index_batch(self.memory, docs, sigs)
+        self.ledger.mark_indexed(documents=[d.id for d, _ in docs], signals=[s.id for s, _ in sigs])
+        self.stats["documents_indexed"] += len(docs)
+        self.stats["chunks_embedded"] += n_chunks
+        self.stats["signals_embedded"] += n_sigs
+        if self.on_progress:
+            self.on_progress(len(docs))
+
+    def _run(self) -> None:
+        import queue
+
+        batch: list[tuple[SourceDocument, list[Signal], str]] = []
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.05) if batch else self._queue.get()
+                except queue.Empty:  # the producer is slower than the model: embed what we have
+                    self._flush(batch)
+                    batch = []
+                    continue
+                if item is None:
+                    break
+                batch.append(item)
+                if len(batch) >= self.batch_docs:
+                    self._flush(batch)
+                    batch = []
+            if batch:
+                self._flush(batch)
+        except BaseException as e:  # noqa: BLE001 - surfaced to the caller by close()/submit()
+            self._error = e
+
+    def close(self) -> dict[str, int]:
+        """Wait for the queue to drain; re-raise a worker failure (the ledger still marks those gaps)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise StoreError(f"vector indexing failed: {self._error}") from self._error
+        return self.stats

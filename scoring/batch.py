@@ -153,6 +153,7 @@ def score_inputs(
     compiled: dict[str | None, tuple[Compiled, bool]] = {}
     ids = sorted(inputs.accounts if account_ids is None else account_ids)
     empty: dict[str, Series] = {}
+    base_hash = model.content_hash
     for d in sorted(set(dates)):
         expected = metrics_as_of(inputs.metric_first_day, d)
         for aid in ids:
@@ -173,7 +174,8 @@ def score_inputs(
                           expected_metrics=expected, digest=digest)
             if undated:
                 res.notes.append(f"{undated} undated document(s) left out of the contact facts")
-            if profiled:
+            if profiled:  # the snapshot names the model file (its hash); the note names the profile
+                res.model_hash = base_hash
                 res.notes.append(f"segment profile {acc.segment!r} of model {model.id} applied")
             yield res
 

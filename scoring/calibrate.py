@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAX_METRICS = 20
-MAX_FEATURES = 24
+MAX_FEATURES = 40
 FACTS = ("tenure_days", "days_to_renewal")
 WINDOWS = (30, 90, 3650)
 
@@ -53,8 +54,24 @@ class Candidate:
     denominator_aggregate: str | None = None
 
     @property
+    def name(self) -> str | None:
+        """Rubric name telling this reading apart from others of the same metric and transform."""
+        if self.transform in ("fact", "days_since_last"):
+            return None
+        if self.transform == "ratio":
+            raw = f"{self.denominator}-{self.window}d"
+        elif self.transform == "level":
+            raw = f"{self.aggregate}-{self.window}d"
+        else:
+            raw = f"{self.window}d"
+        return re.sub(r"[^A-Za-z0-9_.\-]", "_", raw)[:50]
+
+    @property
     def key(self) -> str:
-        return f"fact:{self.metric}" if self.transform == "fact" else f"metric:{self.metric}:{self.transform}"
+        if self.transform == "fact":
+            return f"fact:{self.metric}"
+        base = f"metric:{self.metric}:{self.transform}"
+        return f"{base}:{self.name}" if self.name else base
 
     def label(self) -> str:
         if self.transform == "fact":
@@ -74,15 +91,15 @@ def candidates_for(metrics: Sequence[str]) -> list[Candidate]:
     ms = sorted(metrics)[:MAX_METRICS]
     for m in ms:
         out.append(Candidate(m, "days_since_last", 30, "sum"))
-        for w in WINDOWS:
+        for w in WINDOWS[1:]:
             out.append(Candidate(m, "count", w, "sum"))
             out.append(Candidate(m, "level", w, "mean"))
-            out.append(Candidate(m, "level", w, "sum"))
-        out.append(Candidate(m, "level", 3650, "last"))
+        out.append(Candidate(m, "level", WINDOWS[-1], "sum"))
+        out.append(Candidate(m, "level", WINDOWS[-1], "last"))
         out.append(Candidate(m, "trend", 90, "mean"))
-        for d in ms:
+        for d in ms[:6]:
             if d != m:
-                for w in (90, 3650):
+                for w in WINDOWS[1:]:
                     out.append(Candidate(m, "ratio", w, "count", d, "count"))
     return out
 
@@ -108,6 +125,11 @@ class TrainingData:
     @property
     def metrics(self) -> list[str]:
         return sorted(self.metric_first_day)
+
+    @property
+    def first_usage_day(self) -> date | None:
+        """The first day any started account reported usage: snapshots before it have nothing to learn from."""
+        return date.fromordinal(min(self.metric_first_day.values())) if self.metric_first_day else None
 
 
 def feature_matrix(data: TrainingData, snaps: Sequence[Snapshot], cands: Sequence[Candidate]) -> np.ndarray:
@@ -157,16 +179,26 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float((r[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def univariate(x: np.ndarray, y: np.ndarray) -> float:
-    """AUC of a reading alone (no reading = median), > 0.5 when higher values mean more churn."""
+def univariate(x: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, float]:
+    """(direction AUC, strength AUC) of a reading alone.
+
+    Direction: AUC of the values where there is a reading (> 0.5: higher values mean more churn). Strength: AUC
+    of the churn rate of the reading's quantile bin, "no reading" being a bin of its own, so a reading whose
+    absence is the signal (no scores yet) is not undersold.
+    """
     import numpy as np
 
     ok = ~np.isnan(x)
     if ok.sum() < 10:
-        return 0.5
-    v = np.where(ok, x, np.median(x[ok]))
-    a = auc(v, y)
-    return 0.5 if a is None else a
+        return 0.5, 0.5
+    a = auc(x[ok], y[ok])
+    qs = np.unique(np.quantile(x[ok], np.linspace(0, 1, bins + 1)[1:-1]))
+    b = np.where(ok, np.searchsorted(qs, np.where(ok, x, 0.0), side="right"), -1) + 1
+    counts = np.bincount(b, minlength=len(qs) + 2).astype(float)
+    pos = np.bincount(b, weights=y.astype(float), minlength=len(qs) + 2)
+    rate = (pos + y.mean()) / (counts + 1.0)
+    strength = auc(rate[b], y)
+    return (0.5 if a is None else a), (0.5 if strength is None else strength)
 
 
 @dataclass
@@ -188,19 +220,24 @@ class Fit:
 
 
 def select(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], min_signal: float) -> list[tuple[int, float]]:
-    """Per rubric key, the candidate with the strongest univariate signal, if strong enough: [(column, auc)]."""
-    best: dict[str, tuple[float, int, float]] = {}
-    for j, c in enumerate(cands):
+    """Readings with univariate signal (identical columns once), strongest first, bounded: [(column, auc)]."""
+    import numpy as np
+
+    seen: set[bytes] = set()
+    kept: list[tuple[float, int, float]] = []
+    for j, _c in enumerate(cands):
         col = X[:, j]
-        if (~(col != col)).sum() == 0:
+        if np.isnan(col).all():
             continue
-        a = univariate(col, y)
-        strength = abs(a - 0.5)
-        if strength < min_signal:
+        fp = hashlib.sha256(np.nan_to_num(col, nan=-1.2345e300).tobytes()).digest()
+        if fp in seen:
             continue
-        if c.key not in best or strength > best[c.key][0] + 1e-9:
-            best[c.key] = (strength, j, a)
-    ranked = sorted(best.values(), key=lambda t: (-t[0], t[1]))[:MAX_FEATURES]
+        seen.add(fp)
+        a, st = univariate(col, y)
+        if st - 0.5 < min_signal:
+            continue
+        kept.append((st - 0.5, j, a))
+    ranked = sorted(kept, key=lambda t: (-t[0], t[1]))[:MAX_FEATURES]
     return sorted((j, a) for _, j, a in ranked)
 
 
@@ -226,7 +263,7 @@ def _basis(X: np.ndarray, cols: Sequence[int], knots: Sequence[Sequence[float]])
         for a, b in zip(kn, kn[1:]):
             parts.append(np.clip((cc - a) / (b - a), 0.0, 1.0))
         parts.append(miss.astype(float))
-    return np.stack(parts, 1).astype(np.float64) if parts else np.zeros((len(X), 0))
+    return np.stack(parts, 1).astype(np.float32) if parts else np.zeros((len(X), 0), dtype=np.float32)
 
 
 def fit_gam(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], chosen: Sequence[tuple[int, float]], *,
@@ -251,12 +288,12 @@ def fit_gam(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], chosen: Se
     prior = float(np.clip(yf.mean(), 1e-6, 1 - 1e-6))
 
     def f(w: np.ndarray) -> tuple[float, np.ndarray]:
-        z = B @ w[:-1] + w[-1]
+        z = (B @ w[:-1].astype(np.float32)).astype(np.float64) + w[-1]
         loss = np.logaddexp(0.0, z) - yf * z
         pz = 0.5 * (1.0 + np.tanh(0.5 * z))
         r = (pz - yf) / n
         grad = np.empty(p + 1)
-        grad[:-1] = B.T @ r + 2 * l2 * w[:-1]
+        grad[:-1] = (B.T @ r.astype(np.float32)).astype(np.float64) + 2 * l2 * w[:-1]
         grad[-1] = r.sum()
         return float(loss.mean() + l2 * float(w[:-1] @ w[:-1])), grad
 
@@ -373,6 +410,8 @@ def fit_to_model(
             if c.denominator:
                 m["denominator"] = c.denominator
                 m["denominator_aggregate"] = c.denominator_aggregate
+            if c.name:
+                m["name"] = c.name
             metrics.append(m)
             cat_weight["adoption"] += weight
     base_json = base.model_dump(mode="json")
@@ -425,7 +464,7 @@ def calibrate(
     every: int,
     model_id: str = "calibrated",
     folds: int = 3,
-    n_knots: int = 10,
+    n_knots: int = 8,
     l2: float = 1e-4,
     min_signal: float = 0.02,
     log: Callable[[str], None] = lambda _m: None,

@@ -112,6 +112,8 @@ class MetricRubric(_Strict):
     # Subscore when the transform has no reading (no rows yet); None leaves the item out of its category.
     # Calibration sets it so an additive model stays additive when a metric is absent.
     missing: float | None = Field(default=None, ge=0, le=100)
+    # Tells apart two rubrics of one metric and transform (e.g. a count over 90 days and one over a year).
+    name: str | None = Field(default=None, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
 
     @model_validator(mode="after")
@@ -122,7 +124,8 @@ class MetricRubric(_Strict):
 
     @property
     def key(self) -> str:
-        return f"metric:{self.metric}:{self.transform}"
+        base = f"metric:{self.metric}:{self.transform}"
+        return f"{base}:{self.name}" if self.name else base
 
 
 class UnknownMetrics(_Strict):
@@ -143,6 +146,9 @@ class FactRubric(_Strict):
     weight: float = Field(default=1.0, ge=0, le=1000)
     map: PiecewiseMap
     description: str = ""
+    # A calendar fact alone (e.g. days to renewal) says little: with this set it counts only when its
+    # category has other data (signals, metrics or facts), instead of carrying the category's whole weight.
+    needs_other_data: bool = False
 
     @property
     def key(self) -> str:
@@ -215,7 +221,7 @@ def _hash_of(model: ScoringModel) -> str:
     if data.get("calibration") is None:
         data.pop("calibration", None)
     for m in data.get("metrics", []):
-        for k in ("denominator_aggregate", "missing"):
+        for k in ("denominator_aggregate", "missing", "name"):
             if m.get(k) is None:
                 m.pop(k, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -238,14 +244,14 @@ def _merge_list(base: list[dict[str, Any]], over: list[dict[str, Any]], key: tup
     return out
 
 
-_DEFAULT_KEY = {"transform": "level"}
+_DEFAULT_KEY: dict[str, Any] = {"transform": "level", "name": None}
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if k == "metrics" and isinstance(v, list):
-            out[k] = _merge_list(out.get(k, []), v, ("metric", "transform"))
+            out[k] = _merge_list(out.get(k, []), v, ("metric", "transform", "name"))
         elif k == "facts" and isinstance(v, list):
             out[k] = _merge_list(out.get(k, []), v, ("fact",))
         elif isinstance(v, dict) and isinstance(out.get(k), dict):

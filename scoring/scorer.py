@@ -72,7 +72,7 @@ class Compiled:
     min_confidence: float
     max_age: int
     rubrics: list[_Rubric]
-    facts: list[tuple[str, str, float, PiecewiseMap, str]]  # (fact, category, weight, map, description)
+    facts: list[tuple[str, str, float, PiecewiseMap, str, bool]]  # (fact, category, weight, map, text, needs other)
     unknown: _Rubric | None
     unknown_max: int
     known_metrics: frozenset[str]
@@ -104,7 +104,7 @@ def compile_model(model: ScoringModel) -> Compiled:
                     m.map, m.description, m.denominator_aggregate, m.missing)
             for m in model.metrics
         ],
-        facts=[(f.fact, f.category, f.weight, f.map, f.description) for f in model.facts],
+        facts=[(f.fact, f.category, f.weight, f.map, f.description, f.needs_other_data) for f in model.facts],
         unknown=(
             _Rubric("", "", um.transform, "sum", um.window_days, None, um.category, um.weight, um.map, "")
             if um is not None and um.enabled and um.max_metrics > 0
@@ -268,9 +268,12 @@ def compute(
         reported.update(expected_metrics)
     for r in cm.rubrics:
         # "no rows since start" is a reading only for a metric the tenant reports; otherwise it is no data
-        st = start_ord if r.metric in reported else None
-        rd = reading(usage, r.metric, r.transform, a, r.window, r.aggregate, r.denominator, st,
-                     r.denominator_aggregate)
+        known = r.metric in reported
+        if not known and r.missing is None:
+            continue
+        # a rubric with a calibrated "missing" level still counts when the tenant has no such rows yet
+        rd = reading(usage, r.metric, r.transform, a, r.window, r.aggregate, r.denominator,
+                     start_ord if known else None, r.denominator_aggregate)
         if rd is None:
             if r.missing is None:
                 continue
@@ -312,7 +315,8 @@ def compute(
     all_facts = account_facts(account, as_of)
     if facts:
         all_facts.update(facts)
-    for name, cat, weight, fmap, desc in cm.facts:
+    dependent: list[tuple[str, float, float, Item]] = []
+    for name, cat, weight, fmap, desc, needs_other in cm.facts:
         f = all_facts.get(name)
         if f is None or (f.on is not None and f.on > as_of):
             continue
@@ -320,13 +324,19 @@ def compute(
         reason = f"{desc or _FACT_LABELS.get(name, name)}: {f.detail} -> {sub:.0f}/100"
         it = Item(f"fact:{name}", "fact", cat, 0, reason, _fact_code(name, f.value),
                   metric=(name, "fact", f.value, None, f.on, round(sub, 2)), evidence=tuple(f.evidence))
-        base[cat].append((weight, sub, it))
-        digest_parts.append((f"fact:{name}", f.value))
+        if needs_other:
+            dependent.append((cat, weight, sub, it))
+        else:
+            base[cat].append((weight, sub, it))
 
     # signals: verified, dated on/before as-of, decayed, saturated per type
     by_type: dict[str, list[tuple[float, str, Signal, int]]] = {}
     undated = unverified = 0
     for s in signals:
+        day = signal_day(s)
+        age = a - day.toordinal() if day is not None else 0
+        if age < 0:  # after as-of: as if it did not exist (not even in the notes)
+            continue
         if not s.evidence or s.unverified_quotes:
             unverified += 1
             continue
@@ -335,18 +345,24 @@ def compute(
         rule = cm.signals.get(s.type)
         if rule is None or s.confidence < cm.min_confidence:
             continue
-        day = signal_day(s)
         if day is None:
             undated += 1
             continue
-        age = a - day.toordinal()
-        if age < 0 or age > cm.max_age:
+        if age > cm.max_age:
             continue
         points, hl, sev_scale, _cat = rule
         raw = points * (0.5 ** (age / hl)) * (1.0 + sev_scale * (2.0 * s.severity - 1.0))
         if s.hedged:
             raw *= cm.hedged_factor
         by_type.setdefault(s.type, []).append((raw, s.id, s, age))
+    signal_cats = {cm.signals[t][3] for t in by_type}
+    for cat, weight, sub, it in dependent:
+        if base[cat] or cat in signal_cats:
+            base[cat].append((weight, sub, it))
+    for items_ in base.values():
+        for _w, _s, it in items_:
+            if it.kind == "fact":
+                digest_parts.append((it.key, it.metric[2] if it.metric else None))
     if unverified:
         notes.append(f"{unverified} unverified signal(s) not scored")
     if undated:
@@ -380,7 +396,7 @@ def compute(
         items.append(Item("baseline:no_data", "baseline", None, total_h,
                           "no usage, facts or verified signals as of this date: the model's no-data score",
                           "no_data"))
-        notes.append("no data in any category: score is the model's no-data score")
+        notes.append("no data in any category with weight: score is the model's no-data score")
         for c in CATEGORIES:
             cats.append((c, cm.weights[c], 0.0, None, 0, False))
     else:
@@ -442,7 +458,7 @@ def compute(
     if digest:
         payload = [
             account.account_id, account.start_date, account.end_date, account.segment, as_of, cm.model_hash,
-            sorted(digest_parts, key=repr),
+            digest_parts,  # built in a fixed order (rubrics, sorted metrics, facts, signals by type/strength/id)
         ]
         dg = hashlib.sha256(json.dumps(payload, default=str, separators=(",", ":")).encode()).hexdigest()
     return Result(
@@ -483,6 +499,7 @@ def score(
         r for r in usage if r[0] == account.account_id
     )
     res = compute(signals, grouped, account, cm, as_of, facts=facts, expected_metrics=expected_metrics)
-    if seg_model is not model:
+    if seg_model is not model:  # the score names the model file (its hash); the note names the profile
+        res.model_hash = model.content_hash
         res.notes.append(f"segment profile {account.segment!r} of model {model.id} applied")
     return res.to_health_score()

@@ -119,11 +119,13 @@ def reading(
     """The transform's value at as-of, or None when the data cannot say (no rows, zero baseline...)."""
     a = as_of_ordinal
     w = window_days
-    end = _day(a)
-    start = _day(a - w + 1)
     s = usage.get(metric)
     if s is not None and bisect_right(s.days, a) == 0:
         s = None  # rows only after as-of read exactly like no rows: a future row must change nothing
+    if s is None and transform not in ("days_since_last", "count", "ratio"):
+        return None  # the common case for a model naming metrics a tenant does not report: stay cheap
+    end = _day(a)
+    start = _day(a - w + 1)
     if transform == "days_since_last":
         last = -1
         if s is not None:

@@ -173,3 +173,74 @@ def test_reindex_rebuilds_the_same_vectors(workspace: Path) -> None:
     out = json.loads(cli("reindex", "--format", "json").stdout)
     assert out["documents_indexed"] == before["documents"]
     assert stats()["counts"] == before
+
+
+class _LatestDocExtractor:
+    """Account-level stand-in whose output depends on the whole document set (like the metadata extractor):
+    one signal citing the newest document's first word."""
+
+    name = "metadata"
+    version = "test-1"
+
+    def extract_account(self, docs, as_of=None):  # type: ignore[no-untyped-def]
+        from extractors.grounding import citation_for_span
+        from extractors.models import Signal
+
+        newest = max(docs, key=lambda d: (d.occurred_at is not None, d.occurred_at, d.id))
+        end = newest.text.index(":")
+        c = citation_for_span(newest, 0, end)
+        return [Signal(account_id=newest.account_id, type="stakeholder_change", evidence=[c], extractor=self.name,
+                       extractor_version=self.version, occurred_at=newest.occurred_at)]
+
+
+def test_account_level_signals_are_recomputed_only_when_the_document_set_changes(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memory.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "_metadata_extractor", lambda options: _LatestDocExtractor())
+    first = ingest("--workspace", str(workspace))
+    assert first["metadata_signals_added"] == 3  # one per account with documents
+    assert ingest("--workspace", str(workspace))["metadata_signals_added"] == 0
+    counts = stats()["counts"]
+    (workspace / "documents" / "acme" / "2024-06-01-later.eml").write_text(
+        "From: Dana Reyes <dana@acme.example>\nTo: Sam Lee <sam@vendor.example>\nSubject: New contact\n"
+        "Date: Sat, 1 Jun 2024 10:00:00 +0000\n\nI am leaving Acme; Jo will be your contact from now on.\n"
+    )
+    third = ingest("--workspace", str(workspace))
+    assert third["documents_added"] == 1
+    assert (third["metadata_signals_added"], third["metadata_signals_removed"]) == (1, 1)
+    after = stats()["counts"]
+    assert after["vector_signals"] == after["signals"]  # the replaced signal left the vector store too
+    led = _ledger()
+    meta = [s for s in led.signals_for("acme") if s.extractor == "metadata"]
+    assert len(meta) == 1 and meta[0].occurred_at.date().isoformat() == "2024-06-01"
+    doc = led.get_document(meta[0].source_id)
+    assert all(doc.text[c.start : c.end] == c.quote for c in meta[0].evidence)
+    led.close()
+    assert after["signals"] == counts["signals"] + third["signals_added"]
+
+
+def test_llm_extractor_ingest_batches_documents_and_is_idempotent(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_openai import FakeOpenAI, finder
+
+    table = [("churn_intent", "decided not to renew"), ("positive_sentiment", "the finance team loves the new forecasts")]
+    with FakeOpenAI(finder(table)) as fake:
+        monkeypatch.setenv("HEALTHTRACE_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("HEALTHTRACE_LLM_API_KEY", "test-key")
+        get_settings.cache_clear()
+        first = ingest("--workspace", str(workspace), "--extractor", "llm")
+        assert first["documents_added"] == 4 and first["documents_failed"] == 0
+        led = _ledger()
+        llm = [s for a in ("acme", "globex") for s in led.signals_for(a) if s.extractor == "llm"]
+        assert {s.type for s in llm} == {"churn_intent", "positive_sentiment"}
+        for s in llm:
+            text = led.get_document(s.source_id).text
+            assert all(text[c.start : c.end] == c.quote for c in s.evidence)
+        led.close()
+        second = ingest("--workspace", str(workspace), "--extractor", "llm")
+        assert second["documents_unchanged"] == 4 and second["signals_added"] == 0
+        # a different extractor reads the same (already stored) documents: new signals, no new documents
+        rules = ingest("--workspace", str(workspace), "--extractor", "rules")
+        assert rules["documents_added"] == 0 and rules["signals_added"] > 0
+        assert stats()["counts"]["documents"] == 4

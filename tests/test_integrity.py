@@ -24,7 +24,7 @@ from memory.synthetic import generate_workspace
 from memory.testing import store_backends, temporary_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
-N_DOCS = 200
+N_DOCS = 150
 
 
 def _env(home: Path, db_url: str | None = None, embedder: str = "hashing") -> dict[str, str]:
@@ -142,11 +142,12 @@ def test_sigkill_during_embedding_then_rerun_fills_the_vector_gaps(
     assert proc.returncode == -signal.SIGKILL
     _assert_consistent(_sqlite_url(home))
     before = _snapshot(env)
-    assert before["documents"] == N_DOCS and 64 <= before["documents_indexed"] < N_DOCS
+    # documents are embedded on a worker thread while later ones are still being extracted
+    assert 64 <= before["documents_indexed"] <= before["documents"] and before["documents_indexed"] < N_DOCS
     assert before["vector_chunks"] > 0
 
     rerun = _run(env, "ingest", "--workspace", str(workspace))
-    assert rerun["documents_added"] == 0 and rerun["chunks_embedded"] > 0
+    assert rerun["documents_added"] == N_DOCS - before["documents"] and rerun["chunks_embedded"] > 0
     after = _snapshot(env)
     assert after == reference  # every chunk and signal embedded exactly once (deterministic ids, upserts)
 

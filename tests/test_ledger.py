@@ -295,3 +295,31 @@ def test_runs_and_counts(led: Ledger) -> None:
     for table in ("accounts", "documents", "signals", "usage_points", "outcomes", "score_snapshots", "events", "extraction_runs"):
         assert table in c
     assert c["extraction_runs"] == 1
+
+
+def test_repeated_usage_keys_are_kept_as_separate_facts(led: Ledger) -> None:
+    """Exports repeat (account, date, metric), e.g. two assessments due the same day; each row counts."""
+    day = date(2024, 2, 1)
+    rows = [UsageRow("a1", day, "assessment_due", 10.0), UsageRow("a1", day, "assessment_due", 20.0)]
+    assert led.add_usage(rows) == 2
+    assert led.add_usage(rows) == 0
+    assert [r.value for r in led.usage_for("a1")] == [10.0, 20.0]
+
+
+def test_migration_0003_keeps_usage_rows_of_an_older_database(url: str) -> None:
+    led = Ledger(url)
+    with led.write() as conn:
+        conn.execute(text("DROP TABLE usage_points"))
+        conn.execute(text(
+            "CREATE TABLE usage_points (tenant VARCHAR(100) NOT NULL, account_id VARCHAR(200) NOT NULL, "
+            "date DATE NOT NULL, metric VARCHAR(100) NOT NULL, value FLOAT, PRIMARY KEY (tenant, account_id, date, metric))"
+        ))
+        conn.execute(text("INSERT INTO usage_points VALUES ('default', 'a1', '2024-01-01', 'logins', 5)"))
+        conn.execute(text("DELETE FROM schema_migrations WHERE name = '0003_usage_seq'"))
+    led.close()
+    led = Ledger(url)
+    assert "0003_usage_seq" in led.applied_migrations()
+    assert led.usage_for("a1") == [UsageRow("a1", date(2024, 1, 1), "logins", 5.0)]
+    assert led.add_usage([UsageRow("a1", date(2024, 1, 1), "logins", 5.0), UsageRow("a1", date(2024, 1, 1), "logins", 7.0)]) == 1
+    assert [r.value for r in led.usage_for("a1")] == [5.0, 7.0]
+    led.close()

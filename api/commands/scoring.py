@@ -92,7 +92,8 @@ def score_command(
                 raise InputError(f"unknown account(s): {', '.join(unknown)}")
             ids = account
         store = ledger is not None or save
-        results = score_inputs(inputs, scoring_model, dates, account_ids=ids)
+        # the inputs digest is stored with snapshots and shown in full output; plain jsonl skips its cost
+        results = score_inputs(inputs, scoring_model, dates, account_ids=ids, digest=store or full)
         kept = []
         out = sys.stdout
         if format is ScoreFormat.jsonl:

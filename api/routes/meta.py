@@ -14,13 +14,13 @@ router = APIRouter(responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}
 
 
 @router.get("/healthz", tags=["meta"], responses={401: {"description": "never"}})
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Liveness probe (no key needed, no data returned)."""
     return {"status": "ok"}
 
 
 @router.get("/v1/whoami", tags=["meta"])
-def whoami(principal: Reader) -> WhoAmI:
+async def whoami(principal: Reader) -> WhoAmI:
     return WhoAmI(key_id=principal.key_id, tenant=principal.tenant, scope=principal.scope)
 
 
