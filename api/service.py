@@ -20,18 +20,8 @@ from sqlalchemy import JSON, Date, and_, bindparam, delete, text
 
 from api.settings import Settings
 from extractors.errors import InputError, NotFoundError
-from extractors.models import (
-    Account,
-    Contribution,
-    HealthScore,
-    Outcome,
-    Signal,
-    SourceDocument,
-    UsagePoint,
-    UsageRow,
-    tier_for,
-)
-from memory.api_store import ApiStore, Override
+from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocument, UsagePoint, UsageRow
+from memory.api_store import ApiStore
 from memory.ledger import Ledger
 
 log = logging.getLogger("healthtrace.api")
@@ -65,34 +55,6 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def apply_overrides(score: HealthScore, overrides: Iterable[Override]) -> HealthScore:
-    """Add each active override as its own contribution; clamp so the total stays in 0..100 and still adds up."""
-    active = [o for o in overrides if o.active_on(score.as_of)]
-    if not active:
-        return score
-    total = round(score.score * 100)
-    contribs = list(score.contributions)
-    notes = list(score.notes)
-    for o in active:
-        want = round(o.points * 100)
-        new_total = min(10_000, max(0, total + want))
-        applied = new_total - total
-        if applied != want:
-            notes.append(f"override #{o.id} clamped from {o.points:+.2f} to {applied / 100:+.2f} points")
-        total = new_total
-        contribs.append(
-            Contribution(
-                key=f"override:{o.id}",
-                kind="override",
-                points=applied / 100,
-                reason=f"CSM override{f' by {o.author}' if o.author else ''}: {o.reason}",
-                reason_code="csm_override",
-            )
-        )
-    value = total / 100
-    return score.model_copy(update={"score": value, "tier": tier_for(value), "contributions": contribs, "notes": notes})
-
-
 def top_reasons(score: HealthScore, n: int = 3) -> list[str]:
     """The contributions that pull the score down most (what a CSM acts on), then the biggest positives."""
     items = [c for c in score.contributions if c.kind != "baseline" and abs(c.points) >= 0.01]
@@ -110,13 +72,24 @@ class HealthService:
         self.settings = settings
         self._models: dict[str, Any] = {}
         self._active: dict[str, tuple[float, str]] = {}
+        self._feedback: Any = None
         self._snap_cache: OrderedDict[tuple[int, str], HealthScore] = OrderedDict()
         self._lock = threading.Lock()
         self.on_events: list[Any] = []  # callbacks, e.g. the webhook dispatcher's notify
         self.on_ingest: list[Any] = []  # callbacks after new documents are stored (background vector indexing)
 
     # ------------------------------------------------------------------------------------ models
-    def available_models(self) -> dict[str, Any]:
+    # A tenant's model: the stored version activated with `healthtrace models activate ID@VERSION` (or the
+    # API), else a bundled model chosen through the API, else the configured file, else the default.
+    @property
+    def feedback(self) -> Any:
+        if self._feedback is None:
+            from memory.feedback import FeedbackStore
+
+            self._feedback = FeedbackStore(self.ledger)
+        return self._feedback
+
+    def bundled(self) -> dict[str, Any]:
         from scoring.model import bundled_models
 
         paths = dict(bundled_models())
@@ -124,16 +97,42 @@ class HealthService:
             paths["configured"] = self.settings.model_file
         return paths
 
-    def load_model(self, name: str) -> Any:
+    def _load_bundled(self, name: str) -> Any:
         from scoring.model import load_model
 
         with self._lock:
             if name not in self._models:
-                paths = self.available_models()
+                paths = self.bundled()
                 if name not in paths:
-                    raise NotFoundError(f"no scoring model {name!r}; available: {', '.join(sorted(paths))}")
+                    raise NotFoundError(f"no scoring model {name!r}; available: {', '.join(sorted(paths))} "
+                                        "or a stored ID@VERSION (`healthtrace models versions`)")
                 self._models[name] = load_model(paths[name])
             return self._models[name]
+
+    def _load_stored(self, tenant: str, ref: str, yaml_text: str | None = None) -> Any:
+        import yaml
+        from sqlalchemy import select
+
+        from memory.feedback import ModelVersionRow, parse_model_ref
+        from scoring.model import parse_model
+
+        key = f"{tenant}\x1f{ref}"
+        with self._lock:
+            if key in self._models:
+                return self._models[key]
+        if yaml_text is None:
+            mid, ver = parse_model_ref(ref)
+            t = ModelVersionRow.__table__
+            self.feedback  # noqa: B018 - creates the table on first use
+            with self.ledger.read() as conn:
+                yaml_text = conn.scalar(select(t.c.yaml_text).where(
+                    t.c.tenant == tenant, t.c.model_id == mid, t.c.version == ver))
+            if yaml_text is None:
+                raise NotFoundError(f"no stored model {ref!r} for this tenant")
+        model = parse_model(yaml.safe_load(yaml_text), source=ref)
+        with self._lock:
+            self._models[key] = model
+        return model
 
     def active_model_name(self, tenant: str) -> str:
         """Read on every request, so cached for a second (another process activating a model is seen then)."""
@@ -141,23 +140,58 @@ class HealthService:
         hit = self._active.get(tenant)
         if hit is not None and now - hit[0] < _ACTIVE_TTL_S:
             return hit[1]
-        default = "configured" if self.settings.model_file is not None else "default"
-        name = self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
+        stored = self.feedback.active_model_yaml(tenant=tenant)
+        if stored is not None:
+            name = f"{stored[0]}@{stored[1]}"
+            self._load_stored(tenant, name, stored[2])
+        else:
+            default = "configured" if self.settings.model_file is not None else "default"
+            name = self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
         self._active[tenant] = (now, name)
         return name
 
+    def model(self, tenant: str, name: str | None = None) -> Any:
+        """A model by name (bundled name or stored ID@VERSION); the tenant's active one by default."""
+        name = name or self.active_model_name(tenant)
+        return self._load_stored(tenant, name) if "@" in name else self._load_bundled(name)
+
     def activate_model(self, tenant: str, name: str) -> str:
-        self.load_model(name)  # validates it exists and parses
-        self.store.set_state(_ACTIVE_MODEL + tenant, name)
+        from sqlalchemy import update
+
+        from memory.feedback import ModelVersionRow, parse_model_ref
+
+        if "@" in name:
+            mid, ver = parse_model_ref(name)
+            self.feedback.activate(mid, ver, tenant=tenant)
+        else:
+            self._load_bundled(name)  # exists and parses
+            t = ModelVersionRow.__table__
+            self.feedback  # noqa: B018
+            with self.ledger.write() as conn:  # a bundled model replaces any active stored version
+                conn.execute(update(t).where(t.c.tenant == tenant).values(active=False))
+            self.store.set_state(_ACTIVE_MODEL + tenant, name)
         self._active.pop(tenant, None)
         return name
+
+    def list_models(self, tenant: str) -> list[dict[str, Any]]:
+        active = self.active_model_name(tenant)
+        out = []
+        for name in sorted(self.bundled()):
+            m = self._load_bundled(name)
+            out.append({"name": name, "id": m.id, "version": str(m.version), "hash": m.content_hash,
+                        "active": name == active})
+        for v in self.feedback.model_versions(tenant=tenant):
+            name = f"{v['model_id']}@{v['version']}"
+            out.append({"name": name, "id": v["model_id"], "version": str(v["version"]), "hash": v["content_hash"],
+                        "active": name == active})
+        return out
 
     # ------------------------------------------------------------------------------------ reads
     def account(self, tenant: str, account_id: str) -> Account:
         return self.ledger.get_account(account_id, tenant=tenant)
 
     def latest(self, tenant: str, account_id: str) -> HealthScore | None:
-        model = self.load_model(self.active_model_name(tenant))
+        model = self.model(tenant)
         far = date.max
         return self.ledger.snapshot_at(account_id, far, model_id=model.id, tenant=tenant) or \
             self.ledger.snapshot_at(account_id, far, tenant=tenant)
@@ -168,7 +202,7 @@ class HealthService:
 
         from memory.ledger import SnapshotRow
 
-        model_id = self.load_model(self.active_model_name(tenant)).id
+        model_id = self.model(tenant).id
         t = SnapshotRow.__table__
         latest: dict[str, tuple[bool, Any, Any, datetime | None]] = {}
         q = select(t.c.account_id, t.c.model_id, t.c.as_of, t.c.payload, t.c.created_at).where(t.c.tenant == tenant)
@@ -203,30 +237,26 @@ class HealthService:
         return found[0][0]
 
     # ------------------------------------------------------------------------------------ scoring
-    def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None,
-                extra_signals: Sequence[Signal] = (), drop_signals: Iterable[str] = (),
-                extra_usage: Sequence[UsagePoint] = ()) -> HealthScore:
-        """Score an account as of a date from what the ledger holds (plus optional what-if changes)."""
+    def inputs(self, tenant: str, account: Account, as_of: date) -> tuple[list[Signal], list[UsageRow], dict[str, Any]]:
+        """What the scorer reads for one account as of a date: verified signals, usage, document facts."""
         from scoring.facts import document_facts
-        from scoring.scorer import score as score_fn
 
-        model = self.load_model(model_name or self.active_model_name(tenant))
         aid = account.account_id
-        drop = set(drop_signals)
-        signals = [s for s in self.ledger.signals_for(aid, until=as_of, tenant=tenant) if s.id not in drop]
-        signals.extend(extra_signals)
+        signals = self.ledger.signals_for(aid, until=as_of, tenant=tenant)
         usage = list(self.ledger.usage_for(aid, until=as_of, tenant=tenant))
-        if extra_usage:  # a what-if value replaces the real one of that day and metric
-            replaced = {(u.date, u.metric) for u in extra_usage}
-            usage = [u for u in usage if (u.date, u.metric) not in replaced]
-            usage.extend(UsageRow(u.account_id, u.date, u.metric, u.value) for u in extra_usage)
         facts: dict[str, Any] = {}  # the scorer adds the account's own facts (renewal date) itself
         docs = self.ledger.documents_for(aid, tenant=tenant)
         if docs:
             doc_facts, _undated = document_facts(docs, as_of, vendor_domains=self.settings.vendor_domains)
             facts.update(doc_facts)
-        result = score_fn(signals, usage, account, model, as_of, facts=facts)
-        return apply_overrides(result, self.store.overrides_for(tenant, aid))
+        return signals, usage, facts
+
+    def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None) -> HealthScore:
+        """Score an account as of a date from what the ledger holds (nothing dated after it counts)."""
+        from scoring.scorer import score as score_fn
+
+        signals, usage, facts = self.inputs(tenant, account, as_of)
+        return score_fn(signals, usage, account, self.model(tenant, model_name), as_of, facts=facts)
 
     def snapshots_read(
         self, tenant: str, account_id: str, days: Sequence[date | None | int], *, with_kinds: bool = False
@@ -237,7 +267,7 @@ class HealthService:
         Raises NotFoundError when the account is not in this tenant."""
         from memory.ledger import Ledger
 
-        model_id = self.load_model(self.active_model_name(tenant)).id
+        model_id = self.model(tenant).id
         out: list[HealthScore | None] = []
         kinds: dict[str, str] = {}
         key = {"t": tenant, "a": account_id}
@@ -288,7 +318,7 @@ class HealthService:
             if latest is not None:
                 return latest
             return self.compute(tenant, account, today())
-        model = self.load_model(self.active_model_name(tenant))
+        model = self.model(tenant)
         snap = self.ledger.snapshot_at(account_id, as_of, model_id=model.id, tenant=tenant)
         if snap is not None and snap.as_of == as_of:
             return snap
@@ -443,11 +473,15 @@ class HealthService:
         self._require_accounts(tenant, {o.account_id for o in outcomes})
         return self.ledger.add_outcomes(outcomes, tenant=tenant)
 
-    def add_override(self, tenant: str, account_id: str, points: float, reason: str, *, author: str | None,
-                     expires: date | None) -> tuple[Override, Rescored]:
-        self.account(tenant, account_id)
-        if expires is not None and expires < today():
-            raise InputError(f"expires {expires} is in the past")
-        o = self.store.add_override(tenant, account_id, points, reason, author=author, expires=expires)
-        return o, self.rescore(tenant, account_id)
+    def add_override(self, tenant: str, account_id: str, *, tier: str | None, score: float | None, reason: str,
+                     note: str | None, author: str | None, as_of: date | None) -> dict[str, Any]:
+        """Record a CSM's judgement beside the model's score of that day (the same store as the CLI's)."""
+        day = as_of or today()
+        if day > today():
+            raise InputError(f"as_of {day} is in the future")
+        snap = self.ledger.snapshot_at(account_id, day, tenant=tenant)
+        return self.feedback.add_override(
+            account_id, as_of=day, tier=tier, score=score, reason=reason, note=note, author=author, tenant=tenant,
+            model_ref=f"{snap.model_id}@{snap.model_version}" if snap is not None else None,
+            model_score=snap.score if snap is not None else None)
 

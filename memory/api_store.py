@@ -1,5 +1,7 @@
 """Tables the HTTP API needs besides the ledger: API keys, webhooks, deliveries, the audit log.
 
+(CSM overrides and model versions live in :mod:`memory.feedback`, shared with the CLI.)
+
 They live in the ledger's database (same engine, same transactions model) so one backup holds everything.
 Keys are stored only as a sha256 hash plus a visible prefix: a leaked database does not leak usable keys.
 Every query that reads tenant data takes the tenant explicitly.
@@ -11,18 +13,15 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Date,
     DateTime,
     Engine,
-    Float,
-    Index,
     Integer,
     MetaData,
     String,
@@ -103,20 +102,6 @@ audit_log = Table(
     Column("detail", JSON, nullable=True),
 )
 
-overrides = Table(
-    "score_overrides",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("tenant", String(200), nullable=False),
-    Column("account_id", String(200), nullable=False),
-    Column("points", Float, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("author", String(200), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires", Date, nullable=True),
-    Index("ix_overrides_account", "tenant", "account_id"),
-)
-
 api_state = Table(
     "api_state",
     metadata,
@@ -174,21 +159,6 @@ class Webhook:
 
 
 @dataclass(frozen=True, slots=True)
-class Override:
-    id: int
-    account_id: str
-    points: float
-    reason: str
-    author: str | None
-    created_at: datetime
-    expires: date | None
-
-    def active_on(self, day: date) -> bool:
-        """Counts from the day it was made until it expires (never before: scores must not see the future)."""
-        return self.created_at.date() <= day and (self.expires is None or day <= self.expires)
-
-
-@dataclass(frozen=True, slots=True)
 class Delivery:
     id: int
     webhook_id: str
@@ -205,7 +175,7 @@ class Delivery:
     delivered_at: datetime | None
 
 
-MIGRATION_NAME = "api_0001_keys_webhooks_audit_overrides"
+MIGRATION_NAME = "api_0001_keys_webhooks_audit"
 
 
 def ensure_tables(engine: Engine) -> None:
@@ -414,35 +384,6 @@ class ApiStore:
         )
         with self.engine.connect() as conn:
             return [_delivery(r) for r in conn.execute(q).mappings()]
-
-    # ------------------------------------------------------------------------------------ overrides
-    def add_override(
-        self, tenant: str, account_id: str, points: float, reason: str, *, author: str | None = None,
-        expires: date | None = None, created_at: datetime | None = None,
-    ) -> Override:
-        at = created_at or _now()
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                insert(overrides).values(
-                    tenant=tenant, account_id=account_id, points=float(points), reason=reason, author=author,
-                    created_at=at, expires=expires,
-                )
-            )
-            oid = int(res.inserted_primary_key[0])
-        return Override(oid, account_id, float(points), reason, author, at, expires)
-
-    def overrides_for(self, tenant: str, account_id: str) -> list[Override]:
-        q = (
-            select(overrides)
-            .where(and_(overrides.c.tenant == tenant, overrides.c.account_id == account_id))
-            .order_by(overrides.c.id)
-        )
-        with self.engine.connect() as conn:
-            return [
-                Override(r["id"], r["account_id"], r["points"], r["reason"], r["author"],
-                         _aware(r["created_at"]), r["expires"])  # type: ignore[arg-type]
-                for r in conn.execute(q).mappings()
-            ]
 
     # ------------------------------------------------------------------------------------ audit + state
     def audit(

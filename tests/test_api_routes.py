@@ -199,27 +199,38 @@ def test_evidence_search_finds_the_cited_passage(app, client, seeded):
 def test_whatif_stores_nothing(app, client, seeded):
     before = app.state.ht.ledger.counts()
     r = client.post(f"/v1/accounts/{seeded.account_id}/whatif", headers=seeded.read,
-                    json={"usage": {"active_users": 118}})
+                    json={"set": ["active_users=+50%"]})
     assert r.status_code == 200, r.text
     body = r.json()
+    assert body["changes"] == ["active_users +50%"]
     assert body["scenario"]["score"] > body["baseline"]["score"]
     assert body["delta"] == pytest.approx(body["scenario"]["score"] - body["baseline"]["score"], abs=0.01)
+    assert any(c["key"].startswith("metric:active_users") for c in body["contributions"])
+    worse = client.post(f"/v1/accounts/{seeded.account_id}/whatif", headers=seeded.read,
+                        json={"add_signals": ["champion_departed"]}).json()
+    assert worse["delta"] < 0
     assert app.state.ht.ledger.counts() == before
+    r = client.post(f"/v1/accounts/{seeded.account_id}/whatif", headers=seeded.read, json={"set": ["garbage"]})
+    assert r.status_code == 422 and "garbage" in r.json()["error"]["message"]
 
 
-def test_override_is_its_own_contribution(client, seeded):
-    before = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()["score"]
+def test_override_is_recorded_beside_the_model_score(client, seeded):
+    model = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()
     r = client.post(f"/v1/accounts/{seeded.account_id}/overrides", headers=seeded.write,
-                    json={"points": 7.5, "reason": "exec sponsor renewed verbally", "author": "sam"})
+                    json={"tier": "Healthy", "reason": "relationship_strong", "note": "exec renewed verbally",
+                          "author": "sam"})
     assert r.status_code == 201, r.text
+    row = r.json()
+    assert row["tier"] == "Healthy" and row["model_score"] == model["score"] and row["model_tier"] == model["tier"]
     after = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()
-    ov = [c for c in after["contributions"] if c["kind"] == "override"]
-    assert len(ov) == 1 and ov[0]["points"] == 7.5 and "sam" in ov[0]["reason"]
-    assert after["score"] == pytest.approx(before + 7.5, abs=0.011)
+    assert after["score"] == model["score"], "an override is feedback for calibration, not a hidden score change"
     listed = client.get(f"/v1/accounts/{seeded.account_id}/overrides", headers=seeded.read).json()
-    assert [o["reason"] for o in listed] == ["exec sponsor renewed verbally"]
+    assert [o["note"] for o in listed] == ["exec renewed verbally"]
     r = client.post(f"/v1/accounts/{seeded.account_id}/overrides", headers=seeded.write,
-                    json={"points": 80, "reason": "too much"})
+                    json={"score": 80, "tier": "Critical", "reason": "other"})
+    assert r.status_code == 422 and "tier" in r.json()["error"]["message"]
+    r = client.post(f"/v1/accounts/{seeded.account_id}/overrides", headers=seeded.write,
+                    json={"tier": "Healthy", "reason": "vibes"})
     assert r.status_code == 422
 
 
@@ -228,11 +239,24 @@ def test_rescore_route(client, seeded):
     assert r.status_code == 200 and r.json()["as_of"] == today().isoformat()
 
 
-def test_models_list_and_activate(client, seeded):
+def test_models_list_and_activate(app, client, seeded):
     models = client.get("/v1/models", headers=seeded.read).json()["models"]
     assert [m["name"] for m in models if m["active"]] == ["default"]
+    # a stored (calibrated) version, as `healthtrace models register` would store it
+    from scoring.model import default_model, dump_model
+
+    st = app.state.ht
+    v2 = default_model().model_copy(update={"version": "2.0-test"})
+    st.service.feedback.register_model(v2, dump_model(v2), tenant="acme")
+    r = client.post(f"/v1/models/{v2.id}@2.0-test/activate", headers=seeded.write)
+    assert r.status_code == 200, r.text
+    assert [m["name"] for m in r.json()["models"] if m["active"]] == [f"{v2.id}@2.0-test"]
+    resc = client.post(f"/v1/accounts/{seeded.account_id}/rescore", headers=seeded.write).json()
+    health = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()
+    assert health["model_version"] == "2.0-test" and resc["score"] == health["score"]
     r = client.post("/v1/models/default/activate", headers=seeded.write)
     assert r.status_code == 200
+    assert [m["name"] for m in r.json()["models"] if m["active"]] == ["default"]
     r = client.post("/v1/models/no-such-model/activate", headers=seeded.write)
     assert r.status_code == 404 and "no-such-model" in r.json()["error"]["message"]
 

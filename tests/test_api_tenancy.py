@@ -60,8 +60,8 @@ CASES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", f"/v1/accounts/{A}/why", None, "404"),
     ("GET", f"/v1/accounts/{A}/recap", None, "404"),
     ("GET", f"/v1/accounts/{A}/evidence?q=renew", None, "404"),
-    ("POST", f"/v1/accounts/{A}/whatif", {"usage": {"active_users": 1}}, "404"),
-    ("POST", f"/v1/accounts/{A}/overrides", {"points": 5, "reason": "cross-tenant"}, "404"),
+    ("POST", f"/v1/accounts/{A}/whatif", {"set": ["active_users=1"]}, "404"),
+    ("POST", f"/v1/accounts/{A}/overrides", {"tier": "Critical", "reason": "other"}, "404"),
     ("GET", f"/v1/accounts/{A}/overrides", None, "404"),
     ("POST", f"/v1/accounts/{A}/rescore", None, "404"),
     ("POST", "/v1/documents", {"documents": [{"account_id": A, "text": "we will not renew, switching to X"}]}, "404"),
@@ -98,7 +98,7 @@ def test_tenant_b_cannot_reach_tenant_a(world: World, method: str, path: str, bo
                 len(st.ledger.signals_for(w.a.account_id, tenant="acme")),
                 len(st.ledger.snapshots_for(w.a.account_id, tenant="acme")),
                 st.ledger.get_account(w.a.account_id, tenant="acme").name,
-                st.store.overrides_for("acme", w.a.account_id),
+                st.service.feedback.overrides(account_id=w.a.account_id, tenant="acme"),
                 [h.active for h in st.store.list_webhooks("acme")],
                 st.service.active_model_name("acme"))
     url = _path(w, path)
@@ -122,7 +122,7 @@ def test_tenant_b_cannot_reach_tenant_a(world: World, method: str, path: str, bo
              len(st.ledger.signals_for(w.a.account_id, tenant="acme")),
              len(st.ledger.snapshots_for(w.a.account_id, tenant="acme")),
              st.ledger.get_account(w.a.account_id, tenant="acme").name,
-             st.store.overrides_for("acme", w.a.account_id),
+             st.service.feedback.overrides(account_id=w.a.account_id, tenant="acme"),
              [h.active for h in st.store.list_webhooks("acme")],
              st.service.active_model_name("acme"))
     assert after == a_counts, "tenant A's data changed through tenant B's key"

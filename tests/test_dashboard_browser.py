@@ -65,10 +65,17 @@ def live_server(tmp_path):
             st = app.state.ht
             seeded = seed_tenant(client, st.store, st.service, "acme")
             # a healthy account beside it, so "at risk" is a choice the test makes
+            from datetime import timedelta
+
+            from api.service import today
+
             client.put("/v1/accounts", headers=seeded.write, json={"accounts": [{"account_id": "fine-1",
                                                                                  "name": "Fine Ltd"}]})
-            client.post(f"/v1/accounts/fine-1/overrides", headers=seeded.write,
-                        json={"points": 40, "reason": "steady, happy customer"})
+            pts = [{"account_id": "fine-1", "date": (today() - timedelta(days=d)).isoformat(),
+                    "metric": m, "value": v}
+                   for d in range(0, 90, 7) for m, v in (("active_users", 118 - d / 10), ("seats_contracted", 120),
+                                                         ("nps", 60))]
+            assert client.post("/v1/usage", headers=seeded.write, json={"points": pts}).status_code == 201
             yield base, seeded, client
     finally:
         server.should_exit = True

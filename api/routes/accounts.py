@@ -26,6 +26,7 @@ from api.schemas import (
     RecapOut,
     ScoreChangeOut,
     UpsertResult,
+    WhatIfChange,
     WhatIfIn,
     WhatIfOut,
 )
@@ -164,7 +165,7 @@ def get_history(
 ) -> HistoryOut:
     """Stored snapshots of the active model, oldest first (the score-history chart)."""
     service.account(principal.tenant, account_id)
-    model_id = service.load_model(service.active_model_name(principal.tenant)).id
+    model_id = service.model(principal.tenant).id
     snaps = service.ledger.snapshots_for(account_id, model_id=model_id, tenant=principal.tenant) or \
         service.ledger.snapshots_for(account_id, tenant=principal.tenant)
     pts = [
@@ -188,7 +189,7 @@ def get_changes(
     from scoring.narrate import narrate
 
     account = service.account(principal.tenant, account_id)
-    model_id = service.load_model(service.active_model_name(principal.tenant)).id
+    model_id = service.model(principal.tenant).id
     snaps = service.ledger.snapshots_for(account_id, model_id=model_id, tenant=principal.tenant)
     kinds = _source_kinds(service, principal.tenant, account_id)
     out: list[ChangeOut] = []
@@ -294,41 +295,41 @@ def _vectors(state: object) -> object:
 
 @router.post("/{account_id}/whatif", response_model=WhatIfOut)
 def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: Service) -> WhatIfOut:
-    """Score a hypothetical: usage values, removed signals or another model. Nothing is stored."""
-    from extractors.models import UsagePoint
+    """Score a hypothetical as of today (``set`` metric changes, ``add_signals``). Nothing is stored."""
     from scoring.narrate import narrate
+    from scoring.whatif import parse_change, whatif
 
     account = service.account(principal.tenant, account_id)
     day = today()
-    baseline = service.compute(principal.tenant, account, day)
-    usage = [UsagePoint(account_id=account_id, date=day, metric=m, value=v) for m, v in body.usage.items()]
-    scenario = service.compute(principal.tenant, account, day, model_name=body.model,
-                               drop_signals=body.remove_signal_ids, extra_usage=usage)
-    if scenario.model_id != baseline.model_id:
-        text = f"With model {scenario.model_id} the score would be {scenario.score:.0f} ({scenario.tier})."
-    else:
-        text = narrate(baseline, scenario.model_copy(update={"as_of": baseline.as_of}), account=account).text
-    return WhatIfOut(account_id=account_id, baseline=health_out(baseline), scenario=health_out(scenario),
-                     delta=round(scenario.score - baseline.score, 2), text=text)
+    changes = [parse_change(c) for c in body.set]
+    signals, usage, facts = service.inputs(principal.tenant, account, day)
+    w = whatif(signals, usage, account, service.model(principal.tenant), day, set_metrics=changes,
+               add_signals=body.add_signals, facts=facts)
+    text = narrate(w.before, w.after, account=account).text
+    return WhatIfOut(
+        account_id=account_id, changes=w.changes, baseline=health_out(w.before), scenario=health_out(w.after),
+        delta=w.delta, text=text,
+        contributions=[WhatIfChange(key=c.key, reason=c.reason_after or c.reason_before, before=c.before,
+                                    after=c.after, delta=c.delta) for c in w.contributions[:30]],
+    )
+
+
+def _override_out(row: dict) -> OverrideOut:  # type: ignore[type-arg]
+    return OverrideOut.model_validate(row)
 
 
 @router.post("/{account_id}/overrides", response_model=OverrideOut, status_code=201)
 def add_override(account_id: AccountId, body: OverrideIn, principal: Writer, service: Service) -> OverrideOut:
-    """A CSM adjustment with a reason; it shows as its own contribution and the account is rescored now."""
-    o, _ = service.add_override(principal.tenant, account_id, body.points, body.reason, author=body.author,
-                                expires=body.expires)
-    return OverrideOut(id=o.id, account_id=o.account_id, points=o.points, reason=o.reason, author=o.author,
-                       created_at=o.created_at, expires=o.expires)
+    """Record a CSM's tier/score judgement with a reason code, beside the model's score of that day."""
+    row = service.add_override(principal.tenant, account_id, tier=body.tier, score=body.score, reason=body.reason,
+                               note=body.note, author=body.author, as_of=body.as_of)
+    return _override_out(row)
 
 
 @router.get("/{account_id}/overrides", response_model=list[OverrideOut])
 def list_overrides(account_id: AccountId, principal: Reader, service: Service) -> list[OverrideOut]:
     service.account(principal.tenant, account_id)
-    return [
-        OverrideOut(id=o.id, account_id=o.account_id, points=o.points, reason=o.reason, author=o.author,
-                    created_at=o.created_at, expires=o.expires)
-        for o in service.store.overrides_for(principal.tenant, account_id)
-    ]
+    return [_override_out(r) for r in service.feedback.overrides(account_id=account_id, tenant=principal.tenant)]
 
 
 @router.post("/{account_id}/rescore", response_model=ScoreChangeOut)

@@ -19,17 +19,15 @@ router = APIRouter(prefix="/v1", responses={401: {"model": ErrorOut}, 403: {"mod
 
 @router.get("/models", response_model=ModelsOut, tags=["models"])
 def list_models(principal: Reader, service: Service) -> ModelsOut:
-    active = service.active_model_name(principal.tenant)
-    out = []
-    for name in sorted(service.available_models()):
-        m = service.load_model(name)
-        out.append(ModelOut(name=name, id=m.id, version=str(m.version), hash=m.content_hash, active=name == active))
-    return ModelsOut(models=out)
+    """Bundled models and this tenant's stored (calibrated) versions; one is active."""
+    return ModelsOut(models=[ModelOut(**m) for m in service.list_models(principal.tenant)])
 
 
 @router.post("/models/{name}/activate", response_model=ModelsOut, tags=["models"])
 def activate_model(
-    name: Annotated[str, Path(min_length=1, max_length=200)], principal: Writer, service: Service
+    name: Annotated[str, Path(min_length=1, max_length=200, description="bundled name or stored ID@VERSION")],
+    principal: Writer,
+    service: Service,
 ) -> ModelsOut:
     """Score this tenant's accounts with another model from now on (existing snapshots stay as they were)."""
     service.activate_model(principal.tenant, name)
