@@ -45,12 +45,12 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def get_service(state: State) -> HealthService:
-    return state.service
+async def get_service(request: Request) -> HealthService:
+    return request.app.state.ht.service
 
 
-async def get_settings_dep(state: State) -> Settings:
-    return state.settings
+async def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.ht.settings
 
 
 Service = Annotated[HealthService, Depends(get_service)]
@@ -59,10 +59,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 async def authenticate(
     request: Request,
-    state: State,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
 ) -> Principal:
+    state: AppState = request.app.state.ht
     token = bearer_token(request.headers.get("authorization"), api_key)
     principal = state.auth.authenticate(token)
     request.state.principal = principal  # read by the audit middleware

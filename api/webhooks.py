@@ -77,13 +77,21 @@ def event_id_for(event: dict[str, Any]) -> str:
     return "evt_" + stable_id(basis)[:24]
 
 
+# batch scoring (scoring/alerts.py) names its alerts with underscores; receivers see one naming
+_KIND_ALIASES = {"tier_changed": "tier.changed", "score_dropped": "score.dropped", "score_changed": "score.changed"}
+
+
+def event_type(kind: str | None) -> str:
+    return _KIND_ALIASES.get(kind or "", kind or "")
+
+
 def event_envelope(event: dict[str, Any]) -> dict[str, Any]:
     """The JSON body of a ``json`` webhook: id, type, time, account and the event's payload."""
     payload = dict(event.get("payload") or {})
     occurred = event.get("occurred_at")
     return {
         "id": event_id_for(event),
-        "type": event.get("kind"),
+        "type": event_type(event.get("kind")),
         "occurred_at": occurred.isoformat() if isinstance(occurred, datetime) else occurred,
         "tenant": event.get("tenant") or payload.get("tenant") or "default",
         "account_id": event.get("account_id"),
@@ -103,9 +111,11 @@ def narrate_event(envelope: dict[str, Any]) -> str:
     data = envelope.get("data") or {}
     account = data.get("account_name") or envelope.get("account_id") or "an account"
     if data.get("narration"):
-        return f"{account}: {data['narration']}"
-    before, after = data.get("score_before"), data.get("score_after", data.get("score"))
-    tb, ta = data.get("tier_before"), data.get("tier_after", data.get("tier"))
+        return str(data["narration"])  # already names the account
+    before = data.get("score_before", data.get("from_score"))
+    after = data.get("score_after", data.get("to_score", data.get("score")))
+    tb = data.get("tier_before", data.get("from_tier"))
+    ta = data.get("tier_after", data.get("to_tier", data.get("tier")))
     parts: list[str] = []
     if before is not None and after is not None:
         parts.append(f"health score {float(before):.0f} → {float(after):.0f}")
@@ -115,7 +125,7 @@ def narrate_event(envelope: dict[str, Any]) -> str:
         parts.append(f"tier {tb} → {ta}")
     elif ta:
         parts.append(f"tier {ta}")
-    reasons = data.get("reasons") or []
+    reasons = data.get("reasons") or [m.get("reason") for m in data.get("movers") or [] if m.get("reason")]
     text = f"{account}: " + (", ".join(parts) if parts else str(envelope.get("type")))
     if reasons:
         text += ". Why: " + "; ".join(str(r) for r in reasons[:3])

@@ -5,7 +5,9 @@ Order of work, chosen so a crash at any point leaves a consistent store and a re
 2. per document: parse, extract, then document + signals + "extracted by X@version" in ONE transaction;
    documents already extracted by the same extractor version are reported as unchanged and skipped;
 3. per account: the account-level metadata extractor, when its input (the account's document set) changed;
-4. vectors: everything the ledger marks as not yet embedded, batched across documents, upserted by id.
+4. vectors: each committed document is embedded on a worker thread while the next ones are extracted
+   (batched across documents, upserted by deterministic id, then marked ``indexed`` in the ledger); at the
+   end, whatever the ledger still marks as not embedded (gaps from an interrupted run) is filled in.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ class Ingestor:
         self.extractor = get_extractor(options.extractor)
         self.report = IngestReport()
         self._meta = _metadata_extractor(options.metadata_options)
-        self._meta_failed = False
+        if self._meta is None:
+            self.report.notes.append("account-level metadata extractor not available: skipped")
         self._indexer: Any | None = None
 
     def start_indexer(self, total: int = 0) -> None:
@@ -213,7 +216,7 @@ class Ingestor:
         """Account-level signals (silence, sponsor gone quiet ...) from the account's whole document set,
         recomputed only when that set changed."""
         meta = self._meta
-        if meta is None or self._meta_failed:
+        if meta is None:
             return
         name = getattr(meta, "name", "metadata")
         version = getattr(meta, "version", "0")

@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    nulls_first,
     select,
     update,
 )
@@ -558,7 +559,7 @@ class Ledger:
         t = DocumentRow.__table__
         with self.read() as conn:
             rows = conn.execute(
-                select(t).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(t.c.occurred_at, t.c.path, t.c.version, t.c.id)
+                select(t).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(nulls_first(t.c.occurred_at), t.c.path, t.c.version, t.c.id)
             ).all()
         return [_document_from(r) for r in rows]
 
@@ -608,7 +609,7 @@ class Ledger:
             q = q.where(t.c.type.in_(list(types)))
         if verified_only:
             q = q.where(t.c.verified.is_(True))
-        q = q.order_by(t.c.day, t.c.id)
+        q = q.order_by(nulls_first(t.c.day), t.c.id)  # same order on both dialects
         with self.read() as conn:
             return [Signal.model_validate(p) for p in conn.scalars(q)]
 
@@ -654,7 +655,24 @@ class Ledger:
             data.append({"tenant": tenant, "account_id": r.account_id, "date": r.date, "metric": r.metric,
                          "seq": seq, "value": float(r.value)})
         with self.write() as conn:
+            if self.dialect == "postgresql" and len(data) > 1000:
+                return self._copy_usage(conn, data)
             return self.insert_ignore(conn, UsageRowDb, data)
+
+    @staticmethod
+    def _copy_usage(conn: Connection, data: list[dict[str, Any]]) -> int:
+        """PostgreSQL bulk path: COPY into a transaction-scoped staging table, then one INSERT ... SELECT ...
+        ON CONFLICT DO NOTHING whose rowcount is exactly the new rows (~10x faster than executemany)."""
+        cols = ("tenant", "account_id", "date", "metric", "seq", "value")
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS ht_usage_stage (LIKE usage_points) ON COMMIT DROP")
+            with cur.copy(f"COPY ht_usage_stage ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in data:
+                    copy.write_row(tuple(row[c] for c in cols))
+            cur.execute(f"INSERT INTO usage_points ({', '.join(cols)}) SELECT {', '.join(cols)} FROM ht_usage_stage "
+                        "ON CONFLICT DO NOTHING")
+            return max(cur.rowcount, 0)
 
     def usage_for(self, account_id: str, *, until: date | None = None, tenant: str = DEFAULT_TENANT) -> list[UsageRow]:
         t = UsageRowDb.__table__
@@ -819,5 +837,5 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, insertmanyvalues_page_size=5000)
     raise StoreError(f"unsupported database URL {_safe_url(url)}: use sqlite:///PATH or postgresql+psycopg://...")

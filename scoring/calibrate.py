@@ -194,10 +194,16 @@ def univariate(x: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, flo
     a = auc(x[ok], y[ok])
     qs = np.unique(np.quantile(x[ok], np.linspace(0, 1, bins + 1)[1:-1]))
     b = np.where(ok, np.searchsorted(qs, np.where(ok, x, 0.0), side="right"), -1) + 1
-    counts = np.bincount(b, minlength=len(qs) + 2).astype(float)
-    pos = np.bincount(b, weights=y.astype(float), minlength=len(qs) + 2)
-    rate = (pos + y.mean()) / (counts + 1.0)
-    strength = auc(rate[b], y)
+    # bin churn rates from one half of the rows score the other half (no in-sample optimism)
+    half = np.arange(len(y)) % 2
+    score = np.empty(len(y))
+    for h in (0, 1):
+        fit_rows, use_rows = half != h, half == h
+        counts = np.bincount(b[fit_rows], minlength=len(qs) + 2).astype(float)
+        pos = np.bincount(b[fit_rows], weights=y[fit_rows].astype(float), minlength=len(qs) + 2)
+        rate = (pos + y.mean()) / (counts + 1.0)
+        score[use_rows] = rate[b[use_rows]]
+    strength = auc(score, y)
     return (0.5 if a is None else a), (0.5 if strength is None else strength)
 
 

@@ -12,11 +12,17 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.service import today
 from api.testing import SeededTenant, make_settings, sample_email, seed_tenant
+from memory.testing import store_backends, temporary_postgres_database
 
 
-@pytest.fixture
-def app():
-    return create_app(make_settings(), webhooks=False, index_vectors=False)
+@pytest.fixture(params=store_backends())
+def app(request):
+    """SQLite always; PostgreSQL too when HEALTHTRACE_TEST_DATABASE_URL is set (a fresh database per test)."""
+    if request.param == "postgresql":
+        with temporary_postgres_database() as url:
+            yield create_app(make_settings(database_url=url), webhooks=False, index_vectors=False)
+    else:
+        yield create_app(make_settings(), webhooks=False, index_vectors=False)
 
 
 @pytest.fixture
@@ -296,3 +302,20 @@ def test_dashboard_is_served_without_cdn(client):
         body = client.get(f"/dashboard/{asset}").text
         assert "http://" not in body.replace("http://www.w3.org/2000/svg", "") and "https://" not in body
     assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard/"
+
+
+def test_new_documents_are_embedded_in_the_background():
+    """Ingest answers without embedding; the indexer thread makes the document searchable shortly after."""
+    import time
+
+    app = create_app(make_settings(), webhooks=False, index_vectors=True)
+    with TestClient(app) as client:
+        st = app.state.ht
+        seeded = seed_tenant(client, st.store, st.service, "acme")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and st.ledger.document_ids(indexed=False):
+            time.sleep(0.1)
+        assert not st.ledger.document_ids(indexed=False), "background indexing did not finish"
+        hits = client.get(f"/v1/accounts/{seeded.account_id}/evidence", headers=seeded.read,
+                          params={"q": "not renew reporting issues"}).json()["hits"]
+        assert hits and hits[0]["source_id"] == seeded.document_id

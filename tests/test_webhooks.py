@@ -218,3 +218,29 @@ def test_background_worker_delivers_without_help(receiver):
         while time.monotonic() < end and not receiver.accepted:
             time.sleep(0.05)
         assert receiver.accepted, "the background worker delivered nothing"
+
+
+def test_batch_scoring_alerts_are_delivered_under_dotted_names(receiver):
+    """`healthtrace score` stores alerts as tier_changed/score_dropped; receivers see tier.changed etc."""
+    from datetime import UTC, datetime
+
+    app, client, seeded, _ = _app_with_hook(receiver.url, events=("tier.changed",))
+    st = app.state.ht
+    d: Dispatcher = st.dispatcher
+    d.skip_history()
+    payload = {"from_score": 71.0, "to_score": 44.0, "from_tier": "Healthy", "to_tier": "At Risk",
+               "movers": [{"reason": "active users fell 40%"}]}
+    st.ledger.add_event("tier_changed", seeded.account_id, payload, occurred_at=datetime.now(UTC),
+                        dedupe_key="test:tier_changed:1", tenant="acme")
+    st.ledger.add_event("score_dropped", seeded.account_id, payload, occurred_at=datetime.now(UTC),
+                        dedupe_key="test:score_dropped:1", tenant="acme")
+    st.ledger.add_event("tier_changed", "globex-1", payload, occurred_at=datetime.now(UTC),
+                        dedupe_key="test:tier_changed:other-tenant", tenant="globex")
+    _drain(d, until=lambda: len(receiver.accepted) >= 1)
+    d.run_once()
+    bodies = list(receiver.accepted.values())
+    assert [b["type"] for b in bodies] == ["tier.changed"], "only the subscribed kind, only this tenant's"
+    assert bodies[0]["data"]["to_tier"] == "At Risk"
+    kinds = [e["kind"] for e in client.get("/v1/events", headers=seeded.read).json()["events"]]
+    assert "tier.changed" in kinds and "score.dropped" in kinds and "tier_changed" not in kinds
+    client.__exit__(None, None, None)

@@ -292,7 +292,7 @@ def override_command(
 
     d = _day(as_of, "--as-of") or date.today()
     ledger = _ledger()
-    snap = ledger.snapshot_at(account, d, tenant=tenant) if hasattr(ledger, "snapshot_at") else None
+    snap = ledger.snapshot_at(account, d, tenant=tenant)
     row = FeedbackStore(ledger).add_override(
         account, as_of=d, tier=tier, score=score, reason=reason, note=note, author=author, tenant=tenant,
         model_ref=f"{snap.model_id}@{snap.model_version}" if snap is not None else None,

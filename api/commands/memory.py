@@ -181,7 +181,8 @@ def search_command(
     for col in ("#", "score", "kind", "type", "date", "source", "evidence"):
         t.add_column(col, overflow="fold")
     for i, r in enumerate(results, 1):
-        src = f"{r['source_path'] or r['source_id']}[{r['start']}:{r['end']}]" if r.get("start") is not None else (r.get("source_path") or "")
+        name = Path(r["source_path"]).name if r.get("source_path") else (r.get("source_id") or "")[:12]
+        src = f"{name} [{r['start']}:{r['end']}]" if r.get("start") is not None else name
         t.add_row(str(i), f"{r['score']:.3f}", r["kind"], r.get("type") or "", (r.get("date") or "")[:10], src,
                   (r.get("quote") or r.get("text") or "")[:400])
     Console().print(t)

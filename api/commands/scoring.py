@@ -58,10 +58,12 @@ def score_command(
     full: Annotated[bool, typer.Option(help="JSON output with categories, contributions and evidence.")] = False,
     extractor: Annotated[str, typer.Option(help="Extractor for workspace documents.")] = "rules",
     tenant: Annotated[str, typer.Option(help="Tenant of the stored memory.")] = "default",
+    workers: Annotated[int, typer.Option(min=0, max=32, help="Processes for big jobs; 0 = one per core (up to 8).")] = 0,
 ) -> None:
     """Score accounts as of one or more dates. Only data dated on or before each date counts."""
     from api.settings import get_settings
-    from scoring.batch import inputs_from_ledger, inputs_from_workspace, score_inputs, store_results
+    from extractors.models import tier_for
+    from scoring.batch import inputs_from_ledger, inputs_from_workspace, score_inputs, score_totals, store_results
     from scoring.model import load_model
 
     settings = get_settings()
@@ -96,7 +98,17 @@ def score_command(
         results = score_inputs(inputs, scoring_model, dates, account_ids=ids, digest=store or full)
         kept = []
         out = sys.stdout
-        if format is ScoreFormat.jsonl:
+        if format is ScoreFormat.jsonl and not store and not full:
+            # the contract's lines only: totals, computed over several processes for big workspaces
+            import os
+
+            n_workers = workers or min(8, os.cpu_count() or 1)
+            mid, mver = scoring_model.id, scoring_model.version
+            dumps = json.dumps
+            for d, aid, value in score_totals(inputs, scoring_model, dates, workers=n_workers, account_ids=ids):
+                out.write(dumps({"account_id": aid, "as_of": d.isoformat(), "score": value, "tier": tier_for(value),
+                                 "model_id": mid, "model_version": mver}, ensure_ascii=False) + "\n")
+        elif format is ScoreFormat.jsonl:
             dumps = json.dumps
             for res in results:
                 out.write(dumps(_record(res, full), ensure_ascii=False) + "\n")

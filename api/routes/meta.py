@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import Reader, State
 from api.schemas import ErrorOut, EventOut, EventsOut, WhoAmI
-from api.webhooks import event_id_for
+from api.webhooks import event_id_for, event_type
 
 router = APIRouter(responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}})
 
@@ -44,7 +44,7 @@ def list_events(
             cursor = int(ev["id"])
             if ev.get("tenant", "default") != principal.tenant:
                 continue
-            out.append(EventOut(id=ev["id"], event_id=event_id_for(ev), kind=ev["kind"], account_id=ev["account_id"],
+            out.append(EventOut(id=ev["id"], event_id=event_id_for(ev), kind=event_type(ev["kind"]), account_id=ev["account_id"],
                                 occurred_at=ev["occurred_at"], payload=ev["payload"] or {}))
             if len(out) >= limit:
                 break

@@ -180,7 +180,9 @@
     var div = el("div", { "class": "change" });
     div.appendChild(el("div", { "class": "when" }, ch.from_as_of + " → " + ch.to_as_of + " · " + (ch.delta >= 0 ? "+" : "") + ch.delta.toFixed(1) + " points"));
     div.appendChild(el("p", null, ch.text));
-    ch.drivers.slice(0, 5).forEach(function (d) {
+    // the biggest movers, plus every driver that carries evidence (a quote is what a CSM can act on)
+    var shown = ch.drivers.filter(function (d, i) { return i < 5 || (d.citations || []).length; }).slice(0, 10);
+    shown.forEach(function (d) {
       var dv = el("div", { "class": "driver" });
       dv.appendChild(el("span", { "class": d.points >= 0 ? "pos" : "neg" }, (d.points >= 0 ? "+" : "") + d.points.toFixed(1) + " "));
       dv.appendChild(document.createTextNode(d.description + " "));
