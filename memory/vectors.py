@@ -9,7 +9,7 @@ registered with chroma), so chroma never falls back to its downloading default.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -77,10 +77,17 @@ def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, i
 
 
 def chunk_document(doc: SourceDocument, size: int = CHUNK_CHARS) -> list[Chunk]:
-    """Sentence-aware chunks of about ``size`` characters; ``doc.text[c.start:c.end] == c.text`` always."""
+    """Sentence-aware chunks of about ``size`` characters; ``doc.text[c.start:c.end] == c.text`` always.
+
+    An email's header block is left out (addresses and dates match every query equally and blur the
+    passage's meaning); the header facts live in the chunk metadata instead."""
     text = doc.text
+    skip = min(seg.start for seg in doc.segments) if doc.kind == "email" and doc.segments else 0
     pieces: list[tuple[int, int]] = []
     for s, e in _sentences(text):
+        if e <= skip:
+            continue
+        s = max(s, skip)
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():

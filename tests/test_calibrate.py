@@ -184,3 +184,27 @@ def test_oulad_dev_calibration_beats_logistic_baseline(tmp_path: Path) -> None:
                             "--max-snapshots", "15000", "--folds", "2"])
     assert r.exit_code == 0, r.output
     assert load_model(out).calibration["cv_auc"] > 0.69  # type: ignore[index]
+
+
+def test_cli_calibrate_from_memory_reports_override_agreement(synth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without --workspace, calibrate learns from the stored accounts, usage and recorded outcomes; stored CSM
+    overrides are compared with the new model's tiers."""
+    from api.settings import get_settings
+    from memory.feedback import FeedbackStore
+    from memory.ledger import Ledger
+
+    root, _data = synth
+    ws = load_workspace(root)
+    ledger = Ledger.from_settings(get_settings())
+    ledger.upsert_accounts(ws.accounts.values())
+    ledger.add_usage(ws.usage)
+    ledger.add_outcomes(ws.outcomes)
+    FeedbackStore(ledger).add_override("acct-0001", as_of=date(2023, 7, 1), tier="At Risk", reason="champion_risk")
+    out = tmp_path / "mem.yaml"
+    r = runner.invoke(app, ["calibrate", "--horizon", "60", "--every", "14", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    m = load_model(out)
+    assert m.calibration and m.calibration["source"].startswith("memory")
+    agreement = m.calibration["override_agreement"]
+    assert agreement["overrides"] == 1 and agreement["judged"] == 1 and agreement["agreed"] in (0, 1)
+    assert "overrides: the model agreed with" in r.output

@@ -85,3 +85,20 @@ def test_batch_results_equal_single_account_scores() -> None:
         single = score([], account_usage(mine), accounts[aid], model, d, expected_metrics={"active_users", "logins",
                                                                                           "mystery"})
         assert single.model_dump() == hs.model_dump()
+
+
+def test_parallel_totals_equal_serial(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import scoring.batch as batch
+
+    rnd = random.Random(5)
+    accounts = {f"p{i}": Account(account_id=f"p{i}", start_date=date(2023, 6, 1) + timedelta(days=rnd.randint(0, 300)))
+                for i in range(60)}
+    rows = [UsageRow(aid, date(2023, 6, 1) + timedelta(days=d), "logins", rnd.uniform(0, 9))
+            for aid in accounts for d in range(0, 400, rnd.randint(5, 30))]
+    inputs = inputs_from_workspace(Workspace(root=__import__("pathlib").Path("."), accounts=accounts, usage=rows))
+    dates = [date(2023, 9, 1), date(2024, 1, 1), AS_OF]
+    serial = batch.score_totals(inputs, default_model(), dates, workers=1)
+    monkeypatch.setattr(batch, "PARALLEL_MIN_RESULTS", 1)
+    parallel = batch.score_totals(inputs, default_model(), dates, workers=2)
+    assert parallel == serial
+    assert serial == [(r.as_of, r.account_id, r.total_h / 100) for r in score_inputs(inputs, default_model(), dates)]

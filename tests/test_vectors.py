@@ -214,3 +214,14 @@ def test_signals_collection_can_be_deleted_from(memory: VectorMemory) -> None:
     ids = memory.collection(SIGNALS).get(where={"account_id": "a2"})["ids"]
     memory.delete_signals(ids)
     assert memory.counts()["vector_signals"] == 2
+
+
+def test_email_chunks_leave_out_the_header_block() -> None:
+    from extractors.parsers import parse_text
+
+    raw = ("From: Dana <dana@acme.example>\r\nTo: Sam <sam@vendor.example>\r\nSubject: Renewal\r\n"
+           "Date: Mon, 20 May 2024 16:40:00 +0000\r\n\r\nSam,\r\n\r\nWe have decided not to renew. Regards, Dana\r\n")
+    doc = parse_text(raw, kind="email")
+    chunks = chunk_document(doc)
+    assert chunks and all("From:" not in c.text and raw[c.start : c.end] == c.text for c in chunks)
+    assert any("decided not to renew" in c.text for c in chunks)
