@@ -31,7 +31,25 @@ from .models import Signal, SourceDocument, taxonomy
 from .segmenter import Sentence, sentences
 
 NAME = "rules"
-VERSION = "1.0.0"
+
+
+def _version(base: str) -> str:
+    """Release number plus a digest of the code and data that decide the output: a changed pattern is a new
+    extractor version, so stored documents are re-extracted instead of silently keeping stale signals."""
+    import hashlib
+    from importlib import resources
+
+    h = hashlib.sha256()
+    pkg = resources.files(__package__)
+    for name in ("rules.py", "patterns.py", "segmenter.py", "rules_calibration.json"):
+        try:
+            h.update(pkg.joinpath(name).read_bytes())
+        except OSError:
+            pass
+    return f"{base}+{h.hexdigest()[:8]}"
+
+
+VERSION = _version("1.0.0")
 
 MIN_CONFIDENCE = 0.3  # below this a cue is too weak to report at all
 MAX_SIGNALS_PER_DOC = 2_000
