@@ -186,46 +186,122 @@ def _diff(before: HealthScore, after: HealthScore) -> list[tuple[str, float]]:
     return sorted(((k, a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys()), key=lambda x: x[1])[:5]
 
 
-def bench_workspace(n_accounts: int, n_dates: int, runs: int) -> dict[str, object]:
-    """`healthtrace score --workspace DIR --as-of x N --format jsonl` end to end (CSV read included)."""
+WS_METRICS = (  # (metric, every n days, value range): a mix of default-model metrics plus one it does not know
+    ("active_users", 14, (0, 60)), ("seats_contracted", 90, (20, 60)), ("logins", 14, (0, 400)),
+    ("regeneration_rate", 30, (0, 0.6)), ("nps", 90, (-100, 100)), ("open_critical_tickets", 30, (0, 6)),
+    ("payment_delay_days", 30, (0, 60)), ("custom_events", 30, (0, 1000)),
+)
+
+
+def write_workspace(root: Path, n_accounts: int, seed: int = 5) -> int:
+    """A deterministic workspace: accounts.csv and usage.csv with ~50 rows per account over a year."""
     import csv
-    import subprocess
+
+    rng = np.random.default_rng(seed)
+    first = AS_OF - timedelta(days=400)
+    with (root / "accounts.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["account_id", "name", "start_date", "end_date", "segment"])
+        starts = rng.integers(0, 300, n_accounts)
+        ends = rng.integers(1, 365, n_accounts)
+        for i in range(n_accounts):
+            w.writerow([f"acc{i:06d}", f"Account {i}", (first + timedelta(days=int(starts[i]))).isoformat(),
+                        (AS_OF + timedelta(days=int(ends[i]))).isoformat(), ("smb", "enterprise", "")[i % 3]])
+    n_rows = 0
+    with (root / "usage.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["account_id", "date", "metric", "value"])
+        for i in range(n_accounts):
+            aid = f"acc{i:06d}"
+            offset = int(rng.integers(0, 7))
+            picked = [m for m in WS_METRICS if rng.random() < 0.8]
+            for metric, every, (lo, hi) in picked:
+                days = range(offset + int(starts[i]), 400, every)
+                vals = rng.uniform(lo, hi, len(days))
+                for d, v in zip(days, vals):
+                    if rng.random() < 0.1:
+                        continue  # gaps
+                    w.writerow([aid, (first + timedelta(days=d)).isoformat(), metric, round(float(v), 2)])
+                    n_rows += 1
+    return n_rows
+
+
+def _score_jsonl(root: Path, dates: list[date], out) -> int:  # type: ignore[no-untyped-def]
+    """What `healthtrace score --workspace DIR --as-of ... --format jsonl` does, in-process."""
+    from memory.workspace import load_workspace
+    from scoring.batch import inputs_from_workspace
+
+    ws = load_workspace(root)
+    inputs = inputs_from_workspace(ws)
+    return _write_jsonl(inputs, dates, out)
+
+
+def _write_jsonl(inputs, dates: list[date], out) -> int:  # type: ignore[no-untyped-def]
+    """The CLI's jsonl loop (api/commands/scoring.py), line for line."""
+    from extractors.models import tier_for
+    from scoring.batch import score_totals
+
+    model = default_model()
+    mid, mver = model.id, model.version
+    dumps = json.dumps
+    n = 0
+    for d, aid, value in score_totals(inputs, model, dates, workers=1):
+        out.write(dumps({"account_id": aid, "as_of": d.isoformat(), "score": value, "tier": tier_for(value),
+                         "model_id": mid, "model_version": mver}, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def bench_workspace(n_accounts: int, n_dates: int, runs: int, check: int = 200) -> dict[str, object]:
+    """The score CLI's jsonl path on a generated workspace: CSV read + score + jsonl, in-process.
+
+    A sample of accounts is checked against the one-account scorer (same totals at every date).
+    """
+    import io
     import tempfile
 
-    rng = np.random.default_rng(5)
-    metrics = ("active_users", "seats_contracted", "logins", "regeneration_rate", "nps", "custom_events")
+    from memory.workspace import load_workspace
+    from scoring.batch import inputs_from_workspace, score_inputs
+
+    dates = [AS_OF - timedelta(days=30 * j) for j in range(n_dates)]
     with tempfile.TemporaryDirectory(prefix="ht-bench-ws-") as tmp:
         root = Path(tmp)
-        start = AS_OF - timedelta(days=400)
-        with (root / "accounts.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["account_id", "name", "start_date", "end_date", "segment"])
-            for i in range(n_accounts):
-                w.writerow([f"acc{i}", f"Account {i}", start.isoformat(), (AS_OF + timedelta(days=int(rng.integers(1, 365)))).isoformat(),
-                            ("smb", "enterprise", "")[i % 3]])
-        n_rows = 0
-        with (root / "usage.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["account_id", "date", "metric", "value"])
-            weeks = 52
-            for i in range(n_accounts):
-                vals = rng.random((len(metrics), weeks))
-                for k, m in enumerate(metrics):
-                    for wk in range(0, weeks, 2):
-                        w.writerow([f"acc{i}", (start + timedelta(days=7 * wk)).isoformat(), m, round(float(vals[k, wk]) * 100, 2)])
-                        n_rows += 1
-        dates = [(AS_OF - timedelta(days=30 * j)).isoformat() for j in range(n_dates)]
-        cmd = [sys.executable, "-m", "api.cli", "score", "--workspace", str(root), "--format", "jsonl",
-               *sum((["--as-of", d] for d in dates), [])]
-        times = []
+        t = time.perf_counter()
+        n_rows = write_workspace(root, n_accounts)
+        gen_s = time.perf_counter() - t
+        times, cpu, lines = [], [], 0
         for _ in range(runs):
-            t = time.perf_counter()
-            p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
-                               check=True)
+            buf = io.StringIO()
+            t, c = time.perf_counter(), time.process_time()
+            lines = _score_jsonl(root, dates, buf)
             times.append(time.perf_counter() - t)
-        lines = p.stdout.count("\n")
+            cpu.append(time.process_time() - c)
+        # exactness: a sample of accounts through the scorer's own per-account path
+        inputs = inputs_from_workspace(load_workspace(root))
+        sample = sorted(inputs.accounts)[:: max(1, n_accounts // check)]
+        want = {(r.as_of.isoformat(), r.account_id): r.total_h / 100
+                for r in score_inputs(inputs, default_model(), dates, digest=False, account_ids=sample)}
+        got = {}
+        for line in buf.getvalue().splitlines():
+            rec = json.loads(line)
+            if (rec["as_of"], rec["account_id"]) in want:
+                got[(rec["as_of"], rec["account_id"])] = rec["score"]
+        assert got == want, "fast totals differ from the scorer"
+        # where the time goes (one run): read, group, score + write
+        t = time.perf_counter()
+        ws = load_workspace(root)
+        read_s = time.perf_counter() - t
+        t = time.perf_counter()
+        inputs = inputs_from_workspace(ws)
+        group_s = time.perf_counter() - t
+        t = time.perf_counter()
+        _write_jsonl(inputs, dates, io.StringIO())
+        score_s = time.perf_counter() - t
     return {"accounts": n_accounts, "dates": n_dates, "usage_rows": n_rows, "results": lines,
-            "cli_s_median": round(statistics.median(times), 2)}
+            "generate_s": round(gen_s, 2), "in_process_s_median": round(statistics.median(times), 2),
+            "in_process_cpu_s_median": round(statistics.median(cpu), 2), "read_csv_s": round(read_s, 2),
+            "group_s": round(group_s, 2), "score_and_write_s": round(score_s, 2), "checked_accounts": len(sample),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:

@@ -417,11 +417,20 @@ def compute(
             bl = base[c]
             bw = sum(x[0] for x in bl)
             if bw > 0:
+                # Centred decomposition: the category starts at its neutral value and each metric or fact adds
+                # share * (subscore - neutral). A weak metric then shows as negative points and a new metric does
+                # not make the others look worse by shrinking their share of a positive sum.
+                neutral = cm.neutral[c]
+                h = round(ew * neutral * 100)
+                items.append(Item(f"baseline:{c}", "baseline", c, h,
+                                  f"{c} starts from the model's neutral {neutral:g}/100",
+                                  "neutral_baseline"))
+                cat_h += h
                 sub = 0.0
                 for iw, isub, it in bl:
                     share = iw / bw
                     sub += share * isub
-                    h = round(ew * share * isub * 100)
+                    h = round(ew * share * (isub - neutral) * 100)
                     items.append(it._replace(h=h))
                     cat_h += h
             else:
