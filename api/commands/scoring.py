@@ -51,7 +51,7 @@ def score_command(
     as_of: Annotated[list[str] | None, typer.Option("--as-of", help="Date to score at (repeatable); default today.")] = None,
     workspace: Annotated[Path | None, typer.Option(help="Workspace folder (accounts.csv, usage.csv, documents/); "
                                                        "without it the stored memory is scored.")] = None,
-    model: Annotated[Path | None, typer.Option(help="Model file (YAML); default HEALTHTRACE_MODEL_FILE or bundled.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model file (YAML); default HEALTHTRACE_MODEL_FILE, the active stored model, or the bundled one.")] = None,
     format: Annotated[ScoreFormat, typer.Option("--format", "-f", help="Output format.")] = ScoreFormat.table,
     account: Annotated[list[str] | None, typer.Option(help="Only these account ids (repeatable).")] = None,
     save: Annotated[bool, typer.Option(help="Workspace runs: also store snapshots and alerts in the memory.")] = False,
@@ -64,11 +64,11 @@ def score_command(
     from api.settings import get_settings
     from extractors.models import tier_for
     from scoring.batch import inputs_from_ledger, inputs_from_workspace, score_inputs, score_totals, store_results
-    from scoring.model import load_model
+    from api.commands.common import resolve_model
 
     settings = get_settings()
     dates = _parse_dates(as_of)
-    scoring_model = load_model(model or settings.model_file)
+    scoring_model = resolve_model(model, settings, tenant=tenant)
     ledger = None
     try:
         if workspace is not None:

@@ -110,11 +110,11 @@ def source_kinds(ledger: Ledger, aid: str, tenant: str = "default") -> dict[str,
 
 def _context(model_file: Path | None, playbooks_file: Path | None) -> tuple[Any, Any, Any, tuple[str, ...]]:
     from api.settings import get_settings
-    from scoring.model import load_model
+    from api.commands.common import resolve_model
     from scoring.playbooks import load_playbooks
 
     settings = get_settings()
-    model = load_model(model_file or settings.model_file)
+    model = resolve_model(model_file, settings)
     playbooks = load_playbooks(playbooks_file)
     return settings, model, playbooks, tuple(settings.vendor_domains)
 
