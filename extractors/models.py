@@ -24,6 +24,7 @@ Alignment = Literal["exact", "fuzzy"]
 Tier = Literal["Healthy", "Attention", "At Risk", "Critical"]
 OutcomeKind = Literal["churned", "renewed", "expanded", "contracted"]
 
+DEFAULT_TENANT = "default"
 CATEGORIES: tuple[Category, ...] = ("adoption", "relationship", "outcome", "risk")
 TIERS: tuple[Tier, ...] = ("Healthy", "Attention", "At Risk", "Critical")
 
@@ -61,6 +62,20 @@ def signal_type_info(name: str) -> SignalTypeInfo:
 def content_hash(text: str) -> str:
     """Stable id for a piece of text: a changed text is a new document version."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def document_id(text: str, account_id: str | None = None, tenant: str | None = None) -> str:
+    """A document's id: the hash of its content, scoped to its account (and tenant) when it has one.
+
+    The same text in two accounts (a vendor announcement sent to every customer) is two documents, each its
+    account's own evidence; the same text in one account is one document however often it is ingested.
+    """
+    digest = content_hash(text)
+    if tenant == DEFAULT_TENANT:
+        tenant = None  # the implicit scope of a single-tenant install: same ids from the CLI and the API
+    if account_id is None and tenant is None:
+        return digest
+    return stable_id("doc", tenant or "", account_id or "", digest)
 
 
 def stable_id(*parts: object) -> str:
@@ -114,7 +129,10 @@ class Segment(BaseModel):
 
 
 class SourceDocument(BaseModel):
-    """A parsed source. ``text`` is exactly the decoded file, so offsets index the original text."""
+    """A parsed source. ``text`` is exactly the decoded file, so offsets index the original text.
+
+    ``id`` defaults to :func:`document_id` (content hash scoped to the account): a changed text is a new version.
+    """
 
     id: str = ""
     account_id: str | None = None
@@ -130,7 +148,7 @@ class SourceDocument(BaseModel):
     @model_validator(mode="after")
     def _id_and_segments(self) -> SourceDocument:
         if not self.id:
-            self.id = content_hash(self.text)
+            self.id = document_id(self.text, self.account_id)
         n = len(self.text)
         for seg in self.segments:
             if seg.end > n:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice, repeat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,6 +116,209 @@ def build_columns(usage: Mapping[str, Mapping[str, Series]], extra_metrics: Iter
         s_xy=np.asarray(s_xy, dtype=np.float64),
         last_pos=np.asarray(last_pos, dtype=np.int64),
     )
+
+
+def _segment_prefix(vals: np.ndarray, rstart: np.ndarray, length: np.ndarray, pstart: np.ndarray,
+                    size: int) -> np.ndarray:
+    """Per-series prefix sums ``[0, v0, v0+v1, ...]`` summed left to right from 0.0 like ``itertools.accumulate``.
+
+    A cumsum over the whole column would carry the previous series' total into each sum (other floats); here
+    series of similar length share a zero-padded matrix whose rows are summed separately (axis 1, sequential).
+    """
+    out = np.zeros(size)
+    if not len(length):
+        return out
+    width = np.ones(len(length), dtype=np.int64)
+    while True:  # next power of two >= length (exact, no log2 rounding)
+        short = width < length
+        if not short.any():
+            break
+        width[short] *= 2
+    for w in np.unique(width).tolist():
+        sel = np.flatnonzero(width == w)
+        j = np.arange(w)
+        mask = j[None, :] < length[sel][:, None]
+        mat = np.zeros((len(sel), w))
+        mat[mask] = vals[(rstart[sel][:, None] + j[None, :])[mask]]
+        mat[:, 0] += 0.0  # accumulate starts from 0.0: 0.0 + (-0.0) is 0.0
+        acc = np.cumsum(mat, axis=1)
+        out[(pstart[sel][:, None] + 1 + j[None, :])[mask]] = acc[mask]
+    return out
+
+
+def columns_from_rows(account: np.ndarray, day: np.ndarray, metric: np.ndarray, value: np.ndarray,
+                      account_ids: Sequence[str], metric_names: Sequence[str]) -> UsageColumns:
+    """Columns straight from row arrays (account index, day ordinal, metric index, value): no Python objects.
+
+    Rows are sorted by (account, metric, day, value) as :meth:`Series.build` sorts its pairs, and the prefix
+    sums are the ones it computes (same values, same order of additions), so readings match the scorer's.
+    """
+    nm = max(len(metric_names), 1)
+    combined = account.astype(np.int64) * nm + metric
+    order = np.lexsort((value, day, combined))
+    combined, day, value = combined[order], day[order].astype(np.int64), value[order].astype(np.float64)
+    m = len(combined)
+    new = np.ones(m, dtype=bool)
+    if m:
+        new[1:] = combined[1:] != combined[:-1]
+    rstart = np.flatnonzero(new).astype(np.int64)
+    n_series = len(rstart)
+    length = np.diff(np.append(rstart, m))
+    series_of_row = np.repeat(np.arange(n_series, dtype=np.int64), length)
+    pstart = rstart + np.arange(n_series, dtype=np.int64)
+    size = m + n_series
+    first = day[rstart]
+    xs = (day - np.repeat(first, length)).astype(np.float64)
+    s_y = _segment_prefix(value, rstart, length, pstart, size)
+    s_x = _segment_prefix(xs, rstart, length, pstart, size)
+    s_xx = _segment_prefix(xs * xs, rstart, length, pstart, size)
+    s_xy = _segment_prefix(xs * value, rstart, length, pstart, size)
+    # last day with a value > 0 up to each row: a running max that restarts with each series
+    offset = series_of_row * _BIG
+    running = np.maximum.accumulate(offset + np.where(value > 0, day, -1)) - offset if m else day
+    last_pos = np.full(size, -1, dtype=np.int64)
+    last_pos[np.arange(m) + series_of_row + 1] = running
+    # accounts with usage, and their series per metric
+    acc_of_series = combined[rstart] // nm
+    met_of_series = combined[rstart] % nm
+    used = np.unique(acc_of_series)
+    row_of = np.full(len(account_ids), -1, dtype=np.int64)
+    row_of[used] = np.arange(len(used))
+    sid_of = np.full((len(used), len(metric_names)), -1, dtype=np.int64)
+    sid_of[row_of[acc_of_series], met_of_series] = np.arange(n_series)
+    return UsageColumns(
+        metric_names=list(metric_names),
+        metric_index={name: i for i, name in enumerate(metric_names)},
+        account_row={account_ids[a]: int(r) for a, r in zip(used.tolist(), range(len(used)))},
+        sid_of=sid_of,
+        key=series_of_row * _BIG + day,
+        values=np.append(value, 0.0),
+        rstart=rstart,
+        pstart=pstart,
+        first_day=first,
+        s_y=s_y,
+        s_x=s_x,
+        s_xx=s_xx,
+        s_xy=s_xy,
+        last_pos=last_pos,
+    )
+
+
+def series_of(cols: UsageColumns, account_id: str) -> dict[str, Series]:
+    """One account's grouped usage (what :func:`scoring.usage.group_usage` gives), from the columns."""
+    row = cols.account_row.get(account_id)
+    if row is None:
+        return {}
+    out: dict[str, Series] = {}
+    for mi, sid in enumerate(cols.sid_of[row].tolist()):
+        if sid < 0:
+            continue
+        r0 = int(cols.rstart[sid])
+        r1 = int(cols.rstart[sid + 1]) if sid + 1 < len(cols.rstart) else len(cols.key)
+        days = (cols.key[r0:r1] - sid * _BIG).tolist()
+        out[cols.metric_names[mi]] = Series.build(list(zip(days, cols.values[r0:r1].tolist())))
+    return out
+
+
+def first_days_of(cols: UsageColumns, account_ids: Sequence[str],
+                  starts: Mapping[str, date | None]) -> dict[str, int]:
+    """:func:`scoring.usage.first_days` from the columns: metric -> first day reported by a started account."""
+    out: dict[str, int] = {}
+    if not len(cols.rstart):
+        return out
+    start_of_row = np.full(cols.sid_of.shape[0], np.iinfo(np.int64).min, dtype=np.int64)
+    for aid, row in cols.account_row.items():
+        st = starts.get(aid)
+        if st is not None:
+            start_of_row[row] = st.toordinal()
+    sid_row, sid_metric = np.nonzero(cols.sid_of >= 0)
+    sids = cols.sid_of[sid_row, sid_metric]
+    series_start = np.empty(len(cols.rstart), dtype=np.int64)
+    series_start[sids] = start_of_row[sid_row]
+    series_metric = np.empty(len(cols.rstart), dtype=np.int64)
+    series_metric[sids] = sid_metric
+    series_of_row = cols.key // _BIG
+    day = cols.key - series_of_row * _BIG
+    ok = day >= series_start[series_of_row]
+    best = np.full(len(cols.metric_names), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best, series_metric[series_of_row[ok]], day[ok])
+    for mi, name in enumerate(cols.metric_names):
+        if best[mi] != np.iinfo(np.int64).max:
+            out[name] = int(best[mi])
+    return out
+
+
+def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
+                   chunk: int = 200_000) -> UsageColumns | None:
+    """``usage.csv`` straight into columns, or None when any row is malformed (blank lines are fine).
+
+    The common case (a clean export) skips one Python object per row; a file with problems returns None so the
+    caller reads it with :func:`memory.workspace.load_workspace`, which reports each bad row with its line.
+    """
+    import csv
+
+    from extractors.errors import InputTooLargeError
+    from memory.workspace import parse_day
+
+    index = {a: i for i, a in enumerate(account_ids)}
+    days: dict[str, int] = {}
+    metrics: dict[str, int] = {}
+    metric_names: list[str] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    inf = float("inf")
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        try:
+            ia, idate, im, iv = (header.index(c) for c in ("account_id", "date", "metric", "value"))
+        except ValueError:
+            return None
+        width = max(ia, idate, im, iv) + 1
+        seen = 0
+        while True:
+            rows = list(islice(reader, chunk))
+            if not rows:
+                break
+            seen += len(rows)
+            if seen > max_rows:
+                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
+            rows = [r for r in rows if r]  # blank lines: skipped, as the row reader does
+            if not rows:
+                continue
+            if min(map(len, rows)) < width:
+                return None
+            cols = list(zip(*rows))
+            a = np.fromiter(map(index.get, cols[ia], repeat(-1)), dtype=np.int64, count=len(rows))
+            if (a < 0).any():
+                return None
+            for raw in set(cols[idate]) - days.keys():
+                try:
+                    days[raw] = parse_day(raw).toordinal()
+                except (ValueError, OverflowError, TypeError):
+                    return None
+            for raw in set(cols[im]) - metrics.keys():
+                name = raw.strip()
+                if not name or len(name) > 100:
+                    return None
+                if name not in metric_names:
+                    metric_names.append(name)
+                metrics[raw] = metric_names.index(name)
+            try:
+                v = np.fromiter(map(float, cols[iv]), dtype=np.float64, count=len(rows))
+            except ValueError:
+                return None
+            if not np.isfinite(v).all() or (v == inf).any():
+                return None
+            d = np.fromiter(map(days.__getitem__, cols[idate]), dtype=np.int64, count=len(rows))
+            mt = np.fromiter(map(metrics.__getitem__, cols[im]), dtype=np.int64, count=len(rows))
+            parts.append((a, d, mt, v))
+    order = sorted(range(len(metric_names)), key=metric_names.__getitem__)
+    remap = np.empty(len(metric_names), dtype=np.int64)
+    remap[order] = np.arange(len(metric_names))
+    cat = (lambda i, dt: np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dt))
+    return columns_from_rows(cat(0, np.int64), cat(1, np.int64), remap[cat(2, np.int64)] if parts else
+                             np.zeros(0, dtype=np.int64), cat(3, np.float64), list(account_ids),
+                             [metric_names[i] for i in order])
 
 
 def map_values(pm: PiecewiseMap, x: np.ndarray) -> np.ndarray:
@@ -358,16 +563,16 @@ def _group_totals(cm: Compiled, view: _View, accounts: Sequence[Account], expect
             bw = np.where(present, bw + w, bw)
         pos = bw > 0
         safe_bw = np.where(pos, bw, 1.0)
+        # centred: the category starts at its neutral value, each item adds share * (subscore - neutral)
+        neutral = cm.neutral[c]
         sub = np.zeros(n)
-        cat_h = np.zeros(n, dtype=np.int64)
+        cat_h = np.rint(ew * neutral * 100).astype(np.int64)
         for w, present, s in mine:
             take = present & pos
             share = w / safe_bw
             sub = np.where(take, sub + share * s, sub)
-            cat_h += np.where(take, np.rint(ew * share * s * 100), 0.0).astype(np.int64)
-        neutral = cm.neutral[c]
+            cat_h += np.where(take, np.rint(ew * share * (s - neutral) * 100), 0.0).astype(np.int64)
         sub = np.where(pos, sub, neutral)
-        cat_h = np.where(pos, cat_h, np.rint(ew * neutral * 100).astype(np.int64))
         clamped = np.minimum(100.0, np.maximum(0.0, sub))
         cat_h = np.where(clamped != sub, np.rint(ew * clamped * 100).astype(np.int64), cat_h)
         total += np.where(on, cat_h, 0)

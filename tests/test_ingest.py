@@ -128,6 +128,26 @@ def test_single_files_with_account_and_new_versions(tmp_path: Path) -> None:
     led.close()
 
 
+def test_the_same_text_in_two_accounts_is_each_accounts_own_document(tmp_path: Path) -> None:
+    f = tmp_path / "announcement.txt"
+    f.write_text("Dear customer, we are raising prices by 20% next year. Sorry, we will not renew at that price.\n")
+    assert ingest(str(f), "--account", "alpha")["documents_added"] == 1
+    assert ingest(str(f), "--account", "beta")["documents_added"] == 1
+    assert ingest(str(f), "--account", "beta")["documents_unchanged"] == 1
+    led = _ledger()
+    try:
+        (a,), (b,) = led.documents_for("alpha"), led.documents_for("beta")
+        assert a.id != b.id and a.text == b.text
+        for account, doc in (("alpha", a), ("beta", b)):
+            sigs = led.signals_for(account)
+            assert sigs and all(s.source_id == doc.id for s in sigs)
+            for s in sigs:
+                c = s.evidence[0]
+                assert led.get_document(c.source_id).text[c.start : c.end] == c.quote
+    finally:
+        led.close()
+
+
 def test_a_bad_document_is_reported_and_the_others_load(workspace: Path) -> None:
     (workspace / "documents" / "acme" / "empty.txt").write_bytes(b"")
     res = cli("ingest", "--workspace", str(workspace), "--no-vectors")

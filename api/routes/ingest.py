@@ -35,13 +35,17 @@ router = APIRouter(
 MAX_UPLOAD_FILES = 50
 
 
-def _parse(text: str, kind: str, path: str | None, account_id: str, occurred_at: object = None) -> SourceDocument:
+def _parse(text: str, kind: str, path: str | None, account_id: str, tenant: str,
+           occurred_at: object = None) -> SourceDocument:
+    from extractors.models import document_id
     from extractors.parsers import parse_text
 
     doc = parse_text(text, kind=kind, path=path, account_id=account_id)
+    # ids are scoped to the tenant too: the same text in two tenants is two documents
+    update: dict[str, object] = {"id": document_id(doc.text, account_id, tenant)}
     if occurred_at is not None:
-        doc = doc.model_copy(update={"occurred_at": occurred_at})
-    return doc
+        update["occurred_at"] = occurred_at
+    return doc.model_copy(update=update)
 
 
 def _check_batch(n: int, limit: int, what: str) -> None:
@@ -53,7 +57,7 @@ def _check_batch(n: int, limit: int, what: str) -> None:
 def ingest_documents(body: DocumentsIn, principal: Writer, service: Service, settings: SettingsDep) -> IngestOut:
     """Store documents, extract cited signals, rescore their accounts now."""
     _check_batch(len(body.documents), settings.api_max_batch, "documents")
-    docs = [_parse(d.text, d.kind, d.path, d.account_id, d.occurred_at) for d in body.documents]
+    docs = [_parse(d.text, d.kind, d.path, d.account_id, principal.tenant, d.occurred_at) for d in body.documents]
     added, signals, rescored = service.ingest_documents(principal.tenant, docs)
     return IngestOut(received=len(docs), added=added, signals_added=signals,
                      rescored=[score_change(r) for r in rescored])
@@ -80,7 +84,7 @@ async def upload_documents(
         if not raw:
             raise InputError(f"{f.filename}: empty file")
         text = raw.decode("utf-8", errors="replace")
-        docs.append(_parse(text, kind, f.filename, account_id))
+        docs.append(_parse(text, kind, f.filename, account_id, principal.tenant))
     added, signals, rescored = await run_in_threadpool(service.ingest_documents, principal.tenant, docs)
     return IngestOut(received=len(docs), added=added, signals_added=signals,
                      rescored=[score_change(r) for r in rescored])
