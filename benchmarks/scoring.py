@@ -228,28 +228,19 @@ def write_workspace(root: Path, n_accounts: int, seed: int = 5) -> int:
 
 def _score_jsonl(root: Path, dates: list[date], out) -> int:  # type: ignore[no-untyped-def]
     """What `healthtrace score --workspace DIR --as-of ... --format jsonl` does, in-process."""
-    from memory.workspace import load_workspace
-    from scoring.batch import inputs_from_workspace
+    from scoring.batch import inputs_for_totals
 
-    ws = load_workspace(root)
-    inputs = inputs_from_workspace(ws)
+    inputs = inputs_for_totals(root, max_rows=5_000_000)
+    assert inputs is not None, "the generated usage.csv is clean"
     return _write_jsonl(inputs, dates, out)
 
 
 def _write_jsonl(inputs, dates: list[date], out) -> int:  # type: ignore[no-untyped-def]
-    """The CLI's jsonl loop (api/commands/scoring.py), line for line."""
-    from extractors.models import tier_for
-    from scoring.batch import score_totals
+    """The CLI's jsonl branch (api/commands/scoring.py): totals, then the contract's lines."""
+    from scoring.batch import score_totals, write_totals_jsonl
 
     model = default_model()
-    mid, mver = model.id, model.version
-    dumps = json.dumps
-    n = 0
-    for d, aid, value in score_totals(inputs, model, dates, workers=1):
-        out.write(dumps({"account_id": aid, "as_of": d.isoformat(), "score": value, "tier": tier_for(value),
-                         "model_id": mid, "model_version": mver}, ensure_ascii=False) + "\n")
-        n += 1
-    return n
+    return write_totals_jsonl(out, score_totals(inputs, model, dates, workers=1), model.id, model.version)
 
 
 def bench_workspace(n_accounts: int, n_dates: int, runs: int, check: int = 200) -> dict[str, object]:
@@ -287,20 +278,25 @@ def bench_workspace(n_accounts: int, n_dates: int, runs: int, check: int = 200) 
             if (rec["as_of"], rec["account_id"]) in want:
                 got[(rec["as_of"], rec["account_id"])] = rec["score"]
         assert got == want, "fast totals differ from the scorer"
-        # where the time goes (one run): read, group, score + write
+        # where the time goes (one run): read into columns, then score + write
+        from scoring.batch import inputs_for_totals
+
         t = time.perf_counter()
-        ws = load_workspace(root)
+        inputs = inputs_for_totals(root, max_rows=5_000_000)
         read_s = time.perf_counter() - t
-        t = time.perf_counter()
-        inputs = inputs_from_workspace(ws)
-        group_s = time.perf_counter() - t
         t = time.perf_counter()
         _write_jsonl(inputs, dates, io.StringIO())
         score_s = time.perf_counter() - t
+        # the per-account path it replaces, for scale (one run, no parallelism)
+        t = time.perf_counter()
+        slow_inputs = inputs_from_workspace(load_workspace(root))
+        slow_lines = sum(1 for _ in score_inputs(slow_inputs, default_model(), dates, digest=False))
+        slow_s = time.perf_counter() - t
+        assert slow_lines == lines
     return {"accounts": n_accounts, "dates": n_dates, "usage_rows": n_rows, "results": lines,
             "generate_s": round(gen_s, 2), "in_process_s_median": round(statistics.median(times), 2),
             "in_process_cpu_s_median": round(statistics.median(cpu), 2), "read_csv_s": round(read_s, 2),
-            "group_s": round(group_s, 2), "score_and_write_s": round(score_s, 2), "checked_accounts": len(sample),
+            "score_and_write_s": round(score_s, 2), "per_account_path_s": round(slow_s, 2), "checked_accounts": len(sample),
             "load_average_1m": round(os.getloadavg()[0], 2)}
 
 

@@ -136,6 +136,7 @@ def load_workspace(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_documents: int = DEFAULT_MAX_DOCUMENTS,
     with_documents: bool = True,
+    with_usage: bool = True,
 ) -> Workspace:
     root = Path(root)
     if not root.is_dir():
@@ -172,7 +173,7 @@ def load_workspace(
         )
 
     usage_path = root / "usage.csv"
-    if usage_path.exists():
+    if with_usage and usage_path.exists():  # without: the caller reads usage.csv its own way (columns)
         _load_usage(usage_path, ws, max_rows)
 
     out_path = root / "outcomes.csv"

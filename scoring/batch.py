@@ -41,6 +41,9 @@ class Inputs:
     vendor_domains: tuple[str, ...] = ()
     problems: list[str] = field(default_factory=list)
     extractor_versions: dict[str, str] = field(default_factory=dict)
+    # all usage as numpy columns (scoring.fast.UsageColumns) when read by inputs_for_totals; ``usage`` then
+    # holds only the accounts that also have documents or signals
+    columns: Any = None
 
 
 def _metadata_extractor(settings: object | None) -> object | None:
@@ -112,6 +115,53 @@ def inputs_from_workspace(
         vendor_domains=tuple(vendor_domains),
         problems=problems,
         extractor_versions=versions,
+    )
+
+
+def inputs_for_totals(
+    root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules",
+    vendor_domains: Sequence[str] = (),
+) -> Inputs | None:
+    """A workspace read for totals only (``score --format jsonl``): usage.csv goes straight into columns.
+
+    Returns None when usage.csv has malformed rows, so the caller reads it with :func:`inputs_from_workspace`,
+    which reports each one. Accounts with documents also get grouped series for the scorer's own path.
+    """
+    from memory.workspace import load_workspace
+    from scoring.fast import first_days_of, read_usage_csv, series_of
+
+    ws = load_workspace(root, max_rows=max_rows, with_usage=False)
+    ids = list(ws.accounts)
+    usage_path = Path(root) / "usage.csv"
+    if usage_path.exists():
+        cols = read_usage_csv(usage_path, ids, max_rows)
+        if cols is None:
+            return None
+    else:
+        import numpy as np
+
+        from scoring.fast import columns_from_rows
+
+        empty = np.zeros(0, dtype=np.int64)
+        cols = columns_from_rows(empty, empty, empty, np.zeros(0), ids, [])
+    problems = [str(p) for p in ws.problems]
+    docs: dict[str, list[SourceDocument]] = {}
+    sigs: dict[str, list[Signal]] = {}
+    versions: dict[str, str] = {}
+    if ws.documents:
+        docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
+                                                 on_error=problems.append)
+    rich = {a for a in ids if docs.get(a) or sigs.get(a)}
+    return Inputs(
+        accounts=ws.accounts,
+        usage={a: series_of(cols, a) for a in sorted(rich)},
+        signals=sigs,
+        documents=docs,
+        metric_first_day=first_days_of(cols, ids, {a: acc.start_date for a, acc in ws.accounts.items()}),
+        vendor_domains=tuple(vendor_domains),
+        problems=problems,
+        extractor_versions=versions,
+        columns=cols,
     )
 
 
@@ -284,24 +334,22 @@ def rescore_signals(cm: Compiled, n_accounts: int, sig: SignalArrays, as_of: dat
     raw = points[typ] * decay[typ, age] * (1.0 + sev_scale[typ] * (2.0 * sev - 1.0))
     raw = np.where(hedged, raw * cm.hedged_factor, raw)
     cat = cat_of[typ]
-    # the scorer's order: account, category, type name, strongest first, then id. Two stable sorts (strength
-    # within id order, then one integer group key) are much cheaper than a five-key lexsort.
+    # the scorer's order: account, category, type name, strongest first, then id. One stable sort on an integer
+    # group key (cheap: input is usually grouped by account) puts each (account, type) group together in id
+    # order; the strength rank inside the small groups comes from pairwise comparisons, not a float sort.
     if len(rank) > 1 and not bool(np.all(rank[1:] > rank[:-1])):
         by_id = np.argsort(rank, kind="stable")
         acc, typ, cat, raw = acc[by_id], typ[by_id], cat[by_id], raw[by_id]
     slot = np.empty(n_types, dtype=np.int64)  # type position in (category, name) order
     slot[np.lexsort((np.arange(n_types), cat_of))] = np.arange(n_types)
-    order = np.argsort(-np.abs(raw), kind="stable")
     group_key = acc * n_types + slot[typ]
-    order = order[np.argsort(group_key[order], kind="stable")]
-    acc, typ, cat, raw = acc[order], typ[order], cat[order], raw[order]
-    m = len(acc)
-    new_group = np.ones(m, dtype=bool)
-    if m:
-        new_group[1:] = (acc[1:] != acc[:-1]) | (typ[1:] != typ[:-1])
-    starts = np.flatnonzero(new_group)
-    k = np.arange(m) - np.repeat(starts, np.diff(np.append(starts, m)))
+    order = np.argsort(group_key, kind="stable")
+    acc, cat, raw, group_key = acc[order], cat[order], raw[order], group_key[order]
+    gfirst = _run_starts(group_key)
+    k = _strength_rank(np.abs(raw), gfirst)
     delta = raw / (1.0 + cm.saturation * k)
+    # position in the account's category sequence: signals of earlier types of the category, then k
+    cpos = gfirst - _run_starts(acc * len(CATEGORIES) + cat) + k
 
     n_cat = len(CATEGORIES)
     has = np.zeros((n_accounts, n_cat), dtype=bool)
@@ -325,11 +373,9 @@ def rescore_signals(cm: Compiled, n_accounts: int, sig: SignalArrays, as_of: dat
             h = np.rint(ew[sa] * sd * 100)
             cat_h += np.bincount(sa, weights=h, minlength=n_accounts).astype(np.int64)  # exact: small integers
             # sequential float sums per account, in the scorer's order: position j of every account at once
-            first = np.ones(len(sa), dtype=bool)
-            first[1:] = sa[1:] != sa[:-1]
-            gstart = np.flatnonzero(first)
-            pos = np.arange(len(sa)) - np.repeat(gstart, np.diff(np.append(gstart, len(sa))))
-            by_pos = np.argsort(pos, kind="stable")
+            pos = cpos[sel]
+            small = pos.max() < 65536  # a 16-bit key sorts by radix, in linear time
+            by_pos = np.argsort(pos.astype(np.uint16) if small else pos, kind="stable")
             bounds = np.searchsorted(pos[by_pos], np.arange(int(pos.max()) + 2))
             for j in range(len(bounds) - 1):
                 idx = by_pos[bounds[j] : bounds[j + 1]]  # one signal per account: no repeated index
@@ -341,6 +387,48 @@ def rescore_signals(cm: Compiled, n_accounts: int, sig: SignalArrays, as_of: dat
     no_data = wsum <= 0
     total = np.where(no_data, round(cm.model.no_data_score * 100), np.clip(total, 0, 10000))
     return total
+
+
+def _run_starts(key: Any) -> Any:
+    """For each element of a grouped array, the index where its run of equal keys starts."""
+    import numpy as np
+
+    m = len(key)
+    first = np.ones(m, dtype=bool)
+    if m:
+        first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    return np.repeat(starts, np.diff(np.append(starts, m)))
+
+
+def _strength_rank(strength: Any, gfirst: Any) -> Any:
+    """Rank of each element in its run (runs given by start index), strongest first, ties by position.
+
+    Pass d compares every element with the one d places later in the same run, so the work is the sum of the
+    squared run sizes (runs are an account's signals of one type: small), with no float sort.
+    """
+    import numpy as np
+
+    m = len(strength)
+    k = np.zeros(m, dtype=np.int64)
+    if not m:
+        return k
+    first = np.flatnonzero(gfirst == np.arange(m))
+    size = np.diff(np.append(first, m))
+    run_size = np.repeat(size, size)
+    local = np.arange(m) - gfirst
+    active = np.flatnonzero(run_size > 1)
+    d = 1
+    while len(active):
+        active = active[local[active] + d < run_size[active]]
+        if not len(active):
+            break
+        later = active + d
+        si, sl = strength[active], strength[later]
+        k[active] += sl > si  # a later one (higher id) outranks only when strictly stronger
+        k[later] += si >= sl  # an earlier one outranks on a tie
+        d += 1
+    return k
 
 
 # ----------------------------------------------------------------------------------------- parallel totals
@@ -376,6 +464,39 @@ def score_totals(
         merged.extend(_rich_totals(inputs, model, dates, rich, workers))
         merged.sort(key=lambda x: (x[0], x[1]))
     return [(date.fromordinal(o), aid, h / 100) for o, aid, h in merged]
+
+
+def write_totals_jsonl(out: Any, totals: Iterable[tuple[date, str, float]], model_id: str, model_version: str) -> int:
+    """The contract's jsonl lines, byte for byte what ``json.dumps(record, ensure_ascii=False)`` writes.
+
+    Account ids and dates are encoded once each (not once per line), which matters at 100k+ lines.
+    """
+    import json
+
+    from extractors.models import tier_for
+
+    dumps = json.dumps
+    tail = f', "model_id": {dumps(model_id, ensure_ascii=False)}, "model_version": ' \
+           f'{dumps(model_version, ensure_ascii=False)}}}\n'
+    tiers = {t: f', "tier": {dumps(t)}' for t in ("Healthy", "Attention", "At Risk", "Critical")}
+    ids: dict[str, str] = {}
+    days: dict[date, str] = {}
+    buf: list[str] = []
+    n = 0
+    for d, aid, value in totals:
+        a = ids.get(aid)
+        if a is None:
+            a = ids[aid] = '{"account_id": ' + dumps(aid, ensure_ascii=False)
+        day = days.get(d)
+        if day is None:
+            day = days[d] = f', "as_of": "{d.isoformat()}", "score": '
+        buf.append(a + day + repr(value) + tiers[tier_for(value)] + tail)
+        n += 1
+        if len(buf) >= 10_000:
+            out.write("".join(buf))
+            buf = []
+    out.write("".join(buf))
+    return n
 
 
 def _rich_totals(inputs: Inputs, model: ScoringModel, dates: Sequence[date], ids: list[str],

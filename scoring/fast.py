@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -155,7 +155,11 @@ def columns_from_rows(account: np.ndarray, day: np.ndarray, metric: np.ndarray, 
     """
     nm = max(len(metric_names), 1)
     combined = account.astype(np.int64) * nm + metric
-    order = np.lexsort((value, day, combined))
+    key = combined * _BIG + day
+    order = np.argsort(key, kind="stable")  # cheap on exports already grouped by account
+    ordered = key[order]
+    if len(ordered) > 1 and bool((ordered[1:] == ordered[:-1]).any()):  # rows sharing a day: by value too
+        order = np.lexsort((value, key))
     combined, day, value = combined[order], day[order].astype(np.int64), value[order].astype(np.float64)
     m = len(combined)
     new = np.ones(m, dtype=bool)
@@ -175,7 +179,7 @@ def columns_from_rows(account: np.ndarray, day: np.ndarray, metric: np.ndarray, 
     s_xy = _segment_prefix(xs * value, rstart, length, pstart, size)
     # last day with a value > 0 up to each row: a running max that restarts with each series
     offset = series_of_row * _BIG
-    running = np.maximum.accumulate(offset + np.where(value > 0, day, -1)) - offset if m else day
+    running = np.maximum.accumulate(offset + np.where(value > 0, day, -1)) - offset
     last_pos = np.full(size, -1, dtype=np.int64)
     last_pos[np.arange(m) + series_of_row + 1] = running
     # accounts with usage, and their series per metric
@@ -249,11 +253,14 @@ def first_days_of(cols: UsageColumns, account_ids: Sequence[str],
 
 
 def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
-                   chunk: int = 200_000) -> UsageColumns | None:
-    """``usage.csv`` straight into columns, or None when any row is malformed (blank lines are fine).
+                   block_chars: int = 1 << 24) -> UsageColumns | None:
+    """``usage.csv`` straight into columns, or None when the file is not plain and clean.
 
-    The common case (a clean export) skips one Python object per row; a file with problems returns None so the
-    caller reads it with :func:`memory.workspace.load_workspace`, which reports each bad row with its line.
+    Plain: no quotes, no blank lines, ``\n`` or ``\r\n`` line ends, the header's number of fields on every
+    line; clean: every account known, every date, number and metric name valid. That is what exports look like,
+    and such a file splits into fields with ``str.split`` (no Python object per row besides its strings, so no
+    garbage-collector churn). Anything else returns None and the caller reads the file with
+    :func:`memory.workspace.load_workspace`, which handles quoting and reports each bad row with its line.
     """
     import csv
 
@@ -265,60 +272,78 @@ def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
     metrics: dict[str, int] = {}
     metric_names: list[str] = []
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    inf = float("inf")
+    seen = 0
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
+        head = f.readline()
+        if '"' in head:
+            return None
+        header = [h.strip() for h in next(csv.reader([head]), [])]
         try:
             ia, idate, im, iv = (header.index(c) for c in ("account_id", "date", "metric", "value"))
         except ValueError:
             return None
-        width = max(ia, idate, im, iv) + 1
-        seen = 0
+        width = len(header)
+        rest = ""
         while True:
-            rows = list(islice(reader, chunk))
-            if not rows:
-                break
-            seen += len(rows)
-            if seen > max_rows:
-                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
-            rows = [r for r in rows if r]  # blank lines: skipped, as the row reader does
-            if not rows:
-                continue
-            if min(map(len, rows)) < width:
-                return None
-            cols = list(zip(*rows))
-            a = np.fromiter(map(index.get, cols[ia], repeat(-1)), dtype=np.int64, count=len(rows))
-            if (a < 0).any():
-                return None
-            for raw in set(cols[idate]) - days.keys():
+            block = f.read(block_chars)
+            text = rest + block
+            if not block:
+                rest = ""
+            else:
+                cut = text.rfind("\n") + 1
+                text, rest = text[:cut], text[cut:]
+            if text:
+                text = text.replace("\r\n", "\n")
+                if text.endswith("\n"):
+                    text = text[:-1]
+                if '"' in text or "\r" in text or "\n\n" in text or text.startswith("\n") or not text:
+                    return None
+                lines = text.split("\n")
+                if set(map(str.count, lines, repeat(","))) != {width - 1}:
+                    return None
+                seen += len(lines)
+                if seen > max_rows:
+                    raise InputTooLargeError(f"{path}: more than {max_rows} rows")
+                fields = text.replace("\n", ",").split(",")
+                n = len(lines)
+                a = np.fromiter(map(index.get, fields[ia::width], repeat(-1)), dtype=np.int64, count=n)
+                if (a < 0).any():
+                    return None
+                raw_days = fields[idate::width]
+                for raw in set(raw_days) - days.keys():
+                    try:
+                        days[raw] = parse_day(raw).toordinal()
+                    except (ValueError, OverflowError, TypeError):
+                        return None
+                raw_metrics = fields[im::width]
+                for raw in set(raw_metrics) - metrics.keys():
+                    name = raw.strip()
+                    if not name or len(name) > 100:
+                        return None
+                    if name not in metric_names:
+                        metric_names.append(name)
+                    metrics[raw] = metric_names.index(name)
                 try:
-                    days[raw] = parse_day(raw).toordinal()
-                except (ValueError, OverflowError, TypeError):
+                    v = np.fromiter(map(float, fields[iv::width]), dtype=np.float64, count=n)
+                except ValueError:
                     return None
-            for raw in set(cols[im]) - metrics.keys():
-                name = raw.strip()
-                if not name or len(name) > 100:
+                if not np.isfinite(v).all():
                     return None
-                if name not in metric_names:
-                    metric_names.append(name)
-                metrics[raw] = metric_names.index(name)
-            try:
-                v = np.fromiter(map(float, cols[iv]), dtype=np.float64, count=len(rows))
-            except ValueError:
-                return None
-            if not np.isfinite(v).all() or (v == inf).any():
-                return None
-            d = np.fromiter(map(days.__getitem__, cols[idate]), dtype=np.int64, count=len(rows))
-            mt = np.fromiter(map(metrics.__getitem__, cols[im]), dtype=np.int64, count=len(rows))
-            parts.append((a, d, mt, v))
+                d = np.fromiter(map(days.__getitem__, raw_days), dtype=np.int64, count=n)
+                mt = np.fromiter(map(metrics.__getitem__, raw_metrics), dtype=np.int64, count=n)
+                parts.append((a, d, mt, v))
+            if not block:
+                break
     order = sorted(range(len(metric_names)), key=metric_names.__getitem__)
     remap = np.empty(len(metric_names), dtype=np.int64)
     remap[order] = np.arange(len(metric_names))
-    cat = (lambda i, dt: np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dt))
-    return columns_from_rows(cat(0, np.int64), cat(1, np.int64), remap[cat(2, np.int64)] if parts else
-                             np.zeros(0, dtype=np.int64), cat(3, np.float64), list(account_ids),
-                             [metric_names[i] for i in order])
+    if parts:
+        acc, day, met, val = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        met = remap[met]
+    else:
+        acc = day = met = np.zeros(0, dtype=np.int64)
+        val = np.zeros(0)
+    return columns_from_rows(acc, day, met, val, list(account_ids), [metric_names[i] for i in order])
 
 
 def map_values(pm: PiecewiseMap, x: np.ndarray) -> np.ndarray:
@@ -338,35 +363,54 @@ def map_values(pm: PiecewiseMap, x: np.ndarray) -> np.ndarray:
 class _View:
     """One date, one group of accounts: series lookups and window bounds, vectorised."""
 
-    def __init__(self, cols: UsageColumns, rows: np.ndarray, a: int) -> None:
+    def __init__(self, cols: UsageColumns, rows: np.ndarray, a: int, start: np.ndarray, has_start: np.ndarray,
+                 end: np.ndarray, has_end: np.ndarray) -> None:
         self.c = cols
         self.rows = rows  # account row in sid_of, or -1 (no usage at all)
         self.a = a
         self.n = len(rows)
+        self.start, self.has_start = start, has_start  # day ordinals (0 where there is none)
+        self.end, self.has_end = end, has_end
+        self._series: dict[str | None, np.ndarray] = {}
+        self._present: dict[str | None, np.ndarray] = {}
+        self._bisect: dict[tuple[str | None, int], np.ndarray] = {}
 
     def series(self, metric: str | None) -> np.ndarray:
         """Series id per account (-1: none), with no as-of filter (the scorer's ``usage.get``)."""
-        mi = self.c.metric_index.get(metric or "")
-        if mi is None or self.c.sid_of.shape[0] == 0:
-            return np.full(self.n, -1, dtype=np.int64)
-        return np.where(self.rows >= 0, self.c.sid_of[np.maximum(self.rows, 0), mi], -1)
+        hit = self._series.get(metric)
+        if hit is None:
+            mi = self.c.metric_index.get(metric or "")
+            if mi is None or self.c.sid_of.shape[0] == 0:
+                hit = np.full(self.n, -1, dtype=np.int64)
+            else:
+                hit = np.where(self.rows >= 0, self.c.sid_of[np.maximum(self.rows, 0), mi], -1)
+            self._series[metric] = hit
+        return hit
 
-    def present(self, sid: np.ndarray) -> np.ndarray:
+    def present(self, metric: str | None) -> np.ndarray:
         """The series has a row on or before as-of (a series with future rows only reads as none)."""
-        ok = sid >= 0
-        out = np.zeros(self.n, dtype=bool)
-        out[ok] = self.c.first_day[sid[ok]] <= self.a
-        return out
+        hit = self._present.get(metric)
+        if hit is None:
+            sid = self.series(metric)
+            ok = sid >= 0
+            hit = np.zeros(self.n, dtype=bool)
+            hit[ok] = self.c.first_day[sid[ok]] <= self.a
+            self._present[metric] = hit
+        return hit
 
-    def bisect(self, sid: np.ndarray, day: int) -> np.ndarray:
-        """``bisect_right(series.days, day)`` per account (0 where there is no series)."""
-        ok = sid >= 0
-        out = np.zeros(self.n, dtype=np.int64)
-        if ok.any():
-            s = sid[ok]
-            d = min(max(day, -1), _BIG - 1)
-            out[ok] = np.searchsorted(self.c.key, s * _BIG + d, side="right") - self.c.rstart[s]
-        return out
+    def bisect(self, metric: str | None, day: int) -> np.ndarray:
+        """``bisect_right(series.days, day)`` per account (0 where there is no series); each search once."""
+        hit = self._bisect.get((metric, day))
+        if hit is None:
+            sid = self.series(metric)
+            ok = sid >= 0
+            hit = np.zeros(self.n, dtype=np.int64)
+            if ok.any():
+                s = sid[ok]
+                d = min(max(day, -1), _BIG - 1)
+                hit[ok] = np.searchsorted(self.c.key, s * _BIG + d, side="right") - self.c.rstart[s]
+            self._bisect[(metric, day)] = hit
+        return hit
 
     def aggregate(self, sid: np.ndarray, lo: np.ndarray, hi: np.ndarray, how: str,
                   mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,25 +448,28 @@ class _View:
         """:func:`scoring.usage.reading` for every account: (has a reading, value)."""
         a = self.a
         raw = self.series(metric)
-        s_ok = self.present(raw)
+        s_ok = self.present(metric)
         sid = np.where(s_ok, raw, -1)
         started = has_start & (start <= a)
         val = np.zeros(self.n)
+
+        def bounds(day: int) -> np.ndarray:  # on the as-of-filtered series: 0 where it reads as none
+            return np.where(s_ok, self.bisect(metric, day), 0)
         if transform == "days_since_last":
-            hi = self.bisect(sid, a)
+            hi = bounds(a)
             last = np.full(self.n, -1, dtype=np.int64)
             last[s_ok] = self.c.last_pos[self.c.pstart[sid[s_ok]] + hi[s_ok]]
             got = last >= 0
             val = np.where(got, (a - last).astype(np.float64), (a - start).astype(np.float64))
             return got | started, val
         if transform == "count":
-            lo, hi = self.bisect(sid, a - w), self.bisect(sid, a)
+            lo, hi = bounds(a - w), bounds(a)
             val = np.where(s_ok, (hi - lo).astype(np.float64), 0.0)
             return s_ok | started, val
         if transform == "ratio":
             d = self.series(denominator)
             d_ok = d >= 0
-            dlo, dhi = self.bisect(d, a - w), self.bisect(d, a)
+            dlo, dhi = self.bisect(denominator, a - w), self.bisect(denominator, a)
             if denominator_aggregate is None:
                 ok_d = d_ok & (dhi > 0)
                 dv = np.zeros(self.n)
@@ -430,7 +477,7 @@ class _View:
             else:
                 ok_d, dv = self.aggregate(d, dlo, dhi, denominator_aggregate, d_ok)
             ok_d = ok_d & (dv > 0)
-            lo, hi = self.bisect(sid, a - w), self.bisect(sid, a)
+            lo, hi = bounds(a - w), bounds(a)
             ok_v, v = self.aggregate(sid, lo, hi, aggregate, s_ok)
             if aggregate == "count":  # no series: a count of zero rows
                 ok_v = ok_v | ~s_ok
@@ -438,11 +485,11 @@ class _View:
             ok = ok_d & ok_v
             val[ok] = v[ok] / dv[ok]
             return ok, val
-        lo, hi = self.bisect(sid, a - w), self.bisect(sid, a)
+        lo, hi = bounds(a - w), bounds(a)
         if transform == "level":
             return self.aggregate(sid, lo, hi, aggregate, s_ok)
         if transform == "change":
-            plo = self.bisect(sid, a - 2 * w)
+            plo = bounds(a - 2 * w)
             ok_c, cur = self.aggregate(sid, lo, hi, aggregate, s_ok & (hi > lo))
             if aggregate == "sum":
                 empty = s_ok & (hi <= lo)
@@ -477,13 +524,12 @@ class _View:
         raise ValueError(f"unknown transform {transform!r}")
 
 
-def _group_totals(cm: Compiled, view: _View, accounts: Sequence[Account], expected: frozenset[str]) -> np.ndarray:
+def _group_totals(cm: Compiled, view: _View, expected: frozenset[str]) -> np.ndarray:
     """Totals in hundredths for one group of accounts sharing a compiled model (one segment), at one date."""
     a = view.a
     n = view.n
     cols = view.c
-    start = np.array([x.start_date.toordinal() if x.start_date is not None else 0 for x in accounts], dtype=np.int64)
-    has_start = np.array([x.start_date is not None for x in accounts], dtype=bool)
+    start, has_start = view.start, view.has_start
     # reported metrics per account: a row on or before as-of, or the tenant reports the metric by then
     reported: dict[str, np.ndarray] = {}
 
@@ -491,7 +537,7 @@ def _group_totals(cm: Compiled, view: _View, accounts: Sequence[Account], expect
         hit = reported.get(metric)
         if hit is None:
             hit = reported[metric] = (np.ones(n, dtype=bool) if metric in expected
-                                      else view.present(view.series(metric)))
+                                      else view.present(metric))
         return hit
 
     # items in the scorer's append order: (category, weight, present, subscore, needs other data)
@@ -524,9 +570,8 @@ def _group_totals(cm: Compiled, view: _View, accounts: Sequence[Account], expect
             items.append((u.category, u.weight, use & ok, map_values(u.map, value), False))
     for name, cat, weight, fmap, _desc, needs_other in cm.facts:
         if name == "days_to_renewal":
-            have = np.array([x.end_date is not None for x in accounts], dtype=bool)
-            v = np.array([x.end_date.toordinal() - a if x.end_date is not None else 0 for x in accounts],
-                         dtype=np.float64)
+            have = view.has_end
+            v = (view.end - a).astype(np.float64)
         elif name == "tenure_days":
             have = has_start & (start <= a)
             v = (a - start).astype(np.float64)
@@ -597,14 +642,19 @@ def fast_totals(
     bad = [a for a in ids if inputs.documents.get(a) or inputs.signals.get(a)]
     if bad:
         raise ValueError(f"{len(bad)} account(s) with documents or signals need the scorer's own path")
+    if columns is None:
+        columns = inputs.columns
     cols = columns if columns is not None else build_columns(inputs.usage, inputs.metric_first_day)
     accounts = [inputs.accounts[a] for a in ids]
     groups: dict[str | None, list[int]] = {}
     for i, acc in enumerate(accounts):
         groups.setdefault(acc.segment, []).append(i)
     rows_all = np.array([cols.account_row.get(a, -1) for a in ids], dtype=np.int64)
-    starts = np.array([x.start_date.toordinal() if x.start_date is not None else -1 for x in accounts],
-                      dtype=np.int64)
+    has_start = np.array([x.start_date is not None for x in accounts], dtype=bool)
+    start = np.array([x.start_date.toordinal() if x.start_date is not None else 0 for x in accounts], dtype=np.int64)
+    has_end = np.array([x.end_date is not None for x in accounts], dtype=bool)
+    end = np.array([x.end_date.toordinal() if x.end_date is not None else 0 for x in accounts], dtype=np.int64)
+    starts = np.where(has_start, start, -1)
     out: list[tuple[int, str, int]] = []
     compiled: dict[str | None, Compiled] = {seg: compile_model(model.for_segment(seg)) for seg in groups}
     for d in sorted(set(dates)):
@@ -616,11 +666,14 @@ def fast_totals(
             idx = idx[starts[idx] <= a]  # accounts that start after as-of are not scored
             if not len(idx):
                 continue
-            view = _View(cols, rows_all[idx], a)
-            totals[idx] = _group_totals(compiled[seg], view, [accounts[i] for i in idx.tolist()], expected)
+            view = _View(cols, rows_all[idx], a, start[idx], has_start[idx], end[idx], has_end[idx])
+            totals[idx] = _group_totals(compiled[seg], view, expected)
         scored = np.flatnonzero(starts <= a)
         out.extend((a, ids[i], int(totals[i])) for i in scored.tolist())
     return out
 
 
-__all__ = ["UsageColumns", "build_columns", "fast_totals", "map_values"]
+__all__ = [
+    "UsageColumns", "build_columns", "columns_from_rows", "fast_totals", "first_days_of", "map_values",
+    "read_usage_csv", "series_of",
+]

@@ -33,6 +33,12 @@ class Kind(str, Enum):
     ticket = "ticket"
 
 
+# many files with an offline extractor: parse + extract in this many worker processes at most
+PARALLEL_MIN_FILES = 64
+MAX_WORKERS = 4
+_EXTRACTORS: dict[str, Any] = {}  # per worker process: the extractor, built once
+
+
 def signal_record(sig: Signal, source: str) -> dict[str, object]:
     """The contract's JSON object for one signal, plus provenance fields."""
     return {
@@ -70,6 +76,10 @@ def extract_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the LLM tokens and price this run would cost; call nothing.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=0, max=32, help=f"Processes for offline extractors on {PARALLEL_MIN_FILES}+ files; "
+                                              "0 = one per core (up to 4), 1 = in-process.")
+    ] = 0,
 ) -> None:
     """Extract cited signals from FILES. Bad files are reported on stderr; the others continue."""
     from api.settings import get_settings
@@ -84,6 +94,12 @@ def extract_command(
         _dry_run(files, kind.value, account, extractor, settings)
         return
     ex = get_extractor(extractor)
+    n_workers = workers or default_workers()
+    if n_workers > 1 and len(files) >= PARALLEL_MIN_FILES and not hasattr(ex, "extract_many"):
+        # offline extractors are CPU-bound: parse + extract in worker processes, output in input order
+        _extract_in_pool(files, format, kind.value, account, extractor, settings.max_file_bytes, min_confidence,
+                         include_unverified, n_workers)
+        return
     # extractors that batch (the LLM ones) get all documents at once: fewer, fuller requests, run concurrently
     prefetched = _extract_batched(ex, files, kind.value, account, settings) if hasattr(ex, "extract_many") else None
     failed = 0
@@ -137,6 +153,87 @@ def extract_command(
         t = totals.as_dict()
         print(f"{ex.name}: {t['calls']} LLM calls, {t['prompt_tokens']} prompt + {t['completion_tokens']} completion "
               f"tokens, {t['cached_pieces']} cached pieces, {t['unverified']} unverified signals", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(files)} files failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def default_workers() -> int:
+    import os
+
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def _extract_chunk(job: tuple[list[str], str, str | None, str, int, float, bool]) -> list[list[dict[str, object]] | str]:
+    """Worker: per file, its records (filtered as the serial path filters) or the error line's text."""
+    from extractors.base import get_extractor
+    from extractors.errors import HealthtraceError
+    from extractors.parsers import load_document
+
+    sources, kind, account, name, max_bytes, min_confidence, include_unverified = job
+    ex = _EXTRACTORS.get(name)
+    if ex is None:
+        ex = _EXTRACTORS[name] = get_extractor(name)
+    out: list[list[dict[str, object]] | str] = []
+    for source in sources:
+        try:
+            signals = ex.extract(load_document(source, kind=kind, account_id=account, max_bytes=max_bytes))
+        except HealthtraceError as e:
+            out.append(str(e))
+            continue
+        out.append([signal_record(sig, source) for sig in signals
+                    if sig.confidence >= min_confidence and (sig.verified or include_unverified)])
+    return out
+
+
+def extract_parallel(
+    sources: list[str], *, kind: str = "auto", account: str | None = None, extractor: str = "rules",
+    max_bytes: int, min_confidence: float = 0.0, include_unverified: bool = False, workers: int = 2,
+    chunk: int = 0, pool: Any = None,
+) -> Any:
+    """Per file in input order: its signal records, or the error text. Files go to worker processes in chunks
+    (a few per worker and round, so pickling is amortised and slow files even out); pass ``pool`` to reuse one."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = chunk or max(1, min(32, len(sources) // (workers * 4) or 1))
+    jobs = [(sources[i : i + chunk], kind, account, extractor, max_bytes, min_confidence, include_unverified)
+            for i in range(0, len(sources), chunk)]
+    own = pool is None
+    if own:
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # workers inherit imports
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        for part in pool.map(_extract_chunk, jobs):
+            yield from part
+    finally:
+        if own:
+            pool.shutdown()
+
+
+def _extract_in_pool(files: list[Path], format: OutputFormat, kind: str, account: str | None, extractor: str,
+                     max_bytes: int, min_confidence: float, include_unverified: bool, workers: int) -> None:
+    """The serial loop's output (records in input order, one error line per bad file, exit 1 if any)."""
+    out = sys.stdout
+    failed = 0
+    records: list[dict[str, object]] = []
+    for got in extract_parallel([str(p) for p in files], kind=kind, account=account, extractor=extractor,
+                                max_bytes=max_bytes, min_confidence=min_confidence,
+                                include_unverified=include_unverified, workers=workers):
+        if isinstance(got, str):
+            failed += 1
+            print(f"error: {got}", file=sys.stderr)
+            continue
+        if format is OutputFormat.jsonl:
+            out.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in got))
+        else:
+            records.extend(got)
+    if format is OutputFormat.json:
+        json.dump(records, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif format is OutputFormat.table:
+        _print_table(records)
+    out.flush()
     if failed:
         print(f"{failed} of {len(files)} files failed", file=sys.stderr)
         raise typer.Exit(1)

@@ -62,7 +62,6 @@ def score_command(
 ) -> None:
     """Score accounts as of one or more dates. Only data dated on or before each date counts."""
     from api.settings import get_settings
-    from extractors.models import tier_for
     from scoring.batch import inputs_from_ledger, inputs_from_workspace, score_inputs, score_totals, store_results
     from api.commands.common import resolve_model
 
@@ -73,10 +72,16 @@ def score_command(
     try:
         if workspace is not None:
             from memory.workspace import load_workspace
+            from scoring.batch import inputs_for_totals
 
-            ws = load_workspace(workspace, max_rows=settings.max_csv_rows)
-            inputs = inputs_from_workspace(ws, max_bytes=settings.max_file_bytes, extractor=extractor,
-                                           vendor_domains=settings.vendor_domains)
+            # totals only (the contract's jsonl): usage.csv straight into columns; None = malformed rows
+            quick = format is ScoreFormat.jsonl and not save and not full
+            inputs = inputs_for_totals(workspace, max_rows=settings.max_csv_rows, max_bytes=settings.max_file_bytes,
+                                       extractor=extractor, vendor_domains=settings.vendor_domains) if quick else None
+            if inputs is None:
+                ws = load_workspace(workspace, max_rows=settings.max_csv_rows)
+                inputs = inputs_from_workspace(ws, max_bytes=settings.max_file_bytes, extractor=extractor,
+                                               vendor_domains=settings.vendor_domains)
             for p in inputs.problems[:20]:
                 print(f"warning: {p}", file=sys.stderr)
             if len(inputs.problems) > 20:
@@ -102,12 +107,11 @@ def score_command(
             # the contract's lines only: totals, computed over several processes for big workspaces
             import os
 
+            from scoring.batch import write_totals_jsonl
+
             n_workers = workers or min(8, os.cpu_count() or 1)
-            mid, mver = scoring_model.id, scoring_model.version
-            dumps = json.dumps
-            for d, aid, value in score_totals(inputs, scoring_model, dates, workers=n_workers, account_ids=ids):
-                out.write(dumps({"account_id": aid, "as_of": d.isoformat(), "score": value, "tier": tier_for(value),
-                                 "model_id": mid, "model_version": mver}, ensure_ascii=False) + "\n")
+            write_totals_jsonl(out, score_totals(inputs, scoring_model, dates, workers=n_workers, account_ids=ids),
+                               scoring_model.id, scoring_model.version)
         elif format is ScoreFormat.jsonl:
             dumps = json.dumps
             for res in results:
