@@ -17,8 +17,8 @@ from rapidfuzz import fuzz
 
 from .models import Alignment, Citation, SourceDocument
 
-# Typographic variants an LLM (or a copy-paste) silently swaps.
-_CHAR_MAP = str.maketrans(
+# Typographic variants an LLM (or a copy-paste) silently swaps; one char for one, so offsets survive.
+TYPOGRAPHIC_MAP = str.maketrans(
     {
         "\u2018": "'",
         "\u2019": "'",
@@ -58,7 +58,7 @@ class _Normalised:
 
 
 def _normalise_quote(s: str) -> str:
-    return _WS.sub(" ", s.translate(_CHAR_MAP)).strip().casefold()
+    return _WS.sub(" ", s.translate(TYPOGRAPHIC_MAP)).strip().casefold()
 
 
 @lru_cache(maxsize=64)
@@ -67,7 +67,7 @@ def _normalise(text: str) -> _Normalised:
     out: list[str] = []
     origin: list[int] = []
     in_ws = False
-    translated = text.translate(_CHAR_MAP)
+    translated = text.translate(TYPOGRAPHIC_MAP)
     for i, ch in enumerate(translated):
         if ch.isspace():
             if not in_ws and out:

@@ -15,30 +15,15 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
+from .grounding import TYPOGRAPHIC_MAP
 from .models import SourceDocument
 
 MAX_SENTENCE_CHARS = 400  # longer runs are cut at clause marks, then at spaces (gold quotes stay <= ~300)
 MAX_REGION_CHARS = 2_000_000  # bound work per document
 MAX_SENTENCES = 20_000
 
-# Typographic variants mapped one-to-one, so offsets stay aligned.
-_CHAR_MAP = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2212": "-",
-        "\u00a0": " ",
-        "\u2026": ".",
-    }
-)
+# Typographic variants mapped one-to-one (shared with grounding), so offsets stay aligned.
+_CHAR_MAP = TYPOGRAPHIC_MAP
 
 # Things that are not prose: quoted-printable artefacts and whitespace runs (with quote prefixes).
 _SPECIAL = re.compile(

@@ -120,7 +120,7 @@ def inputs_from_workspace(
 
 def inputs_for_totals(
     root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules",
-    vendor_domains: Sequence[str] = (),
+    vendor_domains: Sequence[str] = (), block_chars: int = 1 << 24,
 ) -> Inputs | None:
     """A workspace read for totals only (``score --format jsonl``): usage.csv goes straight into columns.
 
@@ -134,7 +134,7 @@ def inputs_for_totals(
     ids = list(ws.accounts)
     usage_path = Path(root) / "usage.csv"
     if usage_path.exists():
-        cols = read_usage_csv(usage_path, ids, max_rows)
+        cols = read_usage_csv(usage_path, ids, max_rows, block_chars=block_chars)
         if cols is None:
             return None
     else:

@@ -273,8 +273,12 @@ def _basis(X: np.ndarray, cols: Sequence[int], knots: Sequence[Sequence[float]])
 
 
 def fit_gam(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], chosen: Sequence[tuple[int, float]], *,
-            n_knots: int = 10, l2: float = 1e-4, max_iter: int = 400) -> Fit:
-    """Monotone additive logistic regression by bounded L-BFGS."""
+            n_knots: int = 10, l2: float = 1e-4, l1: float = 0.0, max_iter: int = 400) -> Fit:
+    """Monotone additive logistic regression by bounded L-BFGS.
+
+    ``l1`` penalises each shape's range (the ramp coefficients' absolute sum, their signs being fixed, plus a
+    smoothed absolute value of the no-reading level): correlated readings then stop cancelling out with large
+    opposite shapes, which would squeeze the weighted-mean score into a narrow band."""
     import numpy as np
     from scipy.optimize import minimize
 
@@ -292,6 +296,8 @@ def fit_gam(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], chosen: Se
         bounds += [(0.0, None) if sign > 0 else (None, 0.0)] * (len(k) - 1) + [(None, None)]
     bounds.append((None, None))
     prior = float(np.clip(yf.mean(), 1e-6, 1 - 1e-6))
+    sign = np.concatenate([[1.0 if a >= 0.5 else -1.0] * (len(k) - 1) + [0.0] for (_j, a, k) in keep] or [[]])
+    is_miss = sign == 0
 
     def f(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = (B @ w[:-1].astype(np.float32)).astype(np.float64) + w[-1]
@@ -301,7 +307,14 @@ def fit_gam(X: np.ndarray, y: np.ndarray, cands: Sequence[Candidate], chosen: Se
         grad = np.empty(p + 1)
         grad[:-1] = (B.T @ r.astype(np.float32)).astype(np.float64) + 2 * l2 * w[:-1]
         grad[-1] = r.sum()
-        return float(loss.mean() + l2 * float(w[:-1] @ w[:-1])), grad
+        pen = l2 * float(w[:-1] @ w[:-1])
+        if l1:
+            wm = w[:-1][is_miss]
+            sm = np.sqrt(wm * wm + 1e-8)
+            grad[:-1] += l1 * sign
+            grad[:-1][is_miss] += l1 * wm / sm
+            pen += l1 * (float(sign @ w[:-1]) + float(sm.sum()))
+        return float(loss.mean() + pen), grad
 
     w0 = np.zeros(p + 1)
     w0[-1] = math.log(prior / (1 - prior))
@@ -448,6 +461,227 @@ def fit_to_model(
     return parse_model(data, source="calibration")
 
 
+# ----------------------------------------------------------------------------------------- tier stretch
+# Shares of training snapshots the tiers should hold after calibration, riskiest first:
+# (Critical 0-29, At Risk 30-49, Attention 50-69, Healthy 70-100).
+TIER_TARGET: tuple[float, float, float, float] = (0.10, 0.20, 0.30, 0.40)
+TIER_NAMES = ("Critical", "At Risk", "Attention", "Healthy")
+TIER_CUTS = (30.0, 50.0, 70.0)  # extractors.models.tier_for
+MAX_AUC_LOSS = 0.0075  # the stretch may cost at most this much training AUC (clipping flattens map ends)
+STRETCH_ROWS = 12_000  # snapshots the (c, k) grid is searched on (a fixed stride over the training snapshots)
+_K_GRID = tuple(round(1.0 + 0.05 * i, 2) for i in range(61))  # 1.0 .. 4.0
+_C_GRID = tuple(2.5 * i for i in range(41))  # 0 .. 100
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """f' = clip(c + k * (f - c), 0, 100) on every map output (and missing / neutral values), signal points x k:
+    the total becomes c + k * (score - c) wherever no map hits 0 or 100."""
+
+    centre: float
+    factor: float
+
+    def apply(self, f: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return np.clip(self.centre + self.factor * (f - self.centre), 0.0, 100.0)
+
+    def value(self, f: float) -> float:
+        return round(min(100.0, max(0.0, self.centre + self.factor * (f - self.centre))), 3)
+
+
+def item_scores(model: ScoringModel, X: np.ndarray, cands: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray,
+                                                                                       list[str]]:
+    """Map outputs of the model's rubrics per snapshot (NaN = the item is absent, as the scorer leaves it out),
+    their weights and categories; the same piecewise-linear maps the scorer evaluates, on the same readings."""
+    import numpy as np
+
+    index = {c.key: j for j, c in enumerate(cands)}
+    rubrics: list[tuple[str, Any, float | None, float, str]] = [
+        (r.key, r.map, r.missing, r.weight, r.category) for r in model.metrics] + [
+        (f.key, f.map, None, f.weight, f.category) for f in model.facts]
+    F = np.full((len(X), len(rubrics)), np.nan)
+    for i, (key, mp, missing, _w, _cat) in enumerate(rubrics):
+        if key not in index:
+            raise InputError(f"calibration: rubric {key} has no reading column (internal mismatch)")
+        col = X[:, index[key]]
+        xs = [p[0] for p in mp.points]
+        ys = [p[1] for p in mp.points]
+        miss = np.isnan(col)
+        F[:, i] = np.where(miss, np.nan if missing is None else missing, np.interp(np.where(miss, xs[0], col), xs, ys))
+    return F, np.array([r[3] for r in rubrics], dtype=float), [r[4] for r in rubrics]
+
+
+def model_totals(F: np.ndarray, weights: np.ndarray, cats: Sequence[str], cat_weights: Mapping[str, float],
+                 no_data: float = 50.0) -> np.ndarray:
+    """The scorer's total without text signals: per category the weighted mean of its present items, categories
+    weighted by the model's category weights shared among those with data (``no_data`` when none has any)."""
+    import numpy as np
+
+    num = np.zeros(len(F))
+    den = np.zeros(len(F))
+    for c in sorted(set(cats)):
+        cols = [i for i, x in enumerate(cats) if x == c]
+        sub = F[:, cols]
+        w = np.where(np.isnan(sub), 0.0, weights[cols])
+        ws = w.sum(1)
+        has = ws > 0
+        mean = np.where(has, (np.nan_to_num(sub) * w).sum(1) / np.where(has, ws, 1.0), 0.0)
+        num += np.where(has, cat_weights[c] * mean, 0.0)
+        den += np.where(has, cat_weights[c], 0.0)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), no_data)
+
+
+def tier_index(total: np.ndarray) -> np.ndarray:
+    """0 Critical, 1 At Risk, 2 Attention, 3 Healthy (the fixed cut points of tier_for)."""
+    import numpy as np
+
+    return np.searchsorted(np.array(TIER_CUTS), total, side="right")
+
+
+def tier_table(total: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float | None]]:
+    """(share of snapshots, churn rate) per tier, riskiest first."""
+    import numpy as np
+
+    t = tier_index(total)
+    n = np.bincount(t, minlength=4).astype(float)
+    pos = np.bincount(t, weights=y.astype(float), minlength=4)
+    shares = [float(v) / max(len(total), 1) for v in n]
+    rates = [float(p / c) if c else None for p, c in zip(pos, n)]
+    return shares, rates
+
+
+def monotone_rates(rates: Sequence[float | None]) -> bool:
+    """Churn rate never rises from a riskier tier to a healthier one (empty tiers skipped)."""
+    used = [r for r in rates if r is not None]
+    return all(a >= b for a, b in zip(used, used[1:]))
+
+
+def _mismatch(shares: Sequence[float], target: Sequence[float]) -> float:
+    """KL divergence of the target tier shares from the achieved ones (an empty tier costs a lot, not infinity)."""
+    return sum(t * math.log(t / (s + 1e-3)) for s, t in zip(shares, target) if t > 0)
+
+
+def choose_stretch(
+    F: np.ndarray,
+    weights: np.ndarray,
+    cats: Sequence[str],
+    cat_weights: Mapping[str, float],
+    y: np.ndarray,
+    *,
+    target: Sequence[float] = TIER_TARGET,
+    max_auc_loss: float = MAX_AUC_LOSS,
+    rows: int = STRETCH_ROWS,
+) -> tuple[Stretch, float]:
+    """The (centre, factor) whose tier shares on the training snapshots come closest to ``target`` while the
+    training AUC drops by at most ``max_auc_loss`` and churn rates stay monotone across tiers; (stretch, KL)."""
+    import numpy as np
+
+    step = max(1, math.ceil(len(F) / rows))
+    Fs, ys = F[::step], y[::step]
+    if ys.min() == ys.max():  # a stride that lost a class: search on everything
+        Fs, ys = F, y
+    base_auc = auc(-model_totals(Fs, weights, cats, cat_weights), ys) or 0.5
+    identity = Stretch(50.0, 1.0)
+    best = (_mismatch(tier_table(model_totals(Fs, weights, cats, cat_weights), ys)[0], target), identity)
+    for k in _K_GRID[1:]:
+        for c in _C_GRID:
+            s = Stretch(c, k)
+            tot = model_totals(s.apply(Fs), weights, cats, cat_weights)
+            shares, rates = tier_table(tot, ys)
+            m = _mismatch(shares, target)
+            if m >= best[0] - 1e-9 or not monotone_rates(rates):
+                continue
+            a = auc(-tot, ys)
+            if a is None or a < base_auc - max_auc_loss:
+                continue
+            best = (m, s)
+    return best[1], best[0]
+
+
+def _stretch_points(points: Sequence[Sequence[float]], s: Stretch) -> list[list[float]]:
+    """A map's points after the stretch, with a point added where a segment meets 0 or 100, so the new map is
+    exactly clip(c + k * (old map - c))."""
+    out: list[list[float]] = []
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if not out:
+            out.append([x0, s.value(y0)])
+        u0, u1 = s.centre + s.factor * (y0 - s.centre), s.centre + s.factor * (y1 - s.centre)
+        cross = sorted((_round_sig(x0 + (x1 - x0) * (b - u0) / (u1 - u0)), b) for b in (0.0, 100.0)
+                       if (u0 - b) * (u1 - b) < 0)
+        for xb, b in cross:
+            if out[-1][0] < xb < x1:
+                out.append([xb, b])
+        out.append([x1, s.value(y1)])
+    return out
+
+
+def stretch_model(model: ScoringModel, s: Stretch, stats: dict[str, Any]) -> ScoringModel:
+    """The model with its map outputs, missing and neutral values stretched and signal points scaled by k."""
+    data = model.model_dump(mode="json")
+    for m in data["metrics"] + data["facts"]:
+        m["map"] = {"points": _stretch_points(m["map"]["points"], s)}
+        if m.get("missing") is not None:
+            m["missing"] = s.value(m["missing"])
+    for c in data["categories"].values():
+        c["neutral"] = s.value(c["neutral"])
+    for rule in data["signals"].values():
+        rule["points"] = round(max(-100.0, min(100.0, rule["points"] * s.factor)), 3)
+    data["no_data_score"] = s.value(data["no_data_score"])
+    data["calibration"] = {**(data.get("calibration") or {}), "tier_stretch": stats}
+    return parse_model(data, source="calibration")
+
+
+def fit_tiers(
+    model: ScoringModel,
+    X: np.ndarray,
+    cands: Sequence[Candidate],
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int,
+    target: Sequence[float] = TIER_TARGET,
+    max_auc_loss: float = MAX_AUC_LOSS,
+) -> tuple[ScoringModel, dict[str, Any]]:
+    """Stretch the calibrated model so its tiers line up with risk on the training snapshots (no other data)."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold
+
+    if len(target) != 4 or any(t < 0 for t in target) or not math.isclose(sum(target), 1.0, abs_tol=1e-6):
+        raise InputError(f"tier target must be 4 shares (Critical, At Risk, Attention, Healthy) summing to 1, "
+                         f"got {list(target)}")
+    F, w, cats = item_scores(model, X, cands)
+    cw = {c: model.categories[c].weight for c in set(cats)}  # type: ignore[index]
+    s, kl = choose_stretch(F, w, cats, cw, y, target=target, max_auc_loss=max_auc_loss)
+    before = model_totals(F, w, cats, cw)
+    after = model_totals(s.apply(F), w, cats, cw)
+    shares_b, _ = tier_table(before, y)
+    shares, rates = tier_table(after, y)
+    fold_rates: list[list[float | None]] = []
+    n_groups = len(set(groups.tolist()))
+    if min(folds, n_groups) >= 2:
+        for _tr, te in GroupKFold(n_splits=min(folds, n_groups)).split(F, y, groups):
+            fold_rates.append([None if r is None else round(r, 4) for r in tier_table(after[te], y[te])[1]])
+    a_b, a_a = auc(-before, y), auc(-after, y)
+    stats: dict[str, Any] = {
+        "rule": "every map output, missing and neutral value f -> clip(c + k*(f - c), 0, 100); signal points x k",
+        "centre": s.centre,
+        "factor": s.factor,
+        "target_shares": dict(zip(TIER_NAMES, [round(t, 4) for t in target])),
+        "max_auc_loss": max_auc_loss,
+        "tier_shares_before": dict(zip(TIER_NAMES, [round(v, 4) for v in shares_b])),
+        "tier_shares": dict(zip(TIER_NAMES, [round(v, 4) for v in shares])),
+        "churn_rate_by_tier": dict(zip(TIER_NAMES, [None if r is None else round(r, 4) for r in rates])),
+        "fold_churn_rate_by_tier": [dict(zip(TIER_NAMES, fr)) for fr in fold_rates],
+        "monotone": monotone_rates(rates),
+        "monotone_in_folds": all(monotone_rates(fr) for fr in fold_rates),
+        "kl_to_target": round(kl, 4),
+        "train_auc_before": None if a_b is None else round(a_b, 4),
+        "train_auc_after": None if a_a is None else round(a_a, 4),
+    }
+    return stretch_model(model, s, stats), stats
+
+
 # ----------------------------------------------------------------------------------------- driver
 @dataclass
 class CalibrationResult:
@@ -473,9 +707,16 @@ def calibrate(
     n_knots: int = 8,
     l2: float = 1e-4,
     min_signal: float = 0.02,
+    tier_target: Sequence[float] = TIER_TARGET,
+    max_auc_loss: float = MAX_AUC_LOSS,
     log: Callable[[str], None] = lambda _m: None,
 ) -> CalibrationResult:
-    """Fit a model on labelled snapshots; CV AUC is grouped by account (selection redone inside each fold)."""
+    """Fit a model on labelled snapshots; CV AUC is grouped by account (selection redone inside each fold).
+
+    After the fit the score is stretched (see :func:`fit_tiers`) so that the fixed tiers hold roughly
+    ``tier_target`` of the training snapshots (Critical, At Risk, Attention, Healthy), at a cost of at most
+    ``max_auc_loss`` training AUC; the stretch, the tier shares and churn rates go into the calibration metadata.
+    """
     import numpy as np
     from sklearn.model_selection import GroupKFold
 
@@ -513,6 +754,7 @@ def calibrate(
     cv = float(np.mean(fold_aucs)) if fold_aucs else None
     digest = hashlib.sha256(
         repr((data.source, len(snaps), pos, dates[0], dates[-1], horizon, every, n_knots, l2,
+              [round(t, 6) for t in tier_target], max_auc_loss,
               [(s.cand.key, s.knots, [round(v, 6) for v in s.values]) for s in fit.shapes])).encode()
     ).hexdigest()[:8]
     version = f"{dates[-1].strftime('%Y%m%d')}-{digest}"
@@ -537,5 +779,9 @@ def calibrate(
                       "univariate_auc": round(s.uni_auc, 4)} for s in fit.shapes],
     }
     model = fit_to_model(fit, base, model_id=model_id, version=version, base_rate=pos / len(snaps), metadata=meta)
+    model, st = fit_tiers(model, X, cands, y, groups, folds=folds, target=tier_target, max_auc_loss=max_auc_loss)
+    log(f"tier stretch: centre {st['centre']:g}, factor {st['factor']:g}; tier shares {st['tier_shares']}; "
+        f"churn rate by tier {st['churn_rate_by_tier']}; train AUC {st['train_auc_before']} -> "
+        f"{st['train_auc_after']} ({time.monotonic() - t0:.1f}s)")
     return CalibrationResult(model, cv, fold_aucs, train_auc, [(s.cand.label(), s.uni_auc) for s in fit.shapes],
                              len(snaps), pos, time.monotonic() - t0)

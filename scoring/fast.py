@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from extractors.models import CATEGORIES, Account
+from extractors.models import CATEGORIES
 from scoring.model import PiecewiseMap, ScoringModel
 from scoring.scorer import Compiled, compile_model
 from scoring.usage import Series, metrics_as_of
@@ -667,7 +667,8 @@ def fast_totals(
             if not len(idx):
                 continue
             view = _View(cols, rows_all[idx], a, start[idx], has_start[idx], end[idx], has_end[idx])
-            totals[idx] = _group_totals(compiled[seg], view, expected)
+            with np.errstate(over="ignore", invalid="ignore"):  # huge values read as inf, as in Python floats
+                totals[idx] = _group_totals(compiled[seg], view, expected)
         scored = np.flatnonzero(starts <= a)
         out.extend((a, ids[i], int(totals[i])) for i in scored.tolist())
     return out

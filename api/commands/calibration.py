@@ -56,14 +56,10 @@ def _ledger_if_exists() -> Ledger | None:
 
 
 def _model(path: Path | None) -> ScoringModel:
-    from scoring.model import load_model
+    from api.commands.common import resolve_model
+    from api.settings import get_settings
 
-    if path is None:
-        from api.settings import get_settings
-
-        mf = getattr(get_settings(), "model_file", None)
-        return load_model(mf) if mf else load_model(None)
-    return load_model(path)
+    return resolve_model(path, get_settings())
 
 
 def _training_data(workspace: Path | None, tenant: str) -> tuple[TrainingData, Any]:

@@ -33,8 +33,10 @@ class Kind(str, Enum):
     ticket = "ticket"
 
 
-# many files with an offline extractor: parse + extract in this many worker processes at most
-PARALLEL_MIN_FILES = 64
+# enough work for an offline extractor (a few files per worker, 512 KiB of text in all) goes to worker
+# processes; below that, forking and collecting the results cost more than they save (500 tweets: 50 KB)
+PARALLEL_MIN_FILES = 8
+PARALLEL_MIN_BYTES = 1 << 19
 MAX_WORKERS = 4
 _EXTRACTORS: dict[str, Any] = {}  # per worker process: the extractor, built once
 
@@ -77,7 +79,7 @@ def extract_command(
         bool, typer.Option("--dry-run", help="Print the LLM tokens and price this run would cost; call nothing.")
     ] = False,
     workers: Annotated[
-        int, typer.Option(min=0, max=32, help=f"Processes for offline extractors on {PARALLEL_MIN_FILES}+ files; "
+        int, typer.Option(min=0, max=32, help="Processes for offline extractors on many files (512 KiB+); "
                                               "0 = one per core (up to 4), 1 = in-process.")
     ] = 0,
 ) -> None:
@@ -95,7 +97,7 @@ def extract_command(
         return
     ex = get_extractor(extractor)
     n_workers = workers or default_workers()
-    if n_workers > 1 and len(files) >= PARALLEL_MIN_FILES and not hasattr(ex, "extract_many"):
+    if _worth_a_pool(files, n_workers) and not hasattr(ex, "extract_many"):
         # offline extractors are CPU-bound: parse + extract in worker processes, output in input order
         _extract_in_pool(files, format, kind.value, account, extractor, settings.max_file_bytes, min_confidence,
                          include_unverified, n_workers)
@@ -164,7 +166,22 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
-def _extract_chunk(job: tuple[list[str], str, str | None, str, int, float, bool]) -> list[list[dict[str, object]] | str]:
+def _worth_a_pool(files: list[Path], workers: int) -> bool:
+    if workers <= 1 or len(files) < max(PARALLEL_MIN_FILES, 2 * workers):
+        return False
+    size = 0
+    for p in files:
+        try:
+            size += p.stat().st_size
+        except OSError:
+            continue  # reported by the extraction itself
+    return size >= PARALLEL_MIN_BYTES
+
+
+_Job = tuple[list[str], str, str | None, str, int, float, bool]  # files, kind, account, extractor, limits
+
+
+def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
     """Worker: per file, its records (filtered as the serial path filters) or the error line's text."""
     from extractors.base import get_extractor
     from extractors.errors import HealthtraceError
