@@ -219,7 +219,8 @@ PATTERNS: Final[dict[str, list[tuple[str, str, float, str]]]] = {
         ("requirement", r"\b(?:the |our |main |key )?requirements? (?:is|are|was|were) (?:that|to)\b|\bit (?:has|needs|have) to be\b|\bwe (?:should|need to|have to|must|want to) (?:aim|target|focus on)\b", 0.45, ""),
     ],
     "milestone_achieved": [
-        ("went_live", r"\b(?:went|gone|go(?:es)?|going|is now|are now) live\b|\bgo-live (?:was|is) (?:complete|done|successful)\b", 0.8, ""),
+        # "go live"/"going live" alone is a plan, not an achievement ("we were meant to go live in June")
+        ("went_live", r"\b(?:went|gone|is now|are now|finally) live\b|\bgo-live (?:was|is|has been) (?:complete|done|successful|a success)\b|\bgo-live (?:happened|went (?:well|smoothly|fine))\b", 0.8, ""),
         ("project_complete", r"\b(?:rollout|roll-out|deployment|implementation|migration|integration|project|phase|installation|upgrade|pilot|onboarding|launch|transaction|deal|acquisition|merger|construction) (?:\w+ ){0,2}(?:is|was|has been|have been|are|were) (?:now |successfully |finally )?(?:complete|completed|done|finished|live|successful|closed|signed|approved)\b", 0.8, ""),
         ("reached_agreement", r"\b(?:reached|signed|approved|closed|finali[sz]ed|executed|secured|concluded|struck)\w* (?:an |the |a |our |their )?(?:\w+ )?(?:agreement|deal|contract|settlement|memorandum)\b", 0.7, ""),
         ("approval_received", r"\b(?:approval|sign-?off|green light|go-ahead|financing|funding)s? (?:\w+ )?(?:was |has been |have been )?(?:received|granted|given|obtained|secured|closed)\b|\bfinancially closed\b", 0.7, ""),
@@ -236,6 +237,8 @@ PATTERNS: Final[dict[str, list[tuple[str, str, float, str]]]] = {
         ("behind_schedule", r"\b(?:behind schedule|missed (?:the |our |a |another )?(?:deadline|due date|date|milestone|target|window|cut-?off)|(?:running|fallen|falling|fell) behind|past (?:the )?deadline|overdue)\b", 0.75, ""),
         ("delay_of", r"\b(?:delay|delays|slippage) (?:in|to|of|on) (?:the |our )?(?:project|launch|go-live|rollout|release|delivery|implementation|migration|schedule|completion|construction)\b", 0.75, ""),
         ("sorry_late", r"\b(?:sorry|apologi[sz]e\w*) (?:\w+ ){0,4}(?:late|delay\w*|tardy)\b", 0.5, ""),
+        ("planned_but_not", r"\b(?:were|was|are|is|had been) (?:supposed|meant|planned|scheduled|due|expected) to (?:\w+ ){0,2}(?:go live|launch|ship|finish|complete|deliver|roll (?:it |this |that )?out|be (?:live|ready|done|finished))\b[^.;!?]{0,80}?\b(?:but|however|not going to happen|won't|will not|isn't going to|slipp\w*|delayed|pushed|late)\b", 0.75, ""),
+        ("slipped_to", r"\b(?:slipped|slipping|slips|pushed|postponed|delayed|moved) (?:back |out )?(?:to|until|till|into) (?:(?:early|mid|late|the end of|end of) )?(?:january|february|march|april|may|june|july|august|september|october|november|december|next (?:week|month|quarter|year)|q[1-4])\b", 0.7, ""),
         ("wont_be_ready", r"\b(?:won't|will not|not going to|wont|unable to|can't|cannot) (?:\w+ ){0,1}(?:be ready|make (?:it in time|the deadline|the date)|meet (?:the |our )?(?:deadline|date|target|timeline)|finish (?:on|in) time)\b", 0.75, "selfneg"),
     ],
     "value_confirmed": [

@@ -467,7 +467,8 @@ def fit_to_model(
 TIER_TARGET: tuple[float, float, float, float] = (0.10, 0.20, 0.30, 0.40)
 TIER_NAMES = ("Critical", "At Risk", "Attention", "Healthy")
 TIER_CUTS = (30.0, 50.0, 70.0)  # extractors.models.tier_for
-MAX_AUC_LOSS = 0.0075  # the stretch may cost at most this much training AUC (clipping flattens map ends)
+MAX_AUC_LOSS = 0.003  # the stretch may cost at most this much training AUC (clipping flattens map ends)
+L1 = 2e-4  # range penalty of the fit (see fit_gam): less cancelling between correlated readings, wider scores
 STRETCH_ROWS = 12_000  # snapshots the (c, k) grid is searched on (a fixed stride over the training snapshots)
 _K_GRID = tuple(round(1.0 + 0.05 * i, 2) for i in range(61))  # 1.0 .. 4.0
 _C_GRID = tuple(2.5 * i for i in range(41))  # 0 .. 100
@@ -581,22 +582,31 @@ def choose_stretch(
     Fs, ys = F[::step], y[::step]
     if ys.min() == ys.max():  # a stride that lost a class: search on everything
         Fs, ys = F, y
-    base_auc = auc(-model_totals(Fs, weights, cats, cat_weights), ys) or 0.5
+    base_sub = auc(-model_totals(Fs, weights, cats, cat_weights), ys) or 0.5
+    base_all = auc(-model_totals(F, weights, cats, cat_weights), y) or 0.5
     identity = Stretch(50.0, 1.0)
-    best = (_mismatch(tier_table(model_totals(Fs, weights, cats, cat_weights), ys)[0], target), identity)
+    found: list[tuple[float, float, float, Stretch]] = [
+        (_mismatch(tier_table(model_totals(Fs, weights, cats, cat_weights), ys)[0], target), 1.0, 50.0, identity)]
     for k in _K_GRID[1:]:
         for c in _C_GRID:
             s = Stretch(c, k)
             tot = model_totals(s.apply(Fs), weights, cats, cat_weights)
             shares, rates = tier_table(tot, ys)
             m = _mismatch(shares, target)
-            if m >= best[0] - 1e-9 or not monotone_rates(rates):
+            if m >= found[0][0] - 1e-9 or not monotone_rates(rates):
                 continue
             a = auc(-tot, ys)
-            if a is None or a < base_auc - max_auc_loss:
-                continue
-            best = (m, s)
-    return best[1], best[0]
+            if a is not None and a >= base_sub - max_auc_loss:
+                found.append((m, k, c, s))
+    # the search ran on a sample: the best candidate that also keeps the AUC bound on all snapshots wins
+    for m, _k, _c, s in sorted(found, key=lambda t: t[:3])[:60]:
+        if s == identity:
+            return s, m
+        tot = model_totals(s.apply(F), weights, cats, cat_weights)
+        a = auc(-tot, y)
+        if a is not None and a >= base_all - max_auc_loss and monotone_rates(tier_table(tot, y)[1]):
+            return s, m
+    return identity, found[0][0]
 
 
 def _stretch_points(points: Sequence[Sequence[float]], s: Stretch) -> list[list[float]]:
@@ -706,6 +716,7 @@ def calibrate(
     folds: int = 3,
     n_knots: int = 8,
     l2: float = 1e-4,
+    l1: float = L1,
     min_signal: float = 0.02,
     tier_target: Sequence[float] = TIER_TARGET,
     max_auc_loss: float = MAX_AUC_LOSS,
@@ -740,7 +751,7 @@ def calibrate(
             chosen = select(X[tr], y[tr], cands, min_signal)
             if not chosen:
                 continue
-            f = fit_gam(X[tr], y[tr], cands, chosen, n_knots=n_knots, l2=l2)
+            f = fit_gam(X[tr], y[tr], cands, chosen, n_knots=n_knots, l2=l2, l1=l1)
             a = auc(predict(f, X[te], cands), y[te])
             if a is not None:
                 fold_aucs.append(a)
@@ -748,12 +759,12 @@ def calibrate(
     chosen = select(X, y, cands, min_signal)
     if not chosen:
         raise InputError("no usage metric or account fact carries churn signal in this data")
-    fit = fit_gam(X, y, cands, chosen, n_knots=n_knots, l2=l2)
+    fit = fit_gam(X, y, cands, chosen, n_knots=n_knots, l2=l2, l1=l1)
     train_auc = auc(predict(fit, X, cands), y)
     dates = sorted({s.as_of for s in snaps})
     cv = float(np.mean(fold_aucs)) if fold_aucs else None
     digest = hashlib.sha256(
-        repr((data.source, len(snaps), pos, dates[0], dates[-1], horizon, every, n_knots, l2,
+        repr((data.source, len(snaps), pos, dates[0], dates[-1], horizon, every, n_knots, l2, l1,
               [round(t, 6) for t in tier_target], max_auc_loss,
               [(s.cand.key, s.knots, [round(v, 6) for v in s.values]) for s in fit.shapes])).encode()
     ).hexdigest()[:8]
@@ -775,6 +786,7 @@ def calibrate(
         "train_auc": None if train_auc is None else round(train_auc, 4),
         "knots": n_knots,
         "l2": l2,
+        "l1": l1,
         "features": [{"reading": s.cand.label(), "key": s.cand.key,
                       "univariate_auc": round(s.uni_auc, 4)} for s in fit.shapes],
     }
