@@ -311,6 +311,7 @@ class Contribution(BaseModel):
     reason_code: str
     signal_id: str | None = None
     signal_type: str | None = None
+    extractor: str | None = None  # which extractor made the signal ("metadata" cites a last message, not a claim)
     evidence: list[Citation] = Field(default_factory=list)
     metric: MetricRef | None = None
 

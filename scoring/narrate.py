@@ -93,6 +93,7 @@ class Driver(BaseModel):
     category: str | None = None
     reason_code: str
     signal_type: str | None = None
+    extractor: str | None = None
     change: ChangeKind
     points: float  # after - before: what this item did to the score
     before_points: float | None = None
@@ -404,6 +405,7 @@ def diff_scores(before: HealthScore, after: HealthScore, *, min_points: float = 
                 category=c.category,
                 reason_code=c.reason_code,
                 signal_type=c.signal_type,
+                extractor=c.extractor,
                 change=change,
                 points=delta,
                 before_points=cb.points if cb else None,
@@ -461,8 +463,24 @@ def _headline(name: str, before: HealthScore, after: HealthScore, delta: float) 
     return f"{name} {verb} from {before.score:.0f} to {after.score:.0f} {pts}, still {after.tier}"
 
 
+# Signals derived from timestamps and participants cite the last message that was (not) followed up, so the
+# sentence must say so instead of presenting that message as the customer's words about the problem.
+_METADATA_PHRASES = {
+    "unresponsive": "the customer has not replied",
+    "sponsor_disengaged": "{who} has gone quiet",
+    "stakeholder_change": "{who} joined the conversation",
+}
+
+
 def _driver_clause(d: Driver, ref_year: int, kinds: Mapping[str, str] | None) -> str:
     text = d.description
+    if d.extractor == "metadata" and d.signal_type in _METADATA_PHRASES and d.change != "removed":
+        c = d.citations[0] if d.citations else None
+        text = _METADATA_PHRASES[d.signal_type].format(who=(c.speaker if c and c.speaker else "a regular contact"))
+        if c is not None:
+            last = "" if d.signal_type == "stakeholder_change" else "last "
+            text += f" ({last}{cite_in_text(c, ref_year, kinds)})"
+        return text
     if d.citations:
         text += f" ({cite_in_text(d.citations[0], ref_year, kinds)})"
     return text

@@ -168,6 +168,7 @@ class Result:
                 reason_code=it.reason_code,
                 signal_id=it.signal.id if it.signal is not None else None,
                 signal_type=it.signal.type if it.signal is not None else None,
+                extractor=it.signal.extractor if it.signal is not None else None,
                 evidence=list(it.signal.evidence) if it.signal is not None else list(it.evidence),
                 metric=(
                     MetricRef.model_construct(
