@@ -234,3 +234,15 @@ def test_reweighted_metric_and_clamp_stay_out_of_the_sentence_but_in_the_data() 
     assert "NPS" not in n.text and "ceiling" not in n.text
     assert n.text.startswith("acme fell from 60 to 50 (-10), still Attention because the champion left (email of 3 Nov")
     assert n.to_json()["drivers"][1]["description"] == "the outcome subscore is at its ceiling of 100 (the excess does not count)"
+
+
+def test_metadata_signals_are_narrated_as_silence_not_as_the_customers_words() -> None:
+    quiet = _cite(EMAIL, "Moving on", path="acme/2026-11-03-moving-on.eml",
+                  day=datetime(2026, 11, 3, 9, 12, tzinfo=timezone.utc), speaker="Dana Ortiz")
+    gone_quiet = Contribution(key="sig:quiet", kind="signal", category="relationship", points=-6.0,
+                              reason="sponsor_disengaged", reason_code="sponsor_disengaged", signal_id="sig:quiet",
+                              signal_type="sponsor_disengaged", extractor="metadata", evidence=[quiet])
+    after = _score(date(2026, 12, 20), [_base(50), _active(12.0, 4.0, date(2026, 10, 1), date(2026, 12, 20)), gone_quiet])
+    text = narrate(BEFORE, after, account=ACME).text
+    assert "Dana Ortiz has gone quiet (last email of 3 Nov: 'Moving on')" in text
+    assert "pulled back" not in text
