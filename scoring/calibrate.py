@@ -8,9 +8,13 @@ Steps (all on point-in-time snapshots from :mod:`scoring.snapshots`):
 2. univariate screening: per (metric, transform) the best window/aggregate by AUC, kept when it carries signal;
 3. a monotone additive logistic model (a GAM): every kept reading gets a piecewise-linear shape with knots at
    training quantiles, its slope sign fixed by the univariate direction, plus a "no reading yet" level; fitted
-   by bounded L-BFGS (ridge), checked by cross-validation grouped by account;
+   by bounded L-BFGS (ridge, plus an L1 penalty on shape ranges), checked by cross-validation grouped by account;
 4. the shapes become rubric maps (0-100, monotone) and their ranges become weights, so the score is an affine,
-   decreasing function of the fitted churn log-odds; the tier cut points are placed on churn rates.
+   decreasing function of the fitted churn log-odds; the tier cut points are placed on churn rates;
+5. a tier stretch: every map output f becomes clip(c + k*(f - c), 0, 100) (missing and neutral values too, signal
+   points x k), so the total is c + k*(score - c) up to clipping and stays a plain weighted sum of cited
+   contributions; c and k are chosen on the training snapshots so the fixed tiers hold shares close to
+   ``TIER_TARGET`` without losing more than ``MAX_AUC_LOSS`` training AUC, with churn rates monotone across tiers.
 
 numpy/scipy/scikit-learn are imported lazily (only calibrate and backtest need them).
 """
@@ -642,6 +646,12 @@ def stretch_model(model: ScoringModel, s: Stretch, stats: dict[str, Any]) -> Sco
     return parse_model(data, source="calibration")
 
 
+def _check_target(target: Sequence[float]) -> None:
+    if len(target) != 4 or any(not 0 <= t <= 1 for t in target) or not math.isclose(sum(target), 1.0, abs_tol=1e-6):
+        raise InputError(f"tier target must be 4 shares (Critical, At Risk, Attention, Healthy) summing to 1, "
+                         f"got {list(target)}")
+
+
 def fit_tiers(
     model: ScoringModel,
     X: np.ndarray,
@@ -657,9 +667,7 @@ def fit_tiers(
     import numpy as np
     from sklearn.model_selection import GroupKFold
 
-    if len(target) != 4 or any(t < 0 for t in target) or not math.isclose(sum(target), 1.0, abs_tol=1e-6):
-        raise InputError(f"tier target must be 4 shares (Critical, At Risk, Attention, Healthy) summing to 1, "
-                         f"got {list(target)}")
+    _check_target(target)
     F, w, cats = item_scores(model, X, cands)
     cw = {c: model.categories[c].weight for c in set(cats)}  # type: ignore[index]
     s, kl = choose_stretch(F, w, cats, cw, y, target=target, max_auc_loss=max_auc_loss)
@@ -732,6 +740,9 @@ def calibrate(
     from sklearn.model_selection import GroupKFold
 
     t0 = time.monotonic()
+    _check_target(tier_target)
+    if not 0 <= max_auc_loss <= 0.1:
+        raise InputError(f"max AUC loss must be 0-0.1, got {max_auc_loss}")
     if not snaps:
         raise InputError("no snapshots to calibrate on (no active accounts with known outcomes)")
     y = np.array([s.label for s in snaps], dtype=np.int8)

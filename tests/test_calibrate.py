@@ -208,3 +208,57 @@ def test_cli_calibrate_from_memory_reports_override_agreement(synth, tmp_path: P
     agreement = m.calibration["override_agreement"]
     assert agreement["overrides"] == 1 and agreement["judged"] == 1 and agreement["agreed"] in (0, 1)
     assert "overrides: the model agreed with" in r.output
+
+
+# ----------------------------------------------------------------------------------------- tier stretch
+def test_calibrated_tiers_are_used_and_ordered_by_churn(synth) -> None:  # type: ignore[no-untyped-def]
+    """The stretched model, scored by the real scorer on its training snapshots, spreads them over at least three
+    tiers whose churn rates fall from Critical to Healthy; the stretch and its tier table are in the metadata."""
+    from extractors.models import TIERS, tier_for
+    from scoring.backtest import model_scores
+    from scoring.batch import Inputs
+
+    _root, data = synth
+    snaps = build_snapshots(data.accounts, data.outcomes, horizon=60, every=14, start=data.first_usage_day)
+    res = calibrate(data, snaps, base=default_model(), horizon=60, every=14, folds=3)
+    st = (res.model.calibration or {})["tier_stretch"]
+    assert st["factor"] >= 1.0 and 0 <= st["centre"] <= 100
+    assert st["target_shares"] == {"Critical": 0.1, "At Risk": 0.2, "Attention": 0.3, "Healthy": 0.4}
+    assert st["monotone"] and st["monotone_in_folds"] and len(st["fold_churn_rate_by_tier"]) == 3
+    assert st["train_auc_after"] >= st["train_auc_before"] - 0.003 - 1e-4
+    inputs = Inputs(accounts=data.accounts, usage=data.usage, metric_first_day=data.metric_first_day)
+    scores = model_scores(inputs, res.model, snaps)
+    by_tier: dict[str, list[int]] = {t: [] for t in TIERS}
+    for v, s in zip(scores, snaps):
+        assert v is not None
+        by_tier[tier_for(v)].append(s.label)
+    used = [t for t in ("Critical", "At Risk", "Attention", "Healthy") if by_tier[t]]
+    assert len(used) >= 3, {t: len(v) for t, v in by_tier.items()}
+    rates = [sum(by_tier[t]) / len(by_tier[t]) for t in used]
+    assert all(a >= b for a, b in zip(rates, rates[1:])), dict(zip(used, rates))
+    assert rates[0] > rates[-1]
+    # the metadata's shares are what the scorer gives (same maps, same readings)
+    for t in used:
+        assert abs(len(by_tier[t]) / len(snaps) - st["tier_shares"][t]) < 0.01
+
+
+def test_stretch_keeps_maps_exact_and_monotone() -> None:
+    """Each stretched map is exactly clip(c + k*(old - c), 0, 100), with points added where it meets 0 or 100."""
+    from scoring.calibrate import Stretch, _stretch_points
+    from scoring.model import PiecewiseMap
+
+    old = PiecewiseMap(points=[(0.0, 10.0), (5.0, 45.0), (10.0, 90.0), (20.0, 95.0)])
+    s = Stretch(40.0, 2.5)
+    new = PiecewiseMap(points=[tuple(p) for p in _stretch_points(old.points, s)])  # type: ignore[misc]
+    for x in np.linspace(-1, 21, 221):
+        want = min(100.0, max(0.0, 40.0 + 2.5 * (old(float(x)) - 40.0)))
+        assert abs(new(float(x)) - want) < 1e-2
+    ys = [p[1] for p in new.points]
+    assert ys == sorted(ys) and ys[0] == 0.0 and ys[-1] == 100.0
+
+
+def test_tier_target_is_validated(synth) -> None:  # type: ignore[no-untyped-def]
+    _root, data = synth
+    snaps = build_snapshots(data.accounts, data.outcomes, horizon=60, every=28, start=data.first_usage_day)
+    with pytest.raises(InputError, match="tier target"):
+        calibrate(data, snaps, base=default_model(), horizon=60, every=28, folds=2, tier_target=(0.5, 0.5, 0.5, 0.5))
