@@ -149,21 +149,26 @@ class Ingestor:
         rep = self.report
         batched = callable(getattr(ex, "extract_many", None))
         group = 32 if batched else 1
-        pending: list[tuple[Path, SourceDocument]] = []
-        for i, path in enumerate(files):
+        # Parse every file first, then ask the ledger once which documents this extractor version has read.
+        parsed: list[tuple[Path, list[SourceDocument]]] = []
+        for path in files:
             try:
-                docs = _parse_file(path, account_id, self.options.max_file_bytes)
-                seen = self.ledger.extracted(ex.name, ex.version, [d.id for d in docs])
-                for doc in docs:
-                    if doc.id in seen:
-                        rep.documents_unchanged += 1
-                    else:
-                        pending.append((path, doc))
+                parsed.append((path, _parse_file(path, account_id, self.options.max_file_bytes)))
             except HealthtraceError as e:
                 self._fail(path, e)
+                parsed.append((path, []))
             except (ValueError, UnicodeError, RecursionError) as e:
                 self._fail(path, e, bug=True)
-            if len(pending) >= group or (i == len(files) - 1 and pending):
+                parsed.append((path, []))
+        seen = self.ledger.extracted(ex.name, ex.version, [d.id for _, docs in parsed for d in docs])
+        pending: list[tuple[Path, SourceDocument]] = []
+        for i, (path, docs) in enumerate(parsed):
+            for doc in docs:
+                if doc.id in seen:
+                    rep.documents_unchanged += 1
+                else:
+                    pending.append((path, doc))
+            if len(pending) >= group or (i == len(parsed) - 1 and pending):
                 if batched and len(pending) > 1:
                     self._extract_many(pending)
                 else:

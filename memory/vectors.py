@@ -365,7 +365,7 @@ class BackgroundIndexer:
     Batches grow while the model is the bottleneck (the queue fills up) and stay small when it is not.
     Vector state is recorded in the ledger only after the upsert, so a crash leaves gaps, never lies."""
 
-    def __init__(self, ledger: Any, memory: VectorMemory, *, batch_docs: int = 64,
+    def __init__(self, ledger: Any, memory: VectorMemory, *, batch_docs: int = 64, max_wait_s: float = 0.5,
                  on_progress: Callable[[int], None] | None = None) -> None:
         import queue
         import threading
@@ -373,6 +373,9 @@ class BackgroundIndexer:
         self.ledger = ledger
         self.memory = memory
         self.batch_docs = batch_docs
+        # How long a partial batch waits for more documents: the model is much faster on full, length-sorted
+        # batches than on a document's handful of chunks, and waiting costs nothing while extraction runs.
+        self.max_wait_s = max_wait_s
         self.on_progress = on_progress
         self.stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0}
         self._queue: queue.Queue[tuple[SourceDocument, list[Signal], str] | None] = queue.Queue(maxsize=batch_docs * 8)
@@ -410,7 +413,7 @@ class BackgroundIndexer:
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=0.05) if batch else self._queue.get()
+                    item = self._queue.get(timeout=self.max_wait_s) if batch else self._queue.get()
                 except queue.Empty:  # the producer is slower than the model: embed what we have
                     self._flush(batch)
                     batch = []
