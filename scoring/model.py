@@ -160,6 +160,12 @@ class ScoringModel(_Strict):
     version: str = Field(min_length=1, max_length=50)
     description: str = ""
     categories: dict[Category, CategoryConfig]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, v: object) -> object:
+        """YAML reads ``version: 2`` as a number; a version is a label, so accept it as one."""
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
     no_data_score: float = Field(default=50.0, ge=0, le=100)
     signal_defaults: SignalDefaults = SignalDefaults()
     signals: dict[str, SignalRule] = Field(default_factory=dict, max_length=MAX_ITEMS)
