@@ -95,16 +95,22 @@ def extract_documents(
     return docs, sigs, versions
 
 
+def _workspace_documents(
+    ws: Workspace, *, max_bytes: int, extractor: str
+) -> tuple[list[str], dict[str, list[SourceDocument]], dict[str, list[Signal]], dict[str, str]]:
+    """(problems, documents, signals, extractor versions) of a workspace; a bad file becomes a problem line."""
+    problems = [str(p) for p in ws.problems]
+    if not ws.documents:
+        return problems, {}, {}, {}
+    docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
+                                             on_error=problems.append)
+    return problems, docs, sigs, versions
+
+
 def inputs_from_workspace(
     ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules", vendor_domains: Sequence[str] = ()
 ) -> Inputs:
-    problems = [str(p) for p in ws.problems]
-    docs: dict[str, list[SourceDocument]] = {}
-    sigs: dict[str, list[Signal]] = {}
-    versions: dict[str, str] = {}
-    if ws.documents:
-        docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
-                                                 on_error=problems.append)
+    problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
     starts = {a: acc.start_date for a, acc in ws.accounts.items()}
     return Inputs(
         accounts=ws.accounts,
@@ -144,13 +150,7 @@ def inputs_for_totals(
 
         empty = np.zeros(0, dtype=np.int64)
         cols = columns_from_rows(empty, empty, empty, np.zeros(0), ids, [])
-    problems = [str(p) for p in ws.problems]
-    docs: dict[str, list[SourceDocument]] = {}
-    sigs: dict[str, list[Signal]] = {}
-    versions: dict[str, str] = {}
-    if ws.documents:
-        docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
-                                                 on_error=problems.append)
+    problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
     rich = {a for a in ids if docs.get(a) or sigs.get(a)}
     return Inputs(
         accounts=ws.accounts,

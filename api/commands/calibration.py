@@ -55,6 +55,16 @@ def _ledger_if_exists() -> Ledger | None:
     return Ledger.from_settings(s)
 
 
+def _in_range(option: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise InputError(f"{option} must be {lo}-{hi}, got {value}")
+
+
+def _check_window(horizon: int, every: int) -> None:
+    _in_range("--horizon (days)", horizon, 1, 3650)
+    _in_range("--every (days)", every, 1, 365)
+
+
 def _model(path: Path | None) -> ScoringModel:
     from api.commands.common import resolve_model
     from api.settings import get_settings
@@ -132,14 +142,9 @@ def calibrate_command(
     from scoring.model import dump_model
     from scoring.snapshots import build_snapshots
 
-    if not 1 <= horizon <= 3650:
-        raise InputError(f"--horizon must be 1-3650 days, got {horizon}")
-    if not 1 <= every <= 365:
-        raise InputError(f"--every must be 1-365 days, got {every}")
-    if not 1_000 <= max_snapshots <= 2_000_000:
-        raise InputError(f"--max-snapshots must be 1000-2000000, got {max_snapshots}")
-    if not 2 <= folds <= 10:
-        raise InputError(f"--folds must be 2-10, got {folds}")
+    _check_window(horizon, every)
+    _in_range("--max-snapshots", max_snapshots, 1_000, 2_000_000)
+    _in_range("--folds", folds, 2, 10)
     base_model = _model(base)
     data, inputs_fn = _training_data(workspace, tenant)
     snaps = build_snapshots(data.accounts, data.outcomes, horizon=horizon, every=every, max_snapshots=max_snapshots,
@@ -189,10 +194,7 @@ def backtest_command(
     from scoring.backtest import backtest, write_report
     from scoring.snapshots import build_snapshots
 
-    if not 1 <= horizon <= 3650:
-        raise InputError(f"--horizon must be 1-3650 days, got {horizon}")
-    if not 1 <= every <= 365:
-        raise InputError(f"--every must be 1-365 days, got {every}")
+    _check_window(horizon, every)
     m = _model(model)
     data, inputs_fn = _training_data(workspace, tenant)
     first = _day(start, "--start") or data.first_usage_day
