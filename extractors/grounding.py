@@ -80,8 +80,7 @@ def _normalise(text: str) -> _Normalised:
         # casefold may expand one char into several (German sharp s): all map to the same origin
         out.append(folded)
         origin.extend([i] * len(folded))
-    norm = "".join(out)
-    return _Normalised(norm, tuple(origin))
+    return _Normalised("".join(out), tuple(origin))
 
 
 def _nearest(text: str, needle: str, hint: int | None) -> int:
@@ -118,7 +117,7 @@ def align(
     """Find ``quote`` in ``text``; ``hint`` is a claimed offset used only to choose between repeats."""
     if not quote or not quote.strip() or not text:
         return None
-    quote = quote[:MAX_QUOTE_CHARS] if len(quote) > MAX_QUOTE_CHARS else quote
+    quote = quote[:MAX_QUOTE_CHARS]
 
     pos = _nearest(text, quote, hint)
     if pos >= 0:
@@ -134,10 +133,8 @@ def align(
     nquote = _normalise_quote(quote)
     if not nquote or not norm.text:
         return None
-    nhint = None
-    if hint is not None:
-        # approximate: normalised offsets are never larger than original ones
-        nhint = min(hint, len(norm.text))
+    # approximate: normalised offsets are never larger than original ones
+    nhint = None if hint is None else min(hint, len(norm.text))
     npos = _nearest(norm.text, nquote, nhint)
     if npos >= 0:
         start, end = _span_from_norm(norm, text, npos, npos + len(nquote))

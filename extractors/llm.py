@@ -250,7 +250,7 @@ def _decode_json(raw: str) -> Any:
         pass
     try:
         return parse_json_markdown(s)
-    except (ValueError, json.JSONDecodeError) as e:
+    except (ValueError, json.JSONDecodeError):
         pass
     brace = s.find("{")
     if brace > 0:
@@ -394,6 +394,17 @@ class _Batch:
     def key(self) -> str:
         h = hashlib.sha256("|".join(p.text_hash for p in self.pieces).encode()).hexdigest()
         return h[:8]
+
+
+def _shares(batch: _Batch, usage: TokenUsage) -> dict[str, TokenUsage]:
+    """Each piece's part of one request's usage, by its share of the text, so per-document costs add up."""
+    total = sum(p.tokens for p in batch.pieces) or 1
+    out: dict[str, TokenUsage] = {}
+    for p in batch.pieces:
+        share = p.tokens / total
+        out[p.text_hash] = TokenUsage(round(usage.prompt_tokens * share), round(usage.completion_tokens * share), 0,
+                                      usage.estimated)
+    return out
 
 
 @dataclass
@@ -616,32 +627,28 @@ class LLMExtractor:
     def _run_batch(self, batch: _Batch, stats: RunStats) -> tuple[dict[str, list[Claim]], TokenUsage]:
         ids = [f"P{i}" for i in range(1, len(batch.pieces) + 1)]
         usage = TokenUsage()
-        messages = self.messages(batch)
-        msg = self._invoke(messages, stats)
-        payload = self._payload(msg)
-        usage.add(self._usage(msg, messages, payload))
-        try:
-            claims, rejected = parse_answer(payload, ids)
-        except BadAnswer as e:
-            with self._lock:
-                stats.reasks += 1
-            messages = self.messages(batch, reask_error=str(e))
+        reask: str | None = None  # one re-ask, quoting what was wrong with the first answer
+        while True:
+            messages = self.messages(batch, reask_error=reask)
             msg = self._invoke(messages, stats)
             payload = self._payload(msg)
             usage.add(self._usage(msg, messages, payload))
             try:
                 claims, rejected = parse_answer(payload, ids)
-            except BadAnswer as e2:
-                raise LLMError(f"the LLM answered off-schema twice ({e2}); model {self.config.model}") from None
+                break
+            except BadAnswer as e:
+                if reask is not None:
+                    raise LLMError(f"the LLM answered off-schema twice ({e}); model {self.config.model}") from None
+                reask = str(e)
+                with self._lock:
+                    stats.reasks += 1
         with self._lock:
             stats.rejected += rejected
         by_hash = {p.text_hash: claims[pid] for pid, p in zip(ids, batch.pieces)}
         if self.cache is not None:
-            total = sum(p.tokens for p in batch.pieces) or 1
-            for p in batch.pieces:
-                share = p.tokens / total
-                self.cache.put(p.text_hash, self.cache_version, self.config.model, by_hash[p.text_hash],
-                               round(usage.prompt_tokens * share), round(usage.completion_tokens * share))
+            for h, part in _shares(batch, usage).items():
+                self.cache.put(h, self.cache_version, self.config.model, by_hash[h],
+                               part.prompt_tokens, part.completion_tokens)
         return by_hash, usage
 
     # -- grounding -----------------------------------------------------------------------------
@@ -705,16 +712,11 @@ class LLMExtractor:
                     for p in batch.pieces:
                         errors[p.text_hash] = f"unexpected {type(e).__name__}: {e}"
                 return
-            total = sum(p.tokens for p in batch.pieces) or 1
             with self._lock:
                 stats.usage.add(usage)
                 stats.source_tokens += sum(p.tokens for p in batch.pieces)
                 answers.update(by_hash)
-                for p in batch.pieces:
-                    share = p.tokens / total
-                    usage_by_hash[p.text_hash] = TokenUsage(round(usage.prompt_tokens * share),
-                                                            round(usage.completion_tokens * share), 0,
-                                                            usage.estimated)
+                usage_by_hash.update(_shares(batch, usage))
 
         if plan.batches:
             with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(plan.batches))) as pool:
@@ -891,10 +893,10 @@ def config_from_settings(settings: Settings) -> LLMConfig:
         max_retries=settings.llm_max_retries,
         concurrency=settings.llm_concurrency,
         chunk_tokens=settings.llm_chunk_tokens,
-        context_tokens=getattr(settings, "llm_context_tokens", 64),
-        batch_tokens=getattr(settings, "llm_batch_tokens", 4000),
-        batch_pieces=getattr(settings, "llm_batch_pieces", 16),
-        backoff_max_s=getattr(settings, "llm_backoff_max_s", 60.0),
+        context_tokens=settings.llm_context_tokens,
+        batch_tokens=settings.llm_batch_tokens,
+        batch_pieces=settings.llm_batch_pieces,
+        backoff_max_s=settings.llm_backoff_max_s,
         price_prompt_per_1k=settings.llm_price_prompt_per_1k,
         price_completion_per_1k=settings.llm_price_completion_per_1k,
     )
@@ -921,7 +923,7 @@ def chat_model_from_settings(settings: Settings) -> BaseChatModel:
 
 
 def cache_from_settings(settings: Settings) -> LLMCache | None:
-    if not getattr(settings, "llm_cache", True):
+    if not settings.llm_cache:
         return None
     return LLMCache(settings.home / "llm_cache.sqlite")
 
@@ -936,7 +938,7 @@ def _factory(hybrid: bool) -> Callable[..., LLMExtractor]:
         options.setdefault("config", config_from_settings(settings))
         options.setdefault("cache", cache_from_settings(settings))
         if hybrid:
-            options.setdefault("window_tokens", getattr(settings, "llm_hybrid_window_tokens", 200))
+            options.setdefault("window_tokens", settings.llm_hybrid_window_tokens)
             return HybridExtractor(model, **options)
         return LLMExtractor(model, **options)
 

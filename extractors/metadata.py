@@ -197,7 +197,7 @@ def _sides(events: Iterable[_Event], vendor_domains: Sequence[str]) -> _Sides:
         ((len(ids), sent[dom], dom) for dom, ids in docs_per_domain.items() if dom not in FREEMAIL), reverse=True
     )
     counts = {dom: n for n, _, dom in ranked}
-    if len(ranked) < 1 or len(docs_per_domain) < 2:
+    if not ranked or len(docs_per_domain) < 2:
         return _Sides(frozenset(), inferred=True, known=False, note="fewer than two domains", counts=counts)
     if len(ranked) >= 2 and ranked[0][:2] == ranked[1][:2]:
         return _Sides(frozenset(), inferred=True, known=False, note="two domains tie as the vendor", counts=counts)
@@ -319,15 +319,14 @@ class MetadataExtractor:
         sent = Counter(e.key for e in customer)
         top_sender = sent.most_common(1)[0][0]
         window = timedelta(days=2 * self.unresponsive_days)
+        recent = [e for e in events if e.at > now - window]
         out: list[Signal] = []
         for person, count in sorted(sent.items()):
             if count < self.min_messages or count * 5 < len(customer):
                 continue
-            mine = [e for e in customer if e.key == person]
-            last = mine[-1]
+            last = [e for e in customer if e.key == person][-1]
             if now - last.at < window:
                 continue
-            recent = [e for e in events if e.at > now - window]
             if any(e.key == person or person in e.recipients for e in recent):
                 continue
             others = [e for e in recent if self._is_customer(e, sides)]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
@@ -136,6 +135,11 @@ def _lines(text: str, start: int = 0, end: int | None = None) -> list[_Line]:
 
 
 _BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _bom(text: str) -> int:
+    """Where the text starts after a UTF-8 byte-order mark (kept in ``text``, so offsets stay the file's)."""
+    return 1 if text.startswith("\ufeff") else 0
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -298,7 +302,7 @@ def _header_block(text: str, pos: int = 0, end: int | None = None, min_headers: 
 
 def _email_start(text: str) -> int:
     """Where the headers start: after a BOM and an mbox "From " line, if any."""
-    pos = 1 if text.startswith("\ufeff") else 0
+    pos = _bom(text)
     m = _LINE.match(text, pos)
     if m and _MBOX_FROM.match(m.group(1)):
         pos = m.end()
@@ -770,8 +774,8 @@ def parse_email(text: str, *, path: str | None = None, account_id: str | None = 
 
 def _mbox_spans(text: str, max_messages: int, path: str | None) -> list[tuple[int, int]]:
     """(start, end) of each message in an mbox, after its "From " separator line."""
-    seps = [m for m in _MBOX_SPLIT.finditer(text, 1 if text.startswith("\ufeff") else 0)]
-    seps = [m for m in seps if m.start() == (1 if text.startswith("\ufeff") else 0) or _after_blank(text, m.start())]
+    first = _bom(text)
+    seps = [m for m in _MBOX_SPLIT.finditer(text, first) if m.start() == first or _after_blank(text, m.start())]
     if len(seps) > max_messages:
         raise InputTooLargeError(f"{path}: mbox has {len(seps)} messages, over the limit of {max_messages}")
     return [(m.end(), seps[k + 1].start() if k + 1 < len(seps) else len(text)) for k, m in enumerate(seps)]
@@ -784,7 +788,7 @@ def _after_blank(text: str, pos: int) -> bool:
 
 
 def _is_mbox(text: str) -> bool:
-    start = 1 if text.startswith("\ufeff") else 0
+    start = _bom(text)
     m = _LINE.match(text, start)
     if not (m and _MBOX_FROM.match(m.group(1))):
         return False
@@ -857,7 +861,7 @@ def _speaker_segments(text: str, role: str, max_segments: int, path: str | None)
                 segments.append(Segment(start=span[0], end=span[1], role=role, speaker=cur[2],  # type: ignore[arg-type]
                                         start_seconds=cur[3]))
 
-    for ln in _lines(text, 1 if text.startswith("\ufeff") else 0):
+    for ln in _lines(text, _bom(text)):
         s = ln.text(text)
         m = _SPEAKER_LINE.match(s) or _SPEAKER_LINE_EMPTY.match(s)
         label = m.group("label").strip() if m else None
@@ -920,7 +924,7 @@ def _cue_blocks(text: str) -> list[list[_Line]]:
     """Blank-line separated blocks of lines."""
     blocks: list[list[_Line]] = []
     cur: list[_Line] = []
-    for ln in _lines(text, 1 if text.startswith("\ufeff") else 0):
+    for ln in _lines(text, _bom(text)):
         if ln.text(text).strip():
             cur.append(ln)
         elif cur:
@@ -1251,7 +1255,7 @@ _DATE_LINE = re.compile(r"^[ \t*_]*(?:date|when|meeting date)[ \t*_]*:[ \t*_]*(.
 def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = None,
                 account_id: str | None = None) -> SourceDocument:
     """Markdown or plain notes: title from the first heading, date from front matter or a Date: line."""
-    pos = 1 if text.startswith("\ufeff") else 0
+    pos = _bom(text)
     meta: dict[str, Any] = {}
     title: str | None = None
     occurred: datetime | None = None
@@ -1504,13 +1508,3 @@ def load_documents(
     text = read_source_text(path, max_bytes)
     return parse_documents(text, kind=kind, path=str(path), account_id=account_id, max_messages=max_messages)
 
-
-def iter_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named or contained (recursively, sorted) in ``paths``; hidden files are skipped."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")))
-        else:
-            out.append(p)
-    return out
