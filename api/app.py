@@ -234,7 +234,7 @@ def create_app(
         finally:
             dispatcher.stop()
             if state.indexer is not None:
-                state.indexer.stop()  # type: ignore[attr-defined]
+                state.indexer.stop()
             if own_ledger:
                 ledger.close()
 

@@ -7,7 +7,7 @@ needs the ``write`` scope (403). The tenant in the principal is the only tenant 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +17,10 @@ from api.service import HealthService
 from api.settings import Settings
 from memory.api_store import ApiStore
 from memory.ledger import Ledger
+
+if TYPE_CHECKING:
+    from api.app import VectorIndexer
+    from api.webhooks import Dispatcher
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, as a header")
@@ -32,8 +36,8 @@ class AppState:
     service: HealthService
     auth: Authenticator
     buckets: TokenBuckets
-    dispatcher: object | None = None
-    indexer: object | None = None
+    dispatcher: Dispatcher | None = None
+    indexer: VectorIndexer | None = None
 
 
 # Dependencies are ``async def`` on purpose: a sync dependency costs a thread-pool hop per request, and

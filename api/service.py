@@ -221,14 +221,8 @@ class HealthService:
 
     def source_kinds(self, tenant: str, account_id: str) -> dict[str, str]:
         """Document id -> kind (email, transcript ...) for narration, without loading the texts."""
-        from sqlalchemy import select
-
-        from memory.ledger import DocumentRow
-
-        t = DocumentRow.__table__
         with self.ledger.read() as conn:
-            return {r.id: r.kind for r in conn.execute(
-                select(t.c.id, t.c.kind).where(t.c.tenant == tenant, t.c.account_id == account_id))}
+            return {r.id: r.kind for r in conn.execute(_Q_KINDS, {"t": tenant, "a": account_id})}
 
     def document(self, tenant: str, source_id: str) -> SourceDocument:
         found = self.ledger.documents_by_ids([source_id])
@@ -265,8 +259,6 @@ class HealthService:
         snapshot counts for a day only when it is of that day; an int N = N days before the first day's
         snapshot, for "why since a month ago") and optionally its documents' kinds.
         Raises NotFoundError when the account is not in this tenant."""
-        from memory.ledger import Ledger
-
         model_id = self.model(tenant).id
         out: list[HealthScore | None] = []
         kinds: dict[str, str] = {}
@@ -443,23 +435,17 @@ class HealthService:
 
     def _account_level_signals(self, tenant: str, account_id: str) -> int:
         """Metadata signals (silence, stakeholder changes) depend on the whole document set: recompute them."""
-        try:
-            from extractors.metadata import MetadataExtractor  # type: ignore[import-not-found]
-        except ImportError:
-            return 0
-        try:
-            ex = MetadataExtractor(unresponsive_days=self.settings.unresponsive_days,
-                                   vendor_domains=self.settings.vendor_domains)
-        except TypeError:
-            ex = MetadataExtractor()
+        from extractors.metadata import MetadataExtractor
+
         docs = self.ledger.documents_for(account_id, tenant=tenant)
-        if not hasattr(ex, "extract_account") or not docs:
+        if not docs:
             return 0
+        ex = MetadataExtractor(unresponsive_days=self.settings.unresponsive_days,
+                               vendor_domains=self.settings.vendor_domains)
         sigs = ex.extract_account(docs, today())
         digest = self.ledger.digest_documents(account_id, tenant=tenant)
         added, _removed = self.ledger.replace_account_signals(
-            account_id, sigs, extractor=getattr(ex, "name", "metadata"), version=getattr(ex, "version", "0"),
-            digest=digest, tenant=tenant,
+            account_id, sigs, extractor=ex.name, version=ex.version, digest=digest, tenant=tenant,
         )
         return added
 

@@ -357,16 +357,13 @@ def models_register(file: Annotated[Path, typer.Argument(help="Model file to sto
 
 
 def register(app: typer.Typer) -> None:
+    from api.commands.scoring import models_app  # the models group lives with `score`
+
     app.command("calibrate")(calibrate_command)
     app.command("backtest")(backtest_command)
     app.command("whatif")(whatif_command)
     app.command("override")(override_command)
     app.command("outcome")(outcome_command)
-    try:
-        from api.commands.scoring import models_app
-    except ImportError:  # the models group lives with `score`; without it, a group of our own
-        models_app = typer.Typer(help="Scoring model versions.", no_args_is_help=True)
-        app.add_typer(models_app, name="models")
     models_app.command("activate")(models_activate)
     models_app.command("versions")(models_versions)
     models_app.command("register")(models_register)

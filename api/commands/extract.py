@@ -6,16 +6,15 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from extractors.models import Signal
-
 if TYPE_CHECKING:
     from api.settings import Settings
     from extractors.errors import HealthtraceError
-    from extractors.models import SourceDocument
+    from extractors.models import Signal, SourceDocument
 
 
 class OutputFormat(str, Enum):
@@ -63,6 +62,28 @@ def signal_record(sig: Signal, source: str) -> dict[str, object]:
         "prompt_version": sig.prompt_version,
         "model": sig.model,
     }
+
+
+def _kept(sig: Signal, min_confidence: float, include_unverified: bool) -> bool:
+    """The serial and the pooled paths must drop exactly the same signals."""
+    return sig.confidence >= min_confidence and (sig.verified or include_unverified)
+
+
+def _finish(records: list[dict[str, object]], format: OutputFormat, failed: int, total: int,
+            summary: str | None = None) -> None:
+    """Print what jsonl did not stream, then fail the run (exit 1) when any file failed."""
+    out = sys.stdout
+    if format is OutputFormat.json:
+        json.dump(records, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif format is OutputFormat.table:
+        _print_table(records)
+    out.flush()
+    if summary:
+        print(summary, file=sys.stderr)
+    if failed:
+        print(f"{failed} of {total} files failed", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def extract_command(
@@ -132,7 +153,7 @@ def extract_command(
                 print(f"error: {e}", file=sys.stderr)
                 continue
             for sig in signals:
-                if sig.confidence < min_confidence or not (sig.verified or include_unverified):
+                if not _kept(sig, min_confidence, include_unverified):
                     continue
                 rec = signal_record(sig, source)
                 if format is OutputFormat.jsonl:
@@ -144,20 +165,13 @@ def extract_command(
     finally:
         if progress is not None:
             progress.stop()
-    if format is OutputFormat.json:
-        json.dump(records, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    elif format is OutputFormat.table:
-        _print_table(records)
-    out.flush()
+    summary = None
     totals = getattr(ex, "totals", None)
     if totals is not None and hasattr(totals, "as_dict"):
         t = totals.as_dict()
-        print(f"{ex.name}: {t['calls']} LLM calls, {t['prompt_tokens']} prompt + {t['completion_tokens']} completion "
-              f"tokens, {t['cached_pieces']} cached pieces, {t['unverified']} unverified signals", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(files)} files failed", file=sys.stderr)
-        raise typer.Exit(1)
+        summary = (f"{ex.name}: {t['calls']} LLM calls, {t['prompt_tokens']} prompt + {t['completion_tokens']} "
+                   f"completion tokens, {t['cached_pieces']} cached pieces, {t['unverified']} unverified signals")
+    _finish(records, format, failed, len(files), summary)
 
 
 def default_workers() -> int:
@@ -198,8 +212,7 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
         except HealthtraceError as e:
             out.append(str(e))
             continue
-        out.append([signal_record(sig, source) for sig in signals
-                    if sig.confidence >= min_confidence and (sig.verified or include_unverified)])
+        out.append([signal_record(sig, source) for sig in signals if _kept(sig, min_confidence, include_unverified)])
     return out
 
 
@@ -207,7 +220,7 @@ def extract_parallel(
     sources: list[str], *, kind: str = "auto", account: str | None = None, extractor: str = "rules",
     max_bytes: int, min_confidence: float = 0.0, include_unverified: bool = False, workers: int = 2,
     chunk: int = 0, pool: Any = None,
-) -> Any:
+) -> Iterator[list[dict[str, object]] | str]:
     """Per file in input order: its signal records, or the error text. Files go to worker processes in chunks
     (a few per worker and round, so pickling is amortised and slow files even out); pass ``pool`` to reuse one."""
     import multiprocessing as mp
@@ -245,15 +258,7 @@ def _extract_in_pool(files: list[Path], format: OutputFormat, kind: str, account
             out.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in got))
         else:
             records.extend(got)
-    if format is OutputFormat.json:
-        json.dump(records, out, ensure_ascii=False, indent=2)
-        out.write("\n")
-    elif format is OutputFormat.table:
-        _print_table(records)
-    out.flush()
-    if failed:
-        print(f"{failed} of {len(files)} files failed", file=sys.stderr)
-        raise typer.Exit(1)
+    _finish(records, format, failed, len(files))
 
 
 def _load_all(
@@ -290,7 +295,7 @@ def _dry_run(files: list[Path], kind: str, account: str | None, extractor: str, 
     from extractors.errors import HealthtraceError
 
     loaded = _load_all(files, kind, account, settings)
-    for path, d in zip(files, loaded):
+    for d in loaded:
         if isinstance(d, HealthtraceError):
             print(f"error: {d}", file=sys.stderr)
     docs = [d for d in loaded if not isinstance(d, HealthtraceError)]

@@ -88,15 +88,11 @@ def _print_report(report: Any, fmt: Format) -> None:
         Console().print(t)
         if not report.changed:
             print("nothing new: everything was already ingested")
-    err = sys.stderr
-    for p in report.problems[:200]:
-        print(f"skipped row: {p}", file=err)
-    if len(report.problems) > 200:
-        print(f"... and {len(report.problems) - 200} more bad rows", file=err)
-    for f in report.failures[:200]:
-        print(f"failed: {f}", file=err)
-    if len(report.failures) > 200:
-        print(f"... and {len(report.failures) - 200} more failed documents", file=err)
+    for items, label, more in ((report.problems, "skipped row", "bad rows"), (report.failures, "failed", "failed documents")):
+        for item in items[:200]:
+            print(f"{label}: {item}", file=sys.stderr)
+        if len(items) > 200:
+            print(f"... and {len(items) - 200} more {more}", file=sys.stderr)
 
 
 def ingest_command(
@@ -166,7 +162,7 @@ def search_command(
 
     d_since = _parse_date(since, "--since")
     d_until = _parse_date(until, "--until")
-    settings, ledger, vectors = _open()
+    _, ledger, vectors = _open()
     try:
         results = search_evidence(ledger, vectors, account, query, since=d_since, until=d_until, type=type, k=k)
     finally:

@@ -7,11 +7,15 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from extractors.errors import InputError
+
+if TYPE_CHECKING:
+    from scoring.model import ScoringModel
+    from scoring.scorer import Result
 
 
 class ScoreFormat(str, Enum):
@@ -34,7 +38,7 @@ def _parse_dates(values: list[str] | None) -> list[date]:
     return sorted(set(out))
 
 
-def _record(res, full: bool) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _record(res: Result, full: bool) -> dict[str, object]:
     if full:
         return res.to_health_score().model_dump(mode="json")
     return {
@@ -143,7 +147,7 @@ def score_command(
             ledger.close()
 
 
-def _table(results: list) -> None:  # type: ignore[type-arg]
+def _table(results: list[Result]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -162,7 +166,7 @@ models_app = typer.Typer(help="Scoring model files: list the bundled ones, show 
                          no_args_is_help=True)
 
 
-def _resolve(name_or_file: str | None) -> tuple[str, object]:
+def _resolve(name_or_file: str | None) -> tuple[str, ScoringModel]:
     from scoring.model import bundled_models, load_model
 
     if name_or_file is None:
@@ -190,9 +194,6 @@ def models_show(
 ) -> None:
     """Id, version, hash, category weights, signal points, metric rubrics and profiles of a model."""
     source, m = _resolve(model)
-    from scoring.model import ScoringModel
-
-    assert isinstance(m, ScoringModel)
     if format == "json":
         print(json.dumps({"source": source, "content_hash": m.content_hash, **m.model_dump(mode="json")}, indent=2))
         return

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from memory.api_store import ApiStore
 
 DASHBOARD_KEY_NAME = "dashboard (healthtrace serve)"
 
@@ -21,13 +26,18 @@ class FormatOpt(str, Enum):
     slack = "slack"
 
 
-def _store():  # type: ignore[no-untyped-def]
+@contextmanager
+def _store() -> Iterator[ApiStore]:
+    """The key/webhook store of the configured ledger, closed when the command is done with it."""
     from api.settings import get_settings
     from memory.api_store import ApiStore
     from memory.ledger import Ledger
 
     ledger = Ledger.from_settings(get_settings())
-    return ledger, ApiStore(ledger.engine)
+    try:
+        yield ApiStore(ledger.engine)
+    finally:
+        ledger.close()
 
 
 def serve_command(
@@ -69,11 +79,8 @@ def keys_create(
     scope: Annotated[ScopeOpt, typer.Option(help="read: GET routes; write: also ingest, overrides, webhooks.")] = ScopeOpt.read,
 ) -> None:
     """Create a key and print its token (only now: it is stored as a hash)."""
-    ledger, store = _store()
-    try:
+    with _store() as store:
         key, token = store.create_key(tenant, name=name, scope=scope.value)
-    finally:
-        ledger.close()
     typer.echo(token)
     typer.echo(f"created {key.id} (prefix {key.prefix}, tenant {key.tenant!r}, scope {key.scope})", err=True)
 
@@ -81,11 +88,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None) -> None:
     """Keys with prefix, tenant, scope and state (never the token)."""
-    ledger, store = _store()
-    try:
+    with _store() as store:
         keys = store.list_keys(tenant)
-    finally:
-        ledger.close()
     for k in keys:
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
         typer.echo(f"{k.id}\t{k.prefix}\t{k.tenant}\t{k.scope}\t{state}\t{k.created_at:%Y-%m-%d %H:%M}\t{k.name}")
@@ -94,11 +98,8 @@ def keys_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant.
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id (key_...) or prefix (ht_...).")]) -> None:
     """Revoke a key; requests with it fail with 401 within seconds."""
-    ledger, store = _store()
-    try:
+    with _store() as store:
         k = store.revoke_key(key)
-    finally:
-        ledger.close()
     typer.echo(f"revoked {k.id} ({k.prefix}, tenant {k.tenant!r})")
 
 
@@ -124,22 +125,16 @@ def webhooks_add(
     except ValidationError as e:
         first = e.errors()[0]
         raise InputError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
-    ledger, store = _store()
-    try:
+    with _store() as store:
         hook = store.add_webhook(tenant, str(spec.url), secret=spec.secret, events=list(spec.events), format=spec.format)
-    finally:
-        ledger.close()
     typer.echo(json.dumps({"id": hook.id, "url": hook.url, "events": hook.events, "format": hook.format,
                            "secret": hook.secret}))
 
 
 @webhooks_app.command("list")
 def webhooks_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None) -> None:
-    ledger, store = _store()
-    try:
+    with _store() as store:
         hooks = store.list_webhooks(tenant)
-    finally:
-        ledger.close()
     for h in hooks:
         typer.echo(f"{h.id}\t{h.tenant}\t{'active' if h.active else 'inactive'}\t{h.format}\t{','.join(h.events)}\t{h.url}")
 

@@ -20,9 +20,12 @@ import typer
 from extractors.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from extractors.models import Account, HealthScore
+    from api.settings import Settings
+    from extractors.models import Account, HealthScore, UsageRow
     from memory.ledger import Ledger
     from scoring.model import ScoringModel
+    from scoring.narrate import Narrative
+    from scoring.playbooks import Playbooks
 
 DEMO_VENDOR_DOMAINS = ("lumenly.example",)  # the demo's vendor: its people are not customer contacts
 DEFAULT_REPORT_DIR = Path("healthtrace-report")
@@ -51,14 +54,17 @@ def _day(value: str | None, option: str) -> date | None:
 # ----------------------------------------------------------------------------------------- scores
 def score_from_ledger(
     ledger: Ledger, account: Account, model: ScoringModel, as_of: date, *, vendor_domains: tuple[str, ...] = (),
-    tenant: str = "default",
+    tenant: str = "default", rows: list[UsageRow] | None = None,
 ) -> HealthScore | None:
-    """Score one account from the stored memory as the batch scorer does (None before the account started)."""
+    """Score one account from the stored memory as the batch scorer does (None before the account started).
+
+    ``rows``: the account's usage up to ``as_of`` when the caller has already read it (saves a second query)."""
     from scoring.batch import Inputs, score_inputs
     from scoring.usage import first_days, group_usage
 
     aid = account.account_id
-    rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
+    if rows is None:
+        rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
     signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
     docs = ledger.documents_for(aid, tenant)
     inputs = Inputs(
@@ -74,10 +80,6 @@ def score_from_ledger(
     return None
 
 
-def _has_inputs(ledger: Ledger, aid: str, as_of: date, tenant: str) -> bool:
-    return bool(ledger.usage_for(aid, until=as_of, tenant=tenant) or ledger.signals_for(aid, until=as_of, tenant=tenant))
-
-
 def resolve_score(
     ledger: Ledger, account: Account, model: ScoringModel, as_of: date, *, vendor_domains: tuple[str, ...] = (),
     tenant: str = "default",
@@ -87,8 +89,10 @@ def resolve_score(
     snap = ledger.snapshot_at(aid, as_of, model_id=model.id, tenant=tenant)
     if snap is not None and snap.as_of == as_of:
         return snap
-    if _has_inputs(ledger, aid, as_of, tenant):
-        fresh = score_from_ledger(ledger, account, model, as_of, vendor_domains=vendor_domains, tenant=tenant)
+    rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
+    if rows or ledger.signals_for(aid, until=as_of, tenant=tenant):  # any input at all, verified or not
+        fresh = score_from_ledger(ledger, account, model, as_of, vendor_domains=vendor_domains, tenant=tenant,
+                                  rows=rows)
         if fresh is not None:
             return fresh
     if snap is not None:
@@ -108,7 +112,9 @@ def source_kinds(ledger: Ledger, aid: str, tenant: str = "default") -> dict[str,
     return {d.id: d.kind for d in ledger.documents_for(aid, tenant)}
 
 
-def _context(model_file: Path | None, playbooks_file: Path | None) -> tuple[Any, Any, Any, tuple[str, ...]]:
+def _context(
+    model_file: Path | None, playbooks_file: Path | None
+) -> tuple[Settings, ScoringModel, Playbooks, tuple[str, ...]]:
     from api.settings import get_settings
     from api.commands.common import resolve_model
     from scoring.playbooks import load_playbooks
@@ -119,7 +125,7 @@ def _context(model_file: Path | None, playbooks_file: Path | None) -> tuple[Any,
     return settings, model, playbooks, tuple(settings.vendor_domains)
 
 
-def _driver_lines(narrative: Any, kinds: dict[str, str]) -> list[str]:
+def _driver_lines(narrative: Narrative, kinds: dict[str, str]) -> list[str]:
     from scoring.narrate import source_label
 
     lines = []

@@ -3,7 +3,7 @@ why, recap, evidence search, what-if and CSM overrides. Every query is bounded b
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -30,7 +30,7 @@ from api.schemas import (
     WhatIfIn,
     WhatIfOut,
 )
-from api.service import HealthService, Rescored, today, top_reasons
+from api.service import Rescored, today, top_reasons
 from extractors.errors import InputError, InputTooLargeError
 from extractors.models import TIERS, Account, HealthScore, Tier
 
@@ -66,8 +66,12 @@ def score_change(r: Rescored) -> ScoreChangeOut:
     )
 
 
-def _source_kinds(service: HealthService, tenant: str, account_id: str) -> dict[str, str]:
-    return service.source_kinds(tenant, account_id)
+def _account_out(a: Account, s: HealthScore | None, updated_at: datetime | None = None) -> AccountOut:
+    return AccountOut(
+        account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
+        score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
+        top_reasons=top_reasons(s) if s else [], updated_at=updated_at,
+    )
 
 
 @router.put("", response_model=UpsertResult)
@@ -120,26 +124,13 @@ def list_accounts(
     else:
         kept.sort(key=lambda r: ((r[0].name or r[0].account_id).lower(), r[0].account_id))
     page = kept[offset : offset + limit]
-    items = [
-        AccountOut(
-            account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
-            score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
-            top_reasons=top_reasons(s) if s else [], updated_at=at,
-        )
-        for a, s, at in page
-    ]
+    items = [_account_out(a, s, at) for a, s, at in page]
     return AccountPage(items=items, total=len(kept), limit=limit, offset=offset, tiers=tiers)
 
 
 @router.get("/{account_id}", response_model=AccountOut)
 def get_account(account_id: AccountId, principal: Reader, service: Service) -> AccountOut:
-    a = service.account(principal.tenant, account_id)
-    s = service.latest(principal.tenant, account_id)
-    return AccountOut(
-        account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
-        score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
-        top_reasons=top_reasons(s) if s else [],
-    )
+    return _account_out(service.account(principal.tenant, account_id), service.latest(principal.tenant, account_id))
 
 
 @router.get("/{account_id}/health", response_model=HealthOut)
@@ -191,7 +182,7 @@ def get_changes(
     account = service.account(principal.tenant, account_id)
     model_id = service.model(principal.tenant).id
     snaps = service.ledger.snapshots_for(account_id, model_id=model_id, tenant=principal.tenant)
-    kinds = _source_kinds(service, principal.tenant, account_id)
+    kinds = service.source_kinds(principal.tenant, account_id)
     out: list[ChangeOut] = []
     for before, after in reversed(list(zip(snaps, snaps[1:]))):
         if since is not None and after.as_of < since:
@@ -243,7 +234,7 @@ def get_recap(
     account = service.account(principal.tenant, account_id)
     now = service.health_of(principal.tenant, account, None)
     before = service.health_of(principal.tenant, account, now.as_of - timedelta(days=days))
-    kinds = _source_kinds(service, principal.tenant, account_id)
+    kinds = service.source_kinds(principal.tenant, account_id)
     story = narrate(before, now, account=account, source_kinds=kinds) if before.as_of < now.as_of else None
     md = render_recap(account, now, story, audience=audience, days=days, source_kinds=kinds)
     return RecapOut(account_id=account_id, as_of=now.as_of, audience=audience, markdown=md)

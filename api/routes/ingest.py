@@ -23,7 +23,7 @@ from api.schemas import (
     UsageIn,
 )
 from extractors.errors import InputError, InputTooLargeError
-from extractors.models import Outcome, SourceDocument, UsagePoint
+from extractors.models import Outcome, SourceDocument, UsagePoint, document_id
 
 router = APIRouter(
     prefix="/v1",
@@ -37,7 +37,6 @@ MAX_UPLOAD_FILES = 50
 
 def _parse(text: str, kind: str, path: str | None, account_id: str, tenant: str,
            occurred_at: object = None) -> SourceDocument:
-    from extractors.models import document_id
     from extractors.parsers import parse_text
 
     doc = parse_text(text, kind=kind, path=path, account_id=account_id)
