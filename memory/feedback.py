@@ -7,7 +7,7 @@ Outcomes themselves are the ledger's (``Ledger.add_outcomes``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Text, select, update
@@ -15,17 +15,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from extractors.errors import InputError, NotFoundError
 from extractors.models import TIERS, tier_for
-from memory.ledger import DEFAULT_TENANT, Ledger
+from memory.ledger import DEFAULT_TENANT, Ledger, _utcnow
 
 REASON_CODES = (
     "champion_risk", "executive_change", "budget_cut", "competitor", "product_fit", "support_issues",
     "strategic_account", "expansion_signal", "relationship_strong", "data_quality", "other",
 )
 MAX_NOTE = 4000
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class _Base(DeclarativeBase):

@@ -13,7 +13,8 @@ Order of work, chosen so a crash at any point leaves a consistent store and a re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,28 +71,33 @@ class IngestOptions:
 
 # ----------------------------------------------------------------------------------------- parts
 def _parse_file(path: Path, account_id: str, max_bytes: int) -> list[SourceDocument]:
-    """One file -> its documents (an mbox gives one per message when the parser supports splitting)."""
-    from extractors import parsers
+    """One file -> its documents: an mbox is one per message, so each message is cited on its own."""
+    from extractors.parsers import load_documents
 
-    loader = getattr(parsers, "load_documents", None)
-    if loader is not None:
-        return list(loader(path, account_id=account_id, max_bytes=max_bytes))
-    return [parsers.load_document(path, account_id=account_id, max_bytes=max_bytes)]
+    return load_documents(path, account_id=account_id, max_bytes=max_bytes)
 
 
 def _metadata_extractor(options: dict[str, Any]) -> Any | None:
-    """The account-level metadata extractor, when the module exists (it is optional for ingest)."""
+    """The account-level metadata extractor (a seam: tests swap it; ``None`` skips account-level signals)."""
+    from extractors.metadata import MetadataExtractor
+
     try:
-        from extractors import metadata  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    cls = getattr(metadata, "MetadataExtractor", None)
-    if cls is None:
-        return None
-    try:
-        return cls(**options)
-    except TypeError:
-        return cls()
+        return MetadataExtractor(**options)
+    except TypeError:  # options meant for another version of the extractor: run it with its defaults
+        return MetadataExtractor()
+
+
+def _counter(progress: ProgressFn | None, stage: str, total: int) -> Callable[[int], None]:
+    """Turns the indexers' "n more done" callbacks into (stage, done, total) progress reports."""
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(stage, done, total)
+
+    return step
 
 
 def _prepare_signals(doc: SourceDocument, signals: Iterable[Signal]) -> list[Signal]:
@@ -129,15 +135,7 @@ class Ingestor:
             return
         from .vectors import BackgroundIndexer
 
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if self.progress:
-                self.progress("embedding", done, total)
-
-        self._indexer = BackgroundIndexer(self.ledger, self.vectors, on_progress=step)
+        self._indexer = BackgroundIndexer(self.ledger, self.vectors, on_progress=_counter(self.progress, "embedding", total))
 
     # ------------------------------------------------------------------ documents
     def ingest_documents(self, account_id: str, files: Sequence[Path], *, done: int = 0, total: int = 0) -> int:
@@ -270,28 +268,33 @@ class Ingestor:
             self.report.signals_embedded += stats["signals_embedded"]
 
         pending = len(self.ledger.document_ids(indexed=False))
-        done = 0
-
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            if self.progress:
-                self.progress("embedding", done, pending)
-
-        stats = index_pending(self.ledger, self.vectors, on_progress=step)
+        stats = index_pending(self.ledger, self.vectors, on_progress=_counter(self.progress, "embedding", pending))
         self.report.chunks_embedded += stats["chunks_embedded"]
         self.report.signals_embedded += stats["signals_embedded"]
 
 
 # ----------------------------------------------------------------------------------------- entry points
+@contextmanager
+def _recorded_run(ledger: Ledger, ing: Ingestor, **meta: Any) -> Iterator[None]:
+    """The run's outcome goes to ``extraction_runs`` either way; on failure the indexer stops first so the
+    ledger's ``indexed`` flags (not the vector store) say what is missing."""
+    run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, **meta)
+    try:
+        yield
+    except BaseException as e:
+        ing.abort()
+        ledger.finish_run(run_id, "failed", ing.report.to_dict(), error=f"{e.__class__.__name__}: {e}")
+        raise
+    ledger.finish_run(run_id, "ok", ing.report.to_dict())
+
+
 def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *, vectors: Any | None = None,
                      progress: ProgressFn | None = None) -> IngestReport:
     ws = load_workspace(root, max_documents=options.max_files)
     ing = Ingestor(ledger, options, vectors=vectors, progress=progress)
     rep = ing.report
     rep.problems.extend(str(p) for p in ws.problems)
-    run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, workspace=str(root), vectors=options.vectors)
-    try:
+    with _recorded_run(ledger, ing, workspace=str(root), vectors=options.vectors):
         accounts = [a.model_copy(update={"tenant": options.tenant}) for a in ws.accounts.values()]
         rep.accounts_changed = ledger.upsert_accounts(accounts)
         rep.usage_added = ledger.add_usage(ws.usage, tenant=options.tenant)
@@ -305,11 +308,6 @@ def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *
             done = ing.ingest_documents(account_id, files, done=done, total=total)
             ing.run_metadata(account_id)
         ing.index()
-    except BaseException as e:
-        ing.abort()
-        ledger.finish_run(run_id, "failed", rep.to_dict(), error=f"{e.__class__.__name__}: {e}")
-        raise
-    ledger.finish_run(run_id, "ok", rep.to_dict())
     return rep
 
 
@@ -326,18 +324,11 @@ def ingest_files(ledger: Ledger, files: Sequence[str | Path], account_id: str, o
         ledger.upsert_accounts([Account(account_id=account_id, tenant=options.tenant)])
         log.info("created account %s", account_id)
     ing = Ingestor(ledger, options, vectors=vectors, progress=progress)
-    run_id = ledger.start_run(ing.extractor.name, ing.extractor.version, account=account_id, files=len(files),
-                              vectors=options.vectors)
-    try:
+    with _recorded_run(ledger, ing, account=account_id, files=len(files), vectors=options.vectors):
         ing.start_indexer(len(files))
         ing.ingest_documents(account_id, [Path(f) for f in files], total=len(files))
         ing.run_metadata(account_id)
         ing.index()
-    except BaseException as e:
-        ing.abort()
-        ledger.finish_run(run_id, "failed", ing.report.to_dict(), error=f"{e.__class__.__name__}: {e}")
-        raise
-    ledger.finish_run(run_id, "ok", ing.report.to_dict())
     return ing.report
 
 
@@ -347,13 +338,4 @@ def reindex(ledger: Ledger, vectors: Any, *, progress: ProgressFn | None = None)
 
     vectors.reset()
     ledger.reset_indexed()
-    total = len(ledger.document_ids())
-    done = 0
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress("embedding", done, total)
-
-    return index_pending(ledger, vectors, on_progress=step)
+    return index_pending(ledger, vectors, on_progress=_counter(progress, "embedding", len(ledger.document_ids())))

@@ -44,6 +44,7 @@ from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocum
 
 DEFAULT_TENANT = "default"
 _BATCH = 5_000  # rows per executemany: bounds memory on 100k-row usage files
+_IN_BATCH = 500  # ids per IN (...) list: stays under SQLite's bound-parameter limit
 
 
 def _utcnow() -> datetime:
@@ -248,15 +249,6 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def register_migration(name: str, fn: Callable[[Connection], None]) -> None:
-    """For later modules (overrides, api keys ...): append a migration; names must be unique and sortable."""
-    if any(n == name for n, _ in MIGRATIONS):
-        raise ValueError(f"migration {name!r} already registered")
-    if MIGRATIONS and name <= MIGRATIONS[-1][0]:
-        raise ValueError(f"migration {name!r} must sort after {MIGRATIONS[-1][0]!r}")
-    MIGRATIONS.append((name, fn))
-
-
 # ----------------------------------------------------------------------------------------- helpers
 def _naive_utc(dt: datetime | None) -> datetime | None:
     if dt is None:
@@ -272,6 +264,17 @@ def _digest(parts: Iterable[str]) -> str:
         h.update(p.encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.hexdigest()[:32]
+
+
+def _db_error(e: SQLAlchemyError) -> str:
+    """The driver's first line only: SQLAlchemy's full text repeats the statement and its parameters."""
+    return f"{e.__class__.__name__}: {e.args[0] if e.args else e}"
+
+
+def _in_batches(ids: Iterable[str]) -> Iterator[list[str]]:
+    ids = list(ids)
+    for i in range(0, len(ids), _IN_BATCH):
+        yield ids[i : i + _IN_BATCH]
 
 
 def _jsonable(obj: Any) -> Any:
@@ -333,7 +336,7 @@ class Ledger:
             self.dialect = self.engine.dialect.name
             self._migrate()
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot open the ledger at {_safe_url(url)}: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+            raise StoreError(f"cannot open the ledger at {_safe_url(url)}: {_db_error(e)}") from e
 
     @classmethod
     def from_settings(cls, settings: Any) -> Ledger:
@@ -360,7 +363,7 @@ class Ledger:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"ledger write failed: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+            raise StoreError(f"ledger write failed: {_db_error(e)}") from e
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -368,7 +371,7 @@ class Ledger:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as e:
-            raise StoreError(f"ledger read failed: {e.__class__.__name__}: {e.args[0] if e.args else e}") from e
+            raise StoreError(f"ledger read failed: {_db_error(e)}") from e
 
     def _insert(self, model: type[Base]) -> Any:
         if self.dialect == "postgresql":
@@ -514,9 +517,8 @@ class Ledger:
         with self.read() as conn:
             if subjects is None:
                 return {r.subject: r.digest for r in conn.execute(q)}
-            subj = list(subjects)
-            for i in range(0, len(subj), 500):
-                out.update({r.subject: r.digest for r in conn.execute(q.where(t.c.subject.in_(subj[i : i + 500])))})
+            for batch in _in_batches(subjects):
+                out.update({r.subject: r.digest for r in conn.execute(q.where(t.c.subject.in_(batch)))})
         return out
 
     def replace_account_signals(
@@ -538,8 +540,8 @@ class Ledger:
         with self.write() as conn:
             old = set(conn.scalars(select(t.c.id).where(t.c.tenant == tenant, t.c.account_id == account_id, t.c.extractor == extractor)))
             removed = sorted(old - keep)
-            for i in range(0, len(removed), 500):
-                conn.execute(delete(t).where(t.c.id.in_(removed[i : i + 500])))
+            for batch in _in_batches(removed):
+                conn.execute(delete(t).where(t.c.id.in_(batch)))
             added = self.insert_ignore(conn, SignalRow, [_signal_row(s, tenant) for s in sigs])
             e = ExtractionRow.__table__
             conn.execute(delete(e).where(e.c.subject == subject, e.c.extractor == extractor))
@@ -563,21 +565,24 @@ class Ledger:
             ).all()
         return [_document_from(r) for r in rows]
 
-    def document_ids(self, *, indexed: bool | None = None) -> list[str]:
-        t = DocumentRow.__table__
+    def _ids(self, model: type[DocumentRow] | type[SignalRow], indexed: bool | None) -> list[str]:
+        t = model.__table__
         q = select(t.c.id).order_by(t.c.id)
         if indexed is not None:
             q = q.where(t.c.indexed == indexed)
         with self.read() as conn:
             return list(conn.scalars(q))
 
+    def document_ids(self, *, indexed: bool | None = None) -> list[str]:
+        return self._ids(DocumentRow, indexed)
+
     def documents_by_ids(self, ids: Sequence[str]) -> list[tuple[SourceDocument, str]]:
         """(document, tenant) for each id found, in the given order."""
         t = DocumentRow.__table__
         found: dict[str, tuple[SourceDocument, str]] = {}
         with self.read() as conn:
-            for i in range(0, len(ids), 500):
-                for r in conn.execute(select(t).where(t.c.id.in_(list(ids[i : i + 500])))):
+            for batch in _in_batches(ids):
+                for r in conn.execute(select(t).where(t.c.id.in_(batch))):
                     found[r.id] = (_document_from(r), r.tenant)
         return [found[i] for i in ids if i in found]
 
@@ -617,26 +622,21 @@ class Ledger:
         t = SignalRow.__table__
         found: dict[str, tuple[Signal, str]] = {}
         with self.read() as conn:
-            for i in range(0, len(ids), 500):
-                for r in conn.execute(select(t.c.id, t.c.payload, t.c.tenant).where(t.c.id.in_(list(ids[i : i + 500])))):
+            for batch in _in_batches(ids):
+                for r in conn.execute(select(t.c.id, t.c.payload, t.c.tenant).where(t.c.id.in_(batch))):
                     found[r.id] = (Signal.model_validate(r.payload), r.tenant)
         return [found[i] for i in ids if i in found]
 
     def signal_ids(self, *, indexed: bool | None = None) -> list[str]:
-        t = SignalRow.__table__
-        q = select(t.c.id).order_by(t.c.id)
-        if indexed is not None:
-            q = q.where(t.c.indexed == indexed)
-        with self.read() as conn:
-            return list(conn.scalars(q))
+        return self._ids(SignalRow, indexed)
 
     # ------------------------------------------------------------------ vector state
     def mark_indexed(self, *, documents: Sequence[str] = (), signals: Sequence[str] = (), value: bool = True) -> None:
         with self.write() as conn:
             for model, ids in ((DocumentRow, documents), (SignalRow, signals)):
                 t = model.__table__
-                for i in range(0, len(ids), 500):
-                    conn.execute(update(t).where(t.c.id.in_(list(ids[i : i + 500]))).values(indexed=value))
+                for batch in _in_batches(ids):
+                    conn.execute(update(t).where(t.c.id.in_(batch)).values(indexed=value))
 
     def reset_indexed(self) -> None:
         """Everything becomes 'not embedded' (reindex)."""
@@ -795,9 +795,10 @@ class Ledger:
         with self.read() as conn:
             for model in (AccountRow, DocumentRow, SignalRow, UsageRowDb, OutcomeRow, SnapshotRow, EventRow, RunRow):
                 out[model.__tablename__] = int(conn.scalar(select(func.count()).select_from(model.__table__)) or 0)
-            out["documents_indexed"] = int(conn.scalar(select(func.count()).select_from(DocumentRow.__table__).where(DocumentRow.indexed.is_(True))) or 0)
-            out["signals_indexed"] = int(conn.scalar(select(func.count()).select_from(SignalRow.__table__).where(SignalRow.indexed.is_(True))) or 0)
-            out["signals_verified"] = int(conn.scalar(select(func.count()).select_from(SignalRow.__table__).where(SignalRow.verified.is_(True))) or 0)
+            for key, model, flag in (("documents_indexed", DocumentRow, DocumentRow.indexed),
+                                     ("signals_indexed", SignalRow, SignalRow.indexed),
+                                     ("signals_verified", SignalRow, SignalRow.verified)):
+                out[key] = int(conn.scalar(select(func.count()).select_from(model.__table__).where(flag.is_(True))) or 0)
         return out
 
     def digest_documents(self, account_id: str, tenant: str = DEFAULT_TENANT) -> str:

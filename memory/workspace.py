@@ -7,7 +7,8 @@ use it. Bad rows are reported with file and line and skipped; good rows still lo
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -41,18 +42,6 @@ class Workspace:
     documents: dict[str, list[Path]] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
 
-    def usage_by_account(self) -> dict[str, list[UsageRow]]:
-        out: dict[str, list[UsageRow]] = defaultdict(list)
-        for u in self.usage:
-            out[u.account_id].append(u)
-        return out
-
-    def outcomes_by_account(self) -> dict[str, list[Outcome]]:
-        out: dict[str, list[Outcome]] = defaultdict(list)
-        for o in self.outcomes:
-            out[o.account_id].append(o)
-        return out
-
 
 def parse_day(value: str) -> date:
     """ISO dates fast; anything dateutil understands otherwise (raises ValueError)."""
@@ -65,7 +54,7 @@ def parse_day(value: str) -> date:
         return dateparser.parse(value).date()
 
 
-def _rows(path: Path, required: tuple[str, ...], max_rows: int, problems: list[RowProblem]):
+def _rows(path: Path, required: tuple[str, ...], max_rows: int) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row dict) for a CSV with the required columns."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.DictReader(f)
@@ -117,7 +106,7 @@ def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
             except ValueError:
                 problems.append(RowProblem(path.name, line, f"unparseable number {row[iv]!r}"))
                 continue
-            if value != value or value in (_INF, -_INF):
+            if not math.isfinite(value):
                 problems.append(RowProblem(path.name, line, f"value must be finite, got {row[iv]!r}"))
                 continue
             metric = row[im].strip()
@@ -125,9 +114,6 @@ def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
                 problems.append(RowProblem(path.name, line, "metric name must be 1-100 characters"))
                 continue
             append(UsageRow(aid, day, metric, value))
-
-
-_INF = float("inf")
 
 
 def load_workspace(
@@ -147,7 +133,7 @@ def load_workspace(
     ws = Workspace(root=root)
     problems = ws.problems
 
-    for line, row in _rows(acc_path, ("account_id",), max_rows, problems):
+    for line, row in _rows(acc_path, ("account_id",), max_rows):
         aid = (row.get("account_id") or "").strip()
         if not aid:
             problems.append(RowProblem(acc_path.name, line, "empty account_id"))
@@ -178,7 +164,7 @@ def load_workspace(
 
     out_path = root / "outcomes.csv"
     if out_path.exists():
-        for line, row in _rows(out_path, ("account_id", "date", "outcome"), max_rows, problems):
+        for line, row in _rows(out_path, ("account_id", "date", "outcome"), max_rows):
             aid = row["account_id"]
             if aid not in ws.accounts:
                 problems.append(RowProblem(out_path.name, line, f"unknown account {aid!r}"))
