@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from extractors.models import TIERS, HealthScore
+from extractors.models import HealthScore
+from scoring.playbooks import tier_move
 
 TOP_MOVERS = 5
 
@@ -64,9 +65,8 @@ def compare(prev: HealthScore | None, cur: HealthScore, *, drop_points: float) -
     top: list[dict[str, Any]] | None = None
     if prev.tier != cur.tier:
         top = movers(prev, cur)
-        worse = TIERS.index(cur.tier) > TIERS.index(prev.tier)
         out.append(AlertEvent("tier_changed", cur.account_id, when, f"tier_changed:{span}",
-                              {**base, "direction": "down" if worse else "up", "movers": top}))
+                              {**base, "direction": tier_move(prev.tier, cur.tier), "movers": top}))
     if drop_points > 0 and prev.score - cur.score >= drop_points:
         out.append(AlertEvent("score_dropped", cur.account_id, when, f"score_dropped:{span}",
                               {**base, "threshold": drop_points, "movers": top if top is not None else movers(prev, cur)}))

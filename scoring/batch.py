@@ -7,7 +7,6 @@ compiled once per segment, and results stay plain tuples until a caller asks for
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -263,10 +262,6 @@ def store_results(
     if buf:
         saved += ledger.save_snapshots(buf, extractor_versions=extractor_versions, tenant=tenant)
     return saved, raised
-
-
-def warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------- bulk signal rescoring

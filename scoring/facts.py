@@ -35,11 +35,16 @@ def account_facts(account: Account, as_of: date) -> dict[str, Fact]:
     return out
 
 
+def _is_vendor(domain: str, vendor_domains: Collection[str]) -> bool:
+    """Subdomains count too: mail.vendor.com is the vendor's own people, not a customer contact."""
+    return any(domain == v or domain.endswith("." + v) for v in vendor_domains)
+
+
 def _identities(doc: SourceDocument, vendor_domains: Collection[str]) -> set[str]:
     ids: set[str] = set()
     for p in doc.participants:
         dom = p.domain
-        if dom is not None and any(dom == v or dom.endswith("." + v) for v in vendor_domains):
+        if dom is not None and _is_vendor(dom, vendor_domains):
             continue
         ident = p.address or (p.name or "").strip().lower()
         if ident:
@@ -47,8 +52,7 @@ def _identities(doc: SourceDocument, vendor_domains: Collection[str]) -> set[str
     if not ids:
         for seg in doc.segments:
             if seg.address:
-                dom = seg.address.rsplit("@", 1)[-1].lower()
-                if any(dom == v or dom.endswith("." + v) for v in vendor_domains):
+                if _is_vendor(seg.address.rsplit("@", 1)[-1].lower(), vendor_domains):
                     continue
                 ids.add(seg.address.lower())
             elif seg.speaker:

@@ -15,12 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from extractors.models import TIERS, Account, Citation, Contribution, HealthScore, MetricRef, Tier
+from extractors.models import Account, Citation, Contribution, HealthScore, MetricRef, Tier
 
-from .playbooks import Playbooks, Recommendation, context_for, recommend
+from .playbooks import Playbooks, Recommendation, TierMove, context_for, recommend, tier_move
 
 ChangeKind = Literal["added", "removed", "changed"]
-TierMove = Literal["down", "up", "none"]
 
 DEFAULT_MIN_POINTS = 0.5
 DEFAULT_TEXT_DRIVERS = 4
@@ -445,11 +444,6 @@ def notable(drivers: list[Driver]) -> list[Driver]:
         seen.add(k)
         out.append(d)
     return out
-
-
-def tier_move(before: Tier, after: Tier) -> TierMove:
-    i, j = TIERS.index(before), TIERS.index(after)
-    return "down" if j > i else "up" if j < i else "none"
 
 
 def _headline(name: str, before: HealthScore, after: HealthScore, delta: float) -> str:

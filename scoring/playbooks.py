@@ -19,13 +19,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from extractors.errors import ConfigError
-from extractors.models import Account, HealthScore, Tier
+from extractors.models import TIERS, Account, HealthScore, Tier
 
 MAX_PLAYBOOK_BYTES = 1024 * 1024
 MAX_RULES = 500
 DEFAULT_PLAYBOOKS = "default_playbooks.yaml"
 
 Direction = Literal["negative", "positive", "any"]
+TierMove = Literal["down", "up", "none"]
+
+
+def tier_move(before: Tier, after: Tier) -> TierMove:
+    """TIERS runs from best to worst, so a higher index after the change is a move "down"."""
+    i, j = TIERS.index(before), TIERS.index(after)
+    return "down" if j > i else "up" if j < i else "none"
 
 
 class RuleWhen(BaseModel):
@@ -43,7 +50,7 @@ class RuleWhen(BaseModel):
     min_points: float = Field(default=0.0, ge=0, le=100)
     # only metric/fact items whose 0-100 subscore is at most this count (e.g. 45: a clearly poor reading)
     max_subscore: float | None = Field(default=None, ge=0, le=100)
-    tier_move: Literal["down", "up", "none"] | None = None
+    tier_move: TierMove | None = None
 
     @field_validator("reason_codes")
     @classmethod
@@ -91,7 +98,7 @@ class PlaybookContext:
     subscores: Mapping[str, float] = field(default_factory=dict)  # metric/fact code -> lowest subscore now
     days_to_renewal: int | None = None
     delta: float | None = None
-    tier_move: Literal["down", "up", "none"] | None = None
+    tier_move: TierMove | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +161,6 @@ def context_for(
     driver_points: Iterable[tuple[str, float]] = (),
 ) -> PlaybookContext:
     """Reason codes count as negative when the contribution takes points away now, or its change did."""
-    from extractors.models import TIERS
-
     neg: dict[str, float] = {}
     pos: dict[str, float] = {}
 
@@ -177,8 +182,7 @@ def context_for(
     delta = move = None
     if previous is not None:
         delta = score.score - previous.score
-        a, b = TIERS.index(previous.tier), TIERS.index(score.tier)
-        move = "down" if b > a else "up" if b < a else "none"
+        move = tier_move(previous.tier, score.tier)
     return PlaybookContext(
         tier=score.tier,
         negative_codes=neg,
@@ -186,7 +190,7 @@ def context_for(
         subscores=subs,
         days_to_renewal=days,
         delta=delta,
-        tier_move=move,  # type: ignore[arg-type]
+        tier_move=move,
     )
 
 

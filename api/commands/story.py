@@ -113,14 +113,14 @@ def source_kinds(ledger: Ledger, aid: str, tenant: str = "default") -> dict[str,
 
 
 def _context(
-    model_file: Path | None, playbooks_file: Path | None
+    model_file: Path | None, playbooks_file: Path | None, tenant: str = "default"
 ) -> tuple[Settings, ScoringModel, Playbooks, tuple[str, ...]]:
     from api.settings import get_settings
     from api.commands.common import resolve_model
     from scoring.playbooks import load_playbooks
 
     settings = get_settings()
-    model = resolve_model(model_file, settings)
+    model = resolve_model(model_file, settings, tenant=tenant)
     playbooks = load_playbooks(playbooks_file)
     return settings, model, playbooks, tuple(settings.vendor_domains)
 
@@ -157,7 +157,7 @@ def why_command(
 
     if since is not None and from_ is not None:
         raise InputError("give either --since DATE or --from DATE [--to DATE], not both")
-    settings, scoring_model, pb, vendors = _context(model, playbooks)
+    settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
     ledger = Ledger.from_settings(settings)
     try:
         acc = ledger.get_account(account, tenant)
@@ -202,7 +202,7 @@ def recap_command(
     from scoring.narrate import narrate
     from scoring.recap import render_recap
 
-    settings, scoring_model, pb, vendors = _context(model, playbooks)
+    settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
     ledger = Ledger.from_settings(settings)
     try:
         acc = ledger.get_account(account, tenant)
