@@ -38,6 +38,7 @@ class Inputs:
     documents: dict[str, list[SourceDocument]] = field(default_factory=dict)
     metric_first_day: dict[str, int] = field(default_factory=dict)
     vendor_domains: tuple[str, ...] = ()
+    unresponsive_days: int = 14  # metadata extractor: days without a customer reply (HEALTHTRACE_UNRESPONSIVE_DAYS)
     problems: list[str] = field(default_factory=list)
     extractor_versions: dict[str, str] = field(default_factory=dict)
     # all usage as numpy columns (scoring.fast.UsageColumns) when read by inputs_for_totals; ``usage`` then
@@ -53,6 +54,15 @@ def _metadata_extractor(settings: object | None) -> object | None:
         return get_extractor("metadata")
     except (ImportError, HealthtraceError):
         return None
+
+
+def _account_metadata(inputs: Inputs) -> Any:
+    """The metadata extractor configured for these inputs, or None when it is unavailable."""
+    try:
+        from extractors.metadata import MetadataExtractor
+    except ImportError:
+        return None
+    return MetadataExtractor(unresponsive_days=inputs.unresponsive_days, vendor_domains=inputs.vendor_domains)
 
 
 def extract_documents(
@@ -203,6 +213,7 @@ def score_inputs(
     ids = sorted(inputs.accounts if account_ids is None else account_ids)
     empty: dict[str, Series] = {}
     base_hash = model.content_hash
+    meta = _account_metadata(inputs)
     for d in sorted(set(dates)):
         expected = metrics_as_of(inputs.metric_first_day, d)
         for aid in ids:
@@ -219,7 +230,12 @@ def score_inputs(
             undated = 0
             if docs:
                 facts, undated = document_facts(docs, d, vendor_domains=inputs.vendor_domains)
-            res = compute(inputs.signals.get(aid, ()), inputs.usage.get(aid, empty), acc, cm, d, facts=facts,
+            signals: Sequence[Signal] = inputs.signals.get(aid, ())
+            if docs and meta is not None:
+                # Silence is relative to the scoring date: account-level metadata signals are recomputed as of
+                # each date from the documents known then, replacing whatever was derived at extraction time.
+                signals = [s for s in signals if s.extractor != meta.name] + meta.extract_account(docs, as_of=d)
+            res = compute(signals, inputs.usage.get(aid, empty), acc, cm, d, facts=facts,
                           expected_metrics=expected, digest=digest)
             if undated:
                 res.notes.append(f"{undated} undated document(s) left out of the contact facts")

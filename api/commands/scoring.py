@@ -96,6 +96,7 @@ def score_command(
             ledger = Ledger.from_settings(settings)
             inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=settings.vendor_domains,
                                         until=max(dates))
+        inputs.unresponsive_days = settings.unresponsive_days
         ids = None
         if account:
             unknown = [a for a in account if a not in inputs.accounts]

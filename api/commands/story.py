@@ -291,6 +291,7 @@ def run_demo(
 
         t1 = time.perf_counter()
         inputs = inputs_from_ledger(ledger, vendor_domains=vendors, until=dates[-1])
+        inputs.unresponsive_days = settings.unresponsive_days
         results = list(score_inputs(inputs, model, dates))
         saved, alerts = store_results(ledger, results, drop_points=settings.alert_drop_points,
                                       extractor_versions=inputs.extractor_versions)
