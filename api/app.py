@@ -217,6 +217,7 @@ def create_app(
         backoff_s=settings.webhook_backoff_s,
         timeout_s=settings.webhook_timeout_s,
         base_url=settings.public_url,
+        allow_private=settings.webhook_allow_private,
     )
     state.dispatcher = dispatcher
     service.on_events.append(dispatcher.notify)

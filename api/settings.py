@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_s: float = Field(default=2.0, gt=0)  # first retry delay, doubled each attempt
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # loopback/private receivers (tests, a private deployment); off: internal addresses are refused (SSRF)
+    webhook_allow_private: bool = False
+    webhook_max_per_tenant: int = Field(default=50, ge=1, le=10_000)  # active webhooks per tenant
 
     @property
     def resolved_database_url(self) -> str:

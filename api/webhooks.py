@@ -24,8 +24,10 @@ from typing import Any
 
 import httpx
 
+from api.netguard import Resolver, UnsafeURLError, check_url
+from extractors.errors import InputTooLargeError
 from extractors.models import stable_id
-from memory.api_store import ApiStore, Delivery, Webhook
+from memory.api_store import ApiStore, Delivery, Webhook, WebhookFormat
 
 log = logging.getLogger("healthtrace.webhooks")
 
@@ -143,6 +145,25 @@ def render_body(hook: Webhook, envelope: dict[str, Any], base_url: str | None) -
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
+def register_webhook(
+    store: ApiStore, tenant: str, url: str, *, secret: str | None, events: list[str], format: WebhookFormat,
+    allow_private: bool = False, max_per_tenant: int = 50, resolver: Resolver | None = None,
+) -> Webhook:
+    """The one way to add a webhook (API and CLI): the URL must not reach an internal address, and a tenant
+    has at most ``max_per_tenant`` active hooks."""
+    check_url(url, allow_private=allow_private, resolver=resolver)
+    if len(store.list_webhooks(tenant, active_only=True)) >= max_per_tenant:
+        raise InputTooLargeError(f"this tenant already has {max_per_tenant} active webhooks (the limit); "
+                                 "delete one first")
+    return store.add_webhook(tenant, url, secret=secret, events=events, format=format)
+
+
+# What a delivery record says on failure: no network detail (refused vs reset vs timed out), so the delivery
+# log cannot be used to scan ports; the HTTP status of a receiver that answered is still recorded.
+DELIVERY_FAILED = "delivery failed: receiver unreachable or no valid response"
+DELIVERY_REFUSED = "delivery refused: URL not allowed"
+
+
 class Dispatcher:
     """Follows the ledger's events, queues deliveries and sends them with retries."""
 
@@ -156,12 +177,16 @@ class Dispatcher:
         timeout_s: float = 5.0,
         base_url: str | None = None,
         client: httpx.Client | None = None,
+        allow_private: bool = False,
+        resolver: Resolver | None = None,
     ) -> None:
         self.store = store
         self.events_source = events_source  # (since_id, limit) -> events, oldest first
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.base_url = base_url
+        self.allow_private = allow_private
+        self.resolver = resolver
         self.client = client or httpx.Client(timeout=timeout_s, follow_redirects=False)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -227,20 +252,29 @@ class Dispatcher:
         status: int | None = None
         error: str | None = None
         ok = False
+        final = not hook.active
         if not hook.active:
             error = "webhook deactivated"
         else:
             try:
-                resp = self.client.post(hook.url, content=body, headers=headers)
+                # checked again now (DNS may have changed since registration) and sent to the checked address
+                target = check_url(hook.url, allow_private=self.allow_private, resolver=self.resolver,
+                                   require_resolved=True)
+                assert target is not None
+                url, extra, ext = target.pinned()
+                resp = self.client.post(url, content=body, headers=headers | extra, extensions=ext)
                 status = resp.status_code
                 ok = 200 <= status < 300
-                if not ok:
+                if not ok:  # a redirect counts as a failure: it is never followed
                     error = f"HTTP {status}"
-            except httpx.HTTPError as e:
-                error = f"{type(e).__name__}: {e}"[:500]
+            except UnsafeURLError:
+                error, final = DELIVERY_REFUSED, True
+            except httpx.HTTPError:
+                log.debug("webhook %s delivery failed", hook.id, exc_info=True)
+                error = DELIVERY_FAILED
         return self.store.record_attempt(
             d.id, ok=ok, status_code=status, error=error,
-            max_attempts=1 if not hook.active else self.max_attempts, backoff_s=self.backoff_s,
+            max_attempts=1 if final else self.max_attempts, backoff_s=self.backoff_s,
         )
 
     def run_once(self) -> list[Delivery]:

@@ -86,7 +86,8 @@ def test_sign_and_verify():
 
 
 def _app_with_hook(url: str, fmt: str = "json", events: tuple[str, ...] = ("score.changed", "tier.changed")):
-    app = create_app(make_settings(webhook_backoff_s=0.05, webhook_max_attempts=3, public_url="http://dash.local"),
+    app = create_app(make_settings(webhook_backoff_s=0.05, webhook_max_attempts=3, public_url="http://dash.local",
+                                   webhook_allow_private=True),
                      webhooks=False, index_vectors=False)
     client = TestClient(app)
     client.__enter__()
@@ -204,7 +205,7 @@ def test_slack_body_without_narration_is_still_a_sentence():
 
 
 def test_background_worker_delivers_without_help(receiver):
-    app = create_app(make_settings(webhook_backoff_s=0.05), index_vectors=False)
+    app = create_app(make_settings(webhook_backoff_s=0.05, webhook_allow_private=True), index_vectors=False)
     with TestClient(app) as client:  # lifespan starts the worker
         st = app.state.ht
         seeded = seed_tenant(client, st.store, st.service, "acme", webhook_url=receiver.url)

@@ -125,8 +125,14 @@ def webhooks_add(
     except ValidationError as e:
         first = e.errors()[0]
         raise InputError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+    from api.settings import get_settings
+    from api.webhooks import register_webhook
+
+    settings = get_settings()
     with _store() as store:
-        hook = store.add_webhook(tenant, str(spec.url), secret=spec.secret, events=list(spec.events), format=spec.format)
+        hook = register_webhook(store, tenant, str(spec.url), secret=spec.secret, events=list(spec.events),
+                                format=spec.format, allow_private=settings.webhook_allow_private,
+                                max_per_tenant=settings.webhook_max_per_tenant)
     typer.echo(json.dumps({"id": hook.id, "url": hook.url, "events": hook.events, "format": hook.format,
                            "secret": hook.secret}))
 
