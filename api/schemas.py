@@ -11,14 +11,36 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, StringConstraints
 
+from extractors.dates import RANGE_TEXT, DateRangeError, parse_day, parse_moment
 from extractors.models import Category, OutcomeKind, Tier
 
 MAX_BATCH = 1000  # hard upper bound in the schema; the configured api_max_batch may be lower
 MAX_TEXT_CHARS = 2_000_000
 Id = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f/\\]+$")
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _day_in(v: object) -> date:
+    try:
+        return parse_day(v)
+    except DateRangeError as e:
+        raise ValueError(str(e)) from None
+
+
+def _moment_in(v: object) -> datetime:
+    try:
+        return parse_moment(v)
+    except DateRangeError as e:
+        raise ValueError(str(e)) from None
+
+
+# The product's one date policy (extractors/dates.py) at the HTTP edge: strict YYYY-MM-DD days (``0`` is not
+# 1970-01-01) and ISO date-times normalised to UTC, all within the supported range; anything else is a 422.
+ApiDay = Annotated[date, BeforeValidator(_day_in), Field(description=f"YYYY-MM-DD, {RANGE_TEXT}")]
+ApiMoment = Annotated[datetime, BeforeValidator(_moment_in),
+                      Field(description=f"ISO 8601 date-time (offset normalised to UTC), {RANGE_TEXT}")]
 
 
 class _In(BaseModel):
@@ -40,8 +62,8 @@ class ErrorOut(BaseModel):
 class AccountIn(_In):
     account_id: str = Id
     name: str | None = Field(default=None, max_length=500)
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: ApiDay | None = None
+    end_date: ApiDay | None = None
     segment: str | None = Field(default=None, max_length=200)
     metadata: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
 
@@ -193,7 +215,7 @@ class DocumentIn(_In):
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     kind: DocKind = "auto"
     path: str | None = Field(default=None, max_length=1000, description="where the text came from (versioning key)")
-    occurred_at: datetime | None = Field(default=None, description="overrides the date found in the text")
+    occurred_at: ApiMoment | None = Field(default=None, description="overrides the date found in the text")
 
 
 class DocumentsIn(_In):
@@ -202,7 +224,7 @@ class DocumentsIn(_In):
 
 class UsagePointIn(_In):
     account_id: str = Id
-    date: date
+    date: ApiDay
     metric: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
     value: FiniteFloat
 
@@ -213,7 +235,7 @@ class UsageIn(_In):
 
 class OutcomeIn(_In):
     account_id: str = Id
-    date: date
+    date: ApiDay
     outcome: OutcomeKind
     note: str | None = Field(default=None, max_length=2000)
 
@@ -236,7 +258,7 @@ class OverrideIn(_In):
     reason: OverrideReason
     note: str | None = Field(default=None, max_length=4000)
     author: str | None = Field(default=None, max_length=200)
-    as_of: date | None = Field(default=None, description="the day the judgement applies to (default today)")
+    as_of: ApiDay | None = Field(default=None, description="the day the judgement applies to (default today)")
 
 
 class OverrideOut(BaseModel):

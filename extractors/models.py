@@ -13,9 +13,9 @@ import json
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Category = Literal["adoption", "relationship", "outcome", "risk"]
 Polarity = Literal[-1, 0, 1]
@@ -30,6 +30,22 @@ TIERS: tuple[Tier, ...] = ("Healthy", "Attention", "At Risk", "Critical")
 
 
 # ----------------------------------------------------------------------------------------- taxonomy
+
+def _supported_moment(v: datetime | None) -> datetime | None:
+    """A moment must lie in the product's date range (extractors/dates.py); its own offset is kept (the day as
+    written in the source counts), but converting it to UTC must not overflow (``9999-12-31 -1200``)."""
+    if v is not None:
+        from extractors.dates import DateRangeError, utc
+
+        try:
+            utc(v)
+        except DateRangeError as e:
+            raise ValueError(str(e)) from None
+    return v
+
+
+Moment = Annotated[datetime | None, AfterValidator(_supported_moment)]
+
 class SignalTypeInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -117,7 +133,7 @@ class Segment(BaseModel):
     role: Literal["body", "quoted", "forwarded", "utterance", "message", "section"] = "body"
     speaker: str | None = None
     address: str | None = None
-    occurred_at: datetime | None = None
+    occurred_at: Moment = None
     start_seconds: float | None = None  # offset into a recording
     end_seconds: float | None = None
 
@@ -137,7 +153,7 @@ class SourceDocument(BaseModel):
     id: str = ""
     account_id: str | None = None
     kind: SourceKind
-    occurred_at: datetime | None = None
+    occurred_at: Moment = None
     participants: list[Participant] = Field(default_factory=list)
     title: str | None = None
     text: str
@@ -176,7 +192,7 @@ class Citation(BaseModel):
     quote: str = Field(min_length=1)
     alignment: Alignment = "exact"
     similarity: float = Field(default=100.0, ge=0, le=100)  # 100 for exact, the fuzzy ratio otherwise
-    occurred_at: datetime | None = None
+    occurred_at: Moment = None
     source_path: str | None = None
     speaker: str | None = None
 
@@ -202,7 +218,7 @@ class Signal(BaseModel):
     polarity: Polarity | None = None  # filled from the taxonomy
     severity: float = Field(default=0.5, ge=0, le=1)
     confidence: float = Field(default=0.5, ge=0, le=1)
-    occurred_at: datetime | None = None
+    occurred_at: Moment = None
     summary: str = ""
     evidence: list[Citation] = Field(default_factory=list)
     # An LLM quote that could not be aligned to the source is kept here, never as a citation.

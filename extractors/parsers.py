@@ -164,6 +164,23 @@ _TZINFOS = {
 
 
 def parse_date(value: str | None) -> datetime | None:
+    """A document's own date; one outside the supported range (extractors/dates.py) means undated."""
+    return _supported(_parse_date(value))
+
+
+def _supported(found: datetime | None) -> datetime | None:
+    from extractors.dates import in_range
+
+    if found is None:
+        return None
+    try:
+        found.astimezone(UTC)  # 9999-12-31 23:59:59 -1200 is past the end of time in UTC
+    except (OverflowError, ValueError):
+        return None
+    return found if in_range(found) else None
+
+
+def _parse_date(value: str | None) -> datetime | None:
     """RFC 2822 first, then python-dateutil for what people type; None when no real date is there.
 
     A value without a year (``3:45 PM``) is rejected rather than completed from today's date.
@@ -1060,7 +1077,7 @@ def _json_time(value: Any) -> datetime | None:
     if isinstance(value, str):
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?", value.strip()):
             try:
-                return _aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+                return _supported(_aware(datetime.fromisoformat(value.strip().replace("Z", "+00:00"))))
             except ValueError:
                 pass
         return parse_date(value)

@@ -44,14 +44,23 @@ class Workspace:
 
 
 def parse_day(value: str) -> date:
-    """ISO dates fast; anything dateutil understands otherwise (raises ValueError)."""
+    """ISO dates fast; anything dateutil understands otherwise (raises ValueError, also outside the supported
+    range of extractors/dates.py, so such a row is reported and skipped)."""
+    from extractors.dates import RANGE_TEXT, in_range
+
     value = value.strip()
     try:
-        return date.fromisoformat(value[:10])
+        day = date.fromisoformat(value[:10])
     except ValueError:
         if not value:
             raise ValueError("empty date") from None
-        return dateparser.parse(value).date()
+        try:
+            day = dateparser.parse(value).date()
+        except OverflowError:
+            raise ValueError(f"date {value!r} is out of range") from None
+    if not in_range(day):
+        raise ValueError(f"date {day.isoformat()} is outside the supported range {RANGE_TEXT}")
+    return day
 
 
 def _rows(path: Path, required: tuple[str, ...], max_rows: int) -> Iterator[tuple[int, dict[str, str]]]:

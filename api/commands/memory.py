@@ -56,12 +56,9 @@ def _open(no_vectors: bool = False) -> tuple[Any, Any, Any]:
 def _parse_date(value: str | None, option: str) -> date | None:
     if value is None:
         return None
-    from extractors.errors import InputError
+    from extractors.dates import parse_day
 
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+    return parse_day(value, option)
 
 
 def _print_report(report: Any, fmt: Format) -> None:

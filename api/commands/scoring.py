@@ -25,17 +25,11 @@ class ScoreFormat(str, Enum):
 
 
 def _parse_dates(values: list[str] | None) -> list[date]:
-    from memory.workspace import parse_day
+    from extractors.dates import parse_day
 
     if not values:
         return [date.today()]  # the edge may read the clock; the scorer never does
-    out = []
-    for v in values:
-        try:
-            out.append(parse_day(v))
-        except (ValueError, OverflowError):
-            raise InputError(f"--as-of {v!r} is not a date (expected YYYY-MM-DD)") from None
-    return sorted(set(out))
+    return sorted({parse_day(v, "--as-of") for v in values})
 
 
 def _record(res: Result, full: bool) -> dict[str, object]:

@@ -45,10 +45,9 @@ class Audience(str, Enum):
 def _day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+    from extractors.dates import parse_day
+
+    return parse_day(value, option)
 
 
 # ----------------------------------------------------------------------------------------- scores

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import Reader, Service, SettingsDep, State, Writer
 from api.schemas import (
+    ApiDay,
     AccountOut,
     AccountPage,
     AccountsIn,
@@ -41,7 +42,7 @@ router = APIRouter(
 )
 
 AccountId = Annotated[str, Path(min_length=1, max_length=200, description="the account's id in your CRM")]
-Day = Annotated[date | None, Query(description="YYYY-MM-DD")]
+Day = Annotated[ApiDay | None, Query(description="YYYY-MM-DD within the supported range")]
 
 
 def health_out(s: HealthScore) -> HealthOut:
