@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,6 +19,8 @@ from extractors.errors import InputError, InputTooLargeError
 from extractors.models import Account, Outcome, UsageRow
 
 DEFAULT_MAX_ROWS = 5_000_000
+MAX_FIELD_CHARS = 131_072  # csv's own field limit: a longer field rejects its row, not the file
+MAX_COLUMNS = 200
 DEFAULT_MAX_DOCUMENTS = 200_000
 _OUTCOMES = {"churned", "renewed", "expanded", "contracted"}
 
@@ -63,17 +65,56 @@ def parse_day(value: str) -> date:
     return day
 
 
-def _rows(path: Path, required: tuple[str, ...], max_rows: int) -> Iterator[tuple[int, dict[str, str]]]:
+def _bounded(reader: Iterator[list[str]], path: Path, problems: list[RowProblem], max_rows: int,
+             line_num: Callable[[], int]) -> Iterator[list[str]]:
+    """The rows of a csv reader, with the bounds applied per row: a field over MAX_FIELD_CHARS, a row of over
+    MAX_COLUMNS fields or any other malformed row is reported with its line and skipped (the reader resumes on
+    the next line); rows past ``max_rows`` are reported once and not read."""
+    n = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            msg = (f"a field is longer than {MAX_FIELD_CHARS} characters" if "field limit" in str(e)
+                   else f"malformed CSV row ({e})")
+            problems.append(RowProblem(path.name, line_num(), f"{msg}; row skipped"))
+            continue
+        if len(row) > MAX_COLUMNS:
+            problems.append(RowProblem(path.name, line_num(), f"more than {MAX_COLUMNS} columns; row skipped"))
+            continue
+        n += 1
+        if n > max_rows:
+            problems.append(RowProblem(path.name, line_num(), f"more than {max_rows} rows: the rest of the file "
+                                                              "was not read"))
+            return
+        yield row
+
+
+def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
+    try:
+        header = next(reader, [])
+    except csv.Error as e:
+        raise InputError(f"{path}: unreadable header line ({e})") from None
+    if len(header) > MAX_COLUMNS:
+        raise InputError(f"{path}: more than {MAX_COLUMNS} columns in the header")
+    return [h.strip() for h in header]
+
+
+def _rows(path: Path, required: tuple[str, ...], max_rows: int,
+          problems: list[RowProblem]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row dict) for a CSV with the required columns."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        reader = csv.reader(f)
+        header = _header(reader, path)
+        missing = [c for c in required if c not in header]
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}")
-        for i, row in enumerate(reader):
-            if i >= max_rows:
-                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
-            yield reader.line_num, row
+        for row in _bounded(reader, path, problems, max_rows, lambda: reader.line_num):
+            if not row:
+                continue
+            yield reader.line_num, dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
 
 
 def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
@@ -84,15 +125,13 @@ def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
     days: dict[str, date] = {}
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
         reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
+        header = _header(reader, path)
         try:
             ia, idate, im, iv = (header.index(c) for c in ("account_id", "date", "metric", "value"))
         except ValueError:
             raise InputError(f"{path}: missing column(s); expected account_id,date,metric,value, got {','.join(header)}") from None
         width = max(ia, idate, im, iv) + 1
-        for n, row in enumerate(reader):
-            if n >= max_rows:
-                raise InputTooLargeError(f"{path}: more than {max_rows} rows")
+        for row in _bounded(reader, path, problems, max_rows, lambda: reader.line_num):
             line = reader.line_num
             if len(row) < width:
                 if row:
@@ -142,7 +181,7 @@ def load_workspace(
     ws = Workspace(root=root)
     problems = ws.problems
 
-    for line, row in _rows(acc_path, ("account_id",), max_rows):
+    for line, row in _rows(acc_path, ("account_id",), max_rows, problems):
         aid = (row.get("account_id") or "").strip()
         if not aid:
             problems.append(RowProblem(acc_path.name, line, "empty account_id"))
@@ -173,7 +212,7 @@ def load_workspace(
 
     out_path = root / "outcomes.csv"
     if out_path.exists():
-        for line, row in _rows(out_path, ("account_id", "date", "outcome"), max_rows):
+        for line, row in _rows(out_path, ("account_id", "date", "outcome"), max_rows, problems):
             aid = row["account_id"]
             if aid not in ws.accounts:
                 problems.append(RowProblem(out_path.name, line, f"unknown account {aid!r}"))
