@@ -161,6 +161,14 @@ class SourceDocument(BaseModel):
     path: str | None = None  # the file it came from, as given
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("text", "title", "path")
+    @classmethod
+    def _storable(cls, v: str | None) -> str | None:
+        """NUL / lone surrogates -> U+FFFD 1:1 (extractors/text.py): every store accepts it, offsets stay."""
+        from extractors.text import storable
+
+        return None if v is None else storable(v)
+
     @model_validator(mode="after")
     def _id_and_segments(self) -> SourceDocument:
         if not self.id:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -45,6 +46,11 @@ from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocum
 DEFAULT_TENANT = "default"
 _BATCH = 5_000  # rows per executemany: bounds memory on 100k-row usage files
 _IN_BATCH = 500  # ids per IN (...) list: stays under SQLite's bound-parameter limit
+
+
+# 64-bit ids (the API allows since_id up to 2^62). SQLite's INTEGER PRIMARY KEY is already a 64-bit rowid and
+# must stay spelled INTEGER to keep autoincrement; PostgreSQL gets BIGINT (migration 0004 widens old tables).
+Id64 = BigInteger().with_variant(Integer, "sqlite")
 
 
 def _utcnow() -> datetime:
@@ -136,7 +142,7 @@ class OutcomeRow(Base):
 class SnapshotRow(Base):
     __tablename__ = "score_snapshots"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
     account_id: Mapped[str] = mapped_column(String(200))
     as_of: Mapped[date] = mapped_column(Date)
@@ -159,7 +165,7 @@ class SnapshotRow(Base):
 class EventRow(Base):
     __tablename__ = "events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
     kind: Mapped[str] = mapped_column(String(60))
     account_id: Mapped[str] = mapped_column(String(200))
@@ -174,7 +180,7 @@ class EventRow(Base):
 class RunRow(Base):
     __tablename__ = "extraction_runs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
     extractor: Mapped[str] = mapped_column(String(60))
     version: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(20), default="running")
@@ -237,6 +243,19 @@ def _usage_seq(conn: Connection) -> None:
     conn.execute(text("DROP TABLE usage_points_v1"))
 
 
+def _bigint_ids(conn: Connection) -> None:
+    """events, score_snapshots and extraction_runs ids become BIGINT on PostgreSQL (SQLite: already 64-bit)."""
+    from sqlalchemy import text
+
+    if conn.dialect.name != "postgresql":
+        return
+    for table in ("events", "score_snapshots", "extraction_runs"):
+        conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN id TYPE BIGINT"))
+        seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table})
+        if seq:
+            conn.execute(text(f"ALTER SEQUENCE {seq} AS BIGINT"))
+
+
 # Named, ordered, append-only. A migration never drops or rewrites data; later issues append entries
 # (new tables via _create, new columns via ALTER TABLE ... ADD COLUMN with a default).
 MIGRATIONS: list[Migration] = [
@@ -246,6 +265,7 @@ MIGRATIONS: list[Migration] = [
     ),
     ("0002_extractions", _create(ExtractionRow)),
     ("0003_usage_seq", _usage_seq),
+    ("0004_bigint_ids", _bigint_ids),
 ]
 
 
@@ -818,9 +838,20 @@ def _safe_url(url: str) -> str:
         return "<unparseable url>"
 
 
+def _clean_params(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> Any:
+    """The store's last line of defence for text: every bound string with NUL or a lone surrogate is made
+    storable (extractors/text.py), so no account name, note, path or URL can make a write fail for ever.
+    (Document text is already cleaned when the document is built, so its citations' offsets hold.)"""
+    from extractors.text import storable_any
+
+    return statement, storable_any(parameters)
+
+
 def _make_engine(url: str, *, echo: bool) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, echo=echo, hide_parameters=True,
+                               connect_args={"timeout": 60, "check_same_thread": False})
+        event.listen(engine, "before_cursor_execute", _clean_params, retval=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -838,5 +869,8 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, echo=echo, pool_pre_ping=True, insertmanyvalues_page_size=5000)
+        engine = create_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True,
+                               insertmanyvalues_page_size=5000)
+        event.listen(engine, "before_cursor_execute", _clean_params, retval=True)
+        return engine
     raise StoreError(f"unsupported database URL {_safe_url(url)}: use sqlite:///PATH or postgresql+psycopg://...")
