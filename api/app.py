@@ -36,6 +36,7 @@ from extractors.errors import (
     PermissionDeniedError,
     StoreError,
 )
+from extractors.redact import redact
 from memory.api_store import ApiStore
 from memory.ledger import Ledger
 
@@ -196,6 +197,11 @@ def create_app(
     background (both off for most unit tests, which drive them directly).
     """
     settings = settings or get_settings()
+    from extractors.redact import install_log_redaction, register_secret
+
+    install_log_redaction()
+    if settings.llm_api_key is not None:
+        register_secret(settings.llm_api_key.get_secret_value())
     own_ledger = ledger is None
     ledger = ledger or Ledger.from_settings(settings)
     store = ApiStore(ledger.engine)
@@ -276,7 +282,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed: %s: %s", type(e).__name__, e)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        message = str(e) if status < 500 or isinstance(e, ConfigError) else "the data store is unavailable; retry"
+        message = redact(str(e)) if status < 500 or isinstance(e, ConfigError) else \
+            "the data store is unavailable; retry"
         return error_response(status, code, message, headers=headers)
 
     @app.exception_handler(RateLimited)

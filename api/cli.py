@@ -41,10 +41,13 @@ _register()
 
 def main() -> None:
     """Entry point: expected failures print one clear line and exit 1, never a traceback."""
+    from extractors.redact import install_log_redaction, redact
+
+    install_log_redaction()
     try:
         app()
     except HealthtraceError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(str(e))}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -342,7 +342,9 @@ def retry_after_s(e: BaseException) -> float | None:
 def describe_error(e: BaseException, method: str) -> str:
     code = _status(e)
     msg = str(getattr(e, "message", "") or e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-    text = f"{type(e).__name__}{f' (HTTP {code})' if code else ''}: {msg}"
+    from extractors.redact import redact
+
+    text = f"{type(e).__name__}{f' (HTTP {code})' if code else ''}: {redact(msg)}"
     if code == 401:
         text += " - check HEALTHTRACE_LLM_API_KEY"
     elif code == 404:
@@ -911,7 +913,10 @@ def chat_model_from_settings(settings: Settings) -> BaseChatModel:
         )
     from langchain_openai import ChatOpenAI
 
+    from extractors.redact import register_secret
+
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    register_secret(key)  # an endpoint that echoes the key must not get it printed or stored
     return ChatOpenAI(
         base_url=settings.llm_base_url,
         api_key=key,  # type: ignore[arg-type]

@@ -799,6 +799,11 @@ class Ledger:
             return int(res.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, status: str, stats: dict[str, Any], error: str | None = None) -> None:
+        """Stats and error are stored redacted (extractors/redact.py): upstream errors may echo keys."""
+        from extractors.redact import redact, redact_any
+
+        stats = redact_any(_jsonable(stats))  # type: ignore[assignment]
+        error = redact(error) if error else error
         t = RunRow.__table__
         with self.write() as conn:
             conn.execute(update(t).where(t.c.id == run_id).values(status=status, stats=_jsonable(stats), error=error,

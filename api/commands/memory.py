@@ -62,7 +62,10 @@ def _parse_date(value: str | None, option: str) -> date | None:
 
 
 def _print_report(report: Any, fmt: Format) -> None:
-    data = report.to_dict()
+    from extractors.redact import redact_any
+
+    data = redact_any(report.to_dict())
+    report.problems, report.failures = data["problems"], data["failures"]
     if fmt is Format.json:
         print(json.dumps(data, indent=2))
     else:
