@@ -49,6 +49,10 @@ def main() -> None:
     except HealthtraceError as e:
         print(f"error: {redact(str(e))}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:  # the file system said no (read-only or missing folder): one line, no traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"error: {redact(e.strerror or str(e))}{where}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

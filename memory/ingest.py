@@ -66,6 +66,7 @@ class IngestOptions:
     tenant: str = DEFAULT_TENANT
     max_file_bytes: int = 20 * 1024 * 1024
     max_files: int = 200_000
+    create_account: bool = False  # single files for an unknown account: create it (else refuse: a typo)
     metadata_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -313,14 +314,21 @@ def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *
 
 def ingest_files(ledger: Ledger, files: Sequence[str | Path], account_id: str, options: IngestOptions, *,
                  vectors: Any | None = None, progress: ProgressFn | None = None) -> IngestReport:
-    """Single documents for one account (created with just its id when it is new)."""
+    """Single documents for one account; an unknown account is refused (a typo must not create a phantom
+    account) unless ``options.create_account``, which creates it with just its id."""
     if not account_id or len(account_id) > 200:
         raise InputError("--account must be an account id of 1-200 characters")
     if len(files) > options.max_files:
         raise InputTooLargeError(f"{len(files)} files given; the limit per call is {options.max_files}")
+    missing = [str(f) for f in files if not Path(f).exists()]
+    if missing and len(missing) == len(files):
+        raise NotFoundError(f"{missing[0]}: file not found" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     try:
         ledger.get_account(account_id, options.tenant)
     except NotFoundError:
+        if not options.create_account:
+            raise NotFoundError(f"unknown account {account_id!r}; check the id (`healthtrace stats`) or pass "
+                                "--create-account to create it") from None
         ledger.upsert_accounts([Account(account_id=account_id, tenant=options.tenant)])
         log.info("created account %s", account_id)
     ing = Ingestor(ledger, options, vectors=vectors, progress=progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -360,7 +361,13 @@ class Ledger:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Ledger:
-        Path(settings.home).mkdir(parents=True, exist_ok=True)
+        home = Path(settings.home)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"HEALTHTRACE_HOME {home} cannot be created: {e.strerror or e}") from e
+        if not settings.database_url and not os.access(home, os.W_OK):
+            raise StoreError(f"HEALTHTRACE_HOME {home} is not writable")
         return cls(settings.resolved_database_url)
 
     def close(self) -> None:
@@ -793,6 +800,12 @@ class Ledger:
 
     # ------------------------------------------------------------------ extraction runs
     def start_run(self, extractor: str, version: str, **meta: Any) -> int:
+        """A run is recorded as ``running`` with the host and pid that run it, so a killed one can be told
+        from a live one later (:meth:`mark_stale_runs`)."""
+        import socket
+
+        self.mark_stale_runs()
+        meta = {**meta, "host": socket.gethostname(), "pid": os.getpid()}
         with self.write() as conn:
             res = conn.execute(RunRow.__table__.insert().values(extractor=extractor, version=version, status="running",
                                                                 meta=_jsonable(meta), stats={}, started_at=_utcnow()))
@@ -809,7 +822,33 @@ class Ledger:
             conn.execute(update(t).where(t.c.id == run_id).values(status=status, stats=_jsonable(stats), error=error,
                                                                    finished_at=_utcnow()))
 
+    def mark_stale_runs(self, *, max_age_s: float = 24 * 3600) -> int:
+        """``running`` runs whose process is gone (same host, pid dead) become ``killed``; ones from another
+        host older than ``max_age_s`` become ``stale``. Returns how many were marked."""
+        import socket
+        from datetime import timedelta
+
+        t = RunRow.__table__
+        host = socket.gethostname()
+        now = _utcnow()
+        marked: list[tuple[int, str]] = []
+        with self.read() as conn:
+            rows = conn.execute(select(t.c.id, t.c.meta, t.c.started_at).where(t.c.status == "running")).all()
+        for r in rows:
+            meta = r.meta or {}
+            if meta.get("host") == host and isinstance(meta.get("pid"), int):
+                if meta["pid"] != os.getpid() and not _pid_alive(meta["pid"]):
+                    marked.append((r.id, "killed"))
+            elif r.started_at is not None and now - r.started_at > timedelta(seconds=max_age_s):
+                marked.append((r.id, "stale"))
+        for run_id, status in marked:
+            with self.write() as conn:
+                conn.execute(update(t).where(t.c.id == run_id, t.c.status == "running").values(
+                    status=status, error="the process running it ended without finishing", finished_at=now))
+        return len(marked)
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        self.mark_stale_runs()
         t = RunRow.__table__
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))]
@@ -831,6 +870,18 @@ class Ledger:
         with self.read() as conn:
             ids = conn.scalars(select(t.c.id).where(t.c.tenant == tenant, t.c.account_id == account_id).order_by(t.c.id))
             return _digest(ids)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------- engine

@@ -9,9 +9,11 @@ registered with chroma), so chroma never falls back to its downloading default.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,6 +27,7 @@ from .embeddings import HashingEmbedding, MiniLMEmbedding, get_embedder
 CHUNKS = "ht_source_chunks"
 SIGNALS = "ht_signals"
 CHUNK_CHARS = 500
+LOCK_NAME = ".healthtrace-collections.lock"
 MAX_K = 200
 MAX_QUERY_CHARS = 2_000
 _UPSERT_BATCH = 512
@@ -181,6 +184,27 @@ class Hit:
     metadata: dict[str, Any]
 
 
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive lock between processes sharing one embedded Chroma folder: two first ingests on a new home
+    would otherwise race on Chroma's own ``collections`` table (UNIQUE constraint failed)."""
+    if path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no cross-process lock
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def make_client(chroma_url: str | None, chroma_path: Any) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -196,7 +220,10 @@ def make_client(chroma_url: str | None, chroma_path: Any) -> Any:
         except Exception as e:  # noqa: BLE001 - chroma raises plain exceptions when the server is down
             raise StoreError(f"cannot reach the chroma server at {chroma_url}: {e}") from e
     try:
-        return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
+        with _file_lock(Path(chroma_path) / LOCK_NAME):
+            return chromadb.PersistentClient(path=str(chroma_path), settings=chroma_settings)
+    except OSError as e:
+        raise StoreError(f"cannot open the chroma store at {chroma_path}: {e.strerror or e}") from e
     except Exception as e:  # noqa: BLE001
         raise StoreError(f"cannot open the chroma store at {chroma_path}: {e}") from e
 
@@ -204,26 +231,35 @@ def make_client(chroma_url: str | None, chroma_path: Any) -> Any:
 class VectorMemory:
     """Two collections (source chunks, signals) with an explicit, registered embedding function."""
 
-    def __init__(self, client: Any, embedder: Embedder) -> None:
+    def __init__(self, client: Any, embedder: Embedder, *, lock_path: Path | None = None) -> None:
         self.client = client
         self.embedder = embedder
+        self.lock_path = lock_path  # embedded store: collection creation is locked across processes
         self._collections: dict[str, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> VectorMemory:
+        lock = None
         if not settings.chroma_url:
-            settings.chroma_path.mkdir(parents=True, exist_ok=True)
-        return cls(make_client(settings.chroma_url, settings.chroma_path), get_embedder(settings.embedder))
+            try:
+                settings.chroma_path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create the chroma store at {settings.chroma_path}: "
+                                 f"{e.strerror or e}") from e
+            lock = Path(settings.chroma_path) / LOCK_NAME
+        return cls(make_client(settings.chroma_url, settings.chroma_path), get_embedder(settings.embedder),
+                   lock_path=lock)
 
     def collection(self, name: str) -> Any:
         col = self._collections.get(name)
         if col is None:
-            col = self.client.get_or_create_collection(
-                name,
-                embedding_function=self.embedder,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"healthtrace": "1"},
-            )
+            with _file_lock(self.lock_path):
+                col = self.client.get_or_create_collection(
+                    name,
+                    embedding_function=self.embedder,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"healthtrace": "1"},
+                )
             self._collections[name] = col
         return col
 

@@ -116,13 +116,13 @@ def test_no_vectors_then_a_later_run_fills_the_vector_gap(workspace: Path) -> No
 def test_single_files_with_account_and_new_versions(tmp_path: Path) -> None:
     f = tmp_path / "note.txt"
     f.write_text("Kickoff went well. The customer wants to cancel the pilot if SSO is not ready by May.\n")
-    first = ingest(str(f), "--account", "newco")
+    first = ingest(str(f), "--account", "newco", "--create-account")
     assert first["documents_added"] == 1
     led = _ledger()
     assert led.get_account("newco").account_id == "newco"
     assert ingest(str(f), "--account", "newco")["documents_unchanged"] == 1
     f.write_text("Update: SSO shipped, the pilot continues and they are happy.\n")
-    assert ingest(str(f), "--account", "newco")["documents_added"] == 1
+    assert ingest(str(f), "--account", "newco", "--create-account")["documents_added"] == 1
     docs = led.documents_for("newco")
     assert len(docs) == 2
     led.close()
@@ -131,8 +131,8 @@ def test_single_files_with_account_and_new_versions(tmp_path: Path) -> None:
 def test_the_same_text_in_two_accounts_is_each_accounts_own_document(tmp_path: Path) -> None:
     f = tmp_path / "announcement.txt"
     f.write_text("Dear customer, we are raising prices by 20% next year. Sorry, we will not renew at that price.\n")
-    assert ingest(str(f), "--account", "alpha")["documents_added"] == 1
-    assert ingest(str(f), "--account", "beta")["documents_added"] == 1
+    assert ingest(str(f), "--account", "alpha", "--create-account")["documents_added"] == 1
+    assert ingest(str(f), "--account", "beta", "--create-account")["documents_added"] == 1
     assert ingest(str(f), "--account", "beta")["documents_unchanged"] == 1
     led = _ledger()
     try:
@@ -150,7 +150,8 @@ def test_the_same_text_in_two_accounts_is_each_accounts_own_document(tmp_path: P
 
 def test_a_bad_document_is_reported_and_the_others_load(workspace: Path) -> None:
     (workspace / "documents" / "acme" / "empty.txt").write_bytes(b"")
-    res = cli("ingest", "--workspace", str(workspace), "--no-vectors")
+    res = cli("ingest", "--workspace", str(workspace), "--no-vectors", ok=False)
+    assert res.exit_code == 1, "a failed file makes the exit code non-zero"
     assert "failed:" in res.stderr and "empty.txt" in res.stderr
     assert stats()["counts"]["documents"] == 4
 

@@ -168,7 +168,7 @@ def test_concurrent_ingests_store_each_document_once(workspace: Path, tmp_path: 
     url = db_url or _sqlite_url(home)
     Ledger(url).close()  # schema first, so both processes race on data, not on DDL
     single = workspace / "documents" / "acct0001" / "000001.eml"
-    procs = [subprocess.Popen(_cli("ingest", str(single), "--account", "acct0001", "--no-vectors", "--format", "json"),
+    procs = [subprocess.Popen(_cli("ingest", str(single), "--account", "acct0001", "--create-account", "--no-vectors", "--format", "json"),
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     procs += [subprocess.Popen(_cli("ingest", "--workspace", str(workspace), "--no-vectors", "--format", "json"),

@@ -39,6 +39,8 @@ def test_chunks_are_verbatim_ordered_and_bounded(parts: list[tuple[str, str]]) -
     if not text:
         return
     doc = SourceDocument(text=text, kind="notes")
+    assert len(doc.text) == len(text)  # stored text: NUL -> U+FFFD one for one (extractors/text.py)
+    text = doc.text
     chunks = chunk_document(doc)
     prev_end = 0
     for c in chunks:

@@ -86,7 +86,7 @@ def _print_report(report: Any, fmt: Format) -> None:
         t.add_row("chunks embedded", str(report.chunks_embedded), "", "")
         t.add_row("signals embedded", str(report.signals_embedded), "", "")
         Console().print(t)
-        if not report.changed:
+        if not report.changed and not report.documents_failed:
             print("nothing new: everything was already ingested")
     for items, label, more in ((report.problems, "skipped row", "bad rows"), (report.failures, "failed", "failed documents")):
         for item in items[:200]:
@@ -98,7 +98,8 @@ def _print_report(report: Any, fmt: Format) -> None:
 def ingest_command(
     files: Annotated[list[Path] | None, typer.Argument(help="Single documents to ingest (needs --account).")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (accounts.csv, usage.csv, outcomes.csv, documents/).")] = None,
-    account: Annotated[str | None, typer.Option(help="Account the FILES belong to.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account the FILES belong to (must exist).")] = None,
+    create_account: Annotated[bool, typer.Option("--create-account", help="Create --account when it is new.")] = False,
     extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
@@ -117,6 +118,7 @@ def ingest_command(
         vectors=not no_vectors,
         max_file_bytes=settings.max_file_bytes,
         max_files=settings.max_files_per_call if files else 200_000,
+        create_account=create_account,
         metadata_options={"unresponsive_days": settings.unresponsive_days, "vendor_domains": list(settings.vendor_domains)},
     )
     try:
@@ -128,6 +130,10 @@ def ingest_command(
     finally:
         ledger.close()
     _print_report(report, format)
+    if report.documents_failed:  # the others were stored; the exit code still says something failed
+        print(f"error: {report.documents_failed} document(s) failed (listed above); the others were stored",
+              file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def reindex_command(
