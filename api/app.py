@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -251,6 +251,8 @@ def create_app(
         description="Explainable customer-health scores for CS platforms: every point traces to cited words "
         "or a usage metric. Authenticate with an API key (`healthtrace keys create`).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's Swagger page loads its scripts from a CDN: blank offline; ours is local
+        redoc_url=None,
         responses={
             401: {"description": "Missing or invalid API key"},
             429: {"description": "Rate limit exceeded"},
@@ -266,6 +268,13 @@ def create_app(
         app.include_router(module.router)
 
     static = resources.files("api").joinpath("static")
+    docs_html = static.joinpath("apidocs.html").read_text(encoding="utf-8")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The API reference from /openapi.json, with no external script or stylesheet."""
+        return HTMLResponse(docs_html)
+
     app.mount("/dashboard", StaticFiles(directory=str(static), html=True), name="dashboard")
 
     @app.get("/", include_in_schema=False)

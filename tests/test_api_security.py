@@ -152,3 +152,22 @@ def test_cli_keys_create_list_revoke(tmp_path):
         assert c.get("/v1/whoami", headers={"X-API-Key": token}).status_code == 401
     r = runner.invoke(cli, ["webhooks", "add", "not-a-url", "--tenant", "t9"])
     assert r.exit_code != 0
+
+
+def test_docs_page_loads_nothing_from_the_network():
+    """/docs works offline: no CDN script or stylesheet (FastAPI's default Swagger page loads both)."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.testing import make_settings
+
+    app = create_app(make_settings(), webhooks=False, index_vectors=False)
+    with TestClient(app) as client:
+        r = client.get("/docs")
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "/openapi.json" in r.text
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", r.text), "an external asset"
+        assert "cdn" not in r.text.lower()
+        assert client.get("/redoc").status_code == 404
