@@ -97,3 +97,11 @@ def test_concurrent_first_use_of_a_new_home_does_not_race(tmp_path):
         for p in procs:
             out, err = p.communicate(timeout=120)
             assert p.returncode == 0 and out.strip() == "ok", err[-2000:]
+
+
+def test_no_test_installs_packages():
+    """Tests get their tools from the project's setup step (Makefile), never from a test body."""
+    for f in Path(__file__).parent.glob("test_*.py"):
+        body = f.read_text()
+        for needle in ('"apt-get"', "'apt-get'", '"pip", "install"', "pip install "):
+            assert needle not in body or f.name == Path(__file__).name, (f.name, needle)
