@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, String, Text, select, update
+from sqlalchemy import JSON, Boolean, Date, Float, Integer, String, Text, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from extractors.errors import InputError, NotFoundError
 from extractors.models import TIERS, tier_for
-from memory.ledger import DEFAULT_TENANT, Ledger, _utcnow
+from memory.ledger import DEFAULT_TENANT, Ledger, UTCDateTime, _utcnow
 
 REASON_CODES = (
     "champion_risk", "executive_change", "budget_cut", "competitor", "product_fit", "support_issues",
@@ -43,7 +43,7 @@ class OverrideRow(_Base):
     model_ref: Mapped[str | None] = mapped_column(String(200))  # id@version the CSM disagreed with
     model_score: Mapped[float | None] = mapped_column(Float)
     model_tier: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 class ModelVersionRow(_Base):
@@ -56,7 +56,7 @@ class ModelVersionRow(_Base):
     yaml_text: Mapped[str] = mapped_column(Text)
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 class FeedbackStore:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     delete,
@@ -54,6 +55,24 @@ _IN_BATCH = 500  # ids per IN (...) list: stays under SQLite's bound-parameter l
 Id64 = BigInteger().with_variant(Integer, "sqlite")
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC in every table: stored as naive UTC (the columns' type is unchanged, so no
+    migration), handed back aware (``+00:00``), and an aware value of any offset is converted on the way in."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -73,7 +92,7 @@ class AccountRow(Base):
     end_date: Mapped[date | None] = mapped_column(Date)
     segment: Mapped[str | None] = mapped_column(String(200))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 class DocumentRow(Base):
@@ -85,13 +104,13 @@ class DocumentRow(Base):
     path: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)  # 1 + earlier versions at the same path
     kind: Mapped[str] = mapped_column(String(20))
-    occurred_at: Mapped[datetime | None] = mapped_column(DateTime)  # naive UTC, for ordering
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # naive UTC, for ordering
     day: Mapped[date | None] = mapped_column(Date)  # the date as written in the source
     title: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # participants, segments, metadata, occurred_at
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # chunks are in the vector store
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
     __table_args__ = (Index("ix_documents_account", "tenant", "account_id"), Index("ix_documents_path", "tenant", "path"))
 
@@ -112,7 +131,7 @@ class SignalRow(Base):
     extractor_version: Mapped[str] = mapped_column(String(60))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Signal, citations included
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
     __table_args__ = (Index("ix_signals_account_day", "tenant", "account_id", "day"), Index("ix_signals_source", "source_id"))
 
@@ -155,7 +174,7 @@ class SnapshotRow(Base):
     tier: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     extractor_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
     __table_args__ = (
         UniqueConstraint("tenant", "account_id", "as_of", "model_id", "model_version", name="uq_snapshot"),
@@ -171,9 +190,9 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(60))
     account_id: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
     __table_args__ = (Index("ix_events_account", "account_id", "id"),)
 
@@ -188,8 +207,8 @@ class RunRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ExtractionRow(Base):
@@ -203,14 +222,14 @@ class ExtractionRow(Base):
     version: Mapped[str] = mapped_column(String(60), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), default="")  # input digest for account-level runs
     signals: Mapped[int] = mapped_column(Integer, default=0)
-    at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 class MigrationRow(Base):
     __tablename__ = "schema_migrations"
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 # ----------------------------------------------------------------------------------------- migrations
@@ -830,7 +849,7 @@ class Ledger:
 
         t = RunRow.__table__
         host = socket.gethostname()
-        now = _utcnow()
+        now = datetime.now(timezone.utc)
         marked: list[tuple[int, str]] = []
         with self.read() as conn:
             rows = conn.execute(select(t.c.id, t.c.meta, t.c.started_at).where(t.c.status == "running")).all()
