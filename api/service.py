@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Date, and_, bindparam, delete, text
-
 from api.settings import Settings
 from extractors.errors import InputError, NotFoundError
 from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocument, UsagePoint, UsageRow
@@ -29,18 +27,6 @@ log = logging.getLogger("healthtrace.api")
 _ACTIVE_MODEL = "model.active:"  # + tenant
 _ACTIVE_TTL_S = 1.0
 _SNAPSHOT_CACHE = 20_000  # parsed snapshots kept in memory (LRU)
-
-
-# The hot read path as prepared text statements: no per-request statement building or cache-key work.
-# Column names are the ledger's (memory/ledger.py); portable SQL for SQLite and PostgreSQL.
-_SNAP_COLS = "SELECT id, created_at, payload FROM score_snapshots WHERE tenant = :t AND account_id = :a"
-_Q_ACCOUNT = text("SELECT tenant, account_id, name, start_date, end_date, segment, metadata FROM accounts "
-                  "WHERE tenant = :t AND account_id = :a").columns(start_date=Date(), end_date=Date(), metadata=JSON())
-_Q_LATEST_OF_MODEL = text(_SNAP_COLS + " AND model_id = :m ORDER BY as_of DESC, id DESC LIMIT 1")
-_Q_LATEST_ANY = text(_SNAP_COLS + " ORDER BY as_of DESC, id DESC LIMIT 1")
-_Q_DAY_OF_MODEL = text(_SNAP_COLS + " AND model_id = :m AND as_of = :d ORDER BY id DESC LIMIT 1").bindparams(
-    bindparam("d", type_=Date()))
-_Q_KINDS = text("SELECT id, kind FROM documents WHERE tenant = :t AND account_id = :a")
 
 
 @dataclass
@@ -111,9 +97,8 @@ class HealthService:
 
     def _load_stored(self, tenant: str, ref: str, yaml_text: str | None = None) -> Any:
         import yaml
-        from sqlalchemy import select
 
-        from memory.feedback import ModelVersionRow, parse_model_ref
+        from memory.feedback import parse_model_ref
         from scoring.model import parse_model
 
         key = f"{tenant}\x1f{ref}"
@@ -122,11 +107,7 @@ class HealthService:
                 return self._models[key]
         if yaml_text is None:
             mid, ver = parse_model_ref(ref)
-            t = ModelVersionRow.__table__
-            self.feedback  # noqa: B018 - creates the table on first use
-            with self.ledger.read() as conn:
-                yaml_text = conn.scalar(select(t.c.yaml_text).where(
-                    t.c.tenant == tenant, t.c.model_id == mid, t.c.version == ver))
+            yaml_text = self.feedback.stored_model_yaml(mid, ver, tenant=tenant)
             if yaml_text is None:
                 raise NotFoundError(f"no stored model {ref!r} for this tenant")
         model = parse_model(yaml.safe_load(yaml_text), source=ref)
@@ -156,19 +137,14 @@ class HealthService:
         return self._load_stored(tenant, name) if "@" in name else self._load_bundled(name)
 
     def activate_model(self, tenant: str, name: str) -> str:
-        from sqlalchemy import update
-
-        from memory.feedback import ModelVersionRow, parse_model_ref
+        from memory.feedback import parse_model_ref
 
         if "@" in name:
             mid, ver = parse_model_ref(name)
             self.feedback.activate(mid, ver, tenant=tenant)
         else:
             self._load_bundled(name)  # exists and parses
-            t = ModelVersionRow.__table__
-            self.feedback  # noqa: B018
-            with self.ledger.write() as conn:  # a bundled model replaces any active stored version
-                conn.execute(update(t).where(t.c.tenant == tenant).values(active=False))
+            self.feedback.deactivate_all(tenant=tenant)  # a bundled model replaces any active stored version
             self.store.set_state(_ACTIVE_MODEL + tenant, name)
         self._active.pop(tenant, None)
         return name
@@ -198,31 +174,17 @@ class HealthService:
 
     def portfolio(self, tenant: str) -> list[tuple[Account, HealthScore | None, datetime | None]]:
         """Every account of the tenant with its latest snapshot (active model first), in one query."""
-        from sqlalchemy import select
-
-        from memory.ledger import SnapshotRow
-
-        model_id = self.model(tenant).id
-        t = SnapshotRow.__table__
-        latest: dict[str, tuple[bool, Any, Any, datetime | None]] = {}
-        q = select(t.c.account_id, t.c.model_id, t.c.as_of, t.c.payload, t.c.created_at).where(t.c.tenant == tenant)
-        with self.ledger.read() as conn:
-            for r in conn.execute(q.order_by(t.c.as_of, t.c.id)):
-                preferred = r.model_id == model_id
-                cur = latest.get(r.account_id)
-                if cur is None or preferred or not cur[0]:
-                    latest[r.account_id] = (preferred, r.as_of, r.payload, r.created_at)
+        latest = self.ledger.latest_snapshot_payloads(tenant, self.model(tenant).id)
         out = []
         for a in self.ledger.list_accounts(tenant=tenant):
             hit = latest.get(a.account_id)
-            score = HealthScore.model_validate(hit[2]) if hit else None
-            out.append((a, score, hit[3] if hit else None))
+            score = HealthScore.model_validate(hit[0]) if hit else None
+            out.append((a, score, hit[1] if hit else None))
         return out
 
     def source_kinds(self, tenant: str, account_id: str) -> dict[str, str]:
         """Document id -> kind (email, transcript ...) for narration, without loading the texts."""
-        with self.ledger.read() as conn:
-            return {r.id: r.kind for r in conn.execute(_Q_KINDS, {"t": tenant, "a": account_id})}
+        return self.ledger.source_kinds(tenant, account_id)
 
     def document(self, tenant: str, source_id: str) -> SourceDocument:
         found = self.ledger.documents_by_ids([source_id])
@@ -259,28 +221,8 @@ class HealthService:
         snapshot counts for a day only when it is of that day; an int N = N days before the first day's
         snapshot, for "why since a month ago") and optionally its documents' kinds.
         Raises NotFoundError when the account is not in this tenant."""
-        model_id = self.model(tenant).id
-        out: list[HealthScore | None] = []
-        kinds: dict[str, str] = {}
-        key = {"t": tenant, "a": account_id}
-        with self.ledger.read() as conn:
-            row = conn.execute(_Q_ACCOUNT, key).first()
-            if row is None:
-                raise NotFoundError(f"account {account_id!r} not found (tenant {tenant!r})")
-            account = Ledger._account(row)
-            for day in days:
-                if isinstance(day, int):
-                    ref = out[0].as_of if out and out[0] is not None else today()
-                    day = ref - timedelta(days=day)
-                if day is None:
-                    p = conn.execute(_Q_LATEST_OF_MODEL, key | {"m": model_id}).first() or \
-                        conn.execute(_Q_LATEST_ANY, key).first()  # no snapshot of the active model yet
-                else:
-                    p = conn.execute(_Q_DAY_OF_MODEL, key | {"m": model_id, "d": day}).first()
-                out.append(None if p is None else self._parsed(p.id, p.created_at, p.payload))
-            if with_kinds:
-                kinds = {r.id: r.kind for r in conn.execute(_Q_KINDS, key)}
-        return account, out, kinds
+        return self.ledger.account_snapshots(tenant, account_id, days, self.model(tenant).id, parse=self._parsed,
+                                             today=today(), with_kinds=with_kinds)
 
     def _parsed(self, row_id: int, created_at: Any, raw: Any) -> HealthScore:
         """Snapshot rows are written once (a same-day rescore inserts a new row), so a parsed snapshot can be
@@ -318,22 +260,7 @@ class HealthService:
 
     def _replace_snapshot(self, tenant: str, score: HealthScore) -> None:
         """One snapshot per account, day and model: a same-day rescore with new inputs replaces the old one."""
-        from memory.ledger import SnapshotRow
-
-        t = SnapshotRow.__table__
-        with self.ledger.write() as conn:
-            conn.execute(
-                delete(t).where(
-                    and_(
-                        t.c.tenant == tenant,
-                        t.c.account_id == score.account_id,
-                        t.c.as_of == score.as_of,
-                        t.c.model_id == score.model_id,
-                        t.c.model_version == score.model_version,
-                    )
-                )
-            )
-        self.ledger.save_snapshots([score], tenant=tenant)
+        self.ledger.replace_snapshot(score, tenant=tenant)
 
     def rescore(self, tenant: str, account_id: str, *, as_of: date | None = None) -> Rescored:
         """Score now, store the snapshot, and emit score/tier events against the previous snapshot."""
@@ -410,44 +337,36 @@ class HealthService:
 
     def ingest_documents(self, tenant: str, docs: Sequence[SourceDocument]) -> tuple[int, int, list[Rescored]]:
         """Store and extract each document, then rescore each touched account once."""
-        from extractors.base import get_extractor
+        added, signals, rescored, _failures = self.ingest_documents_report(tenant, docs)
+        return added, signals, rescored
+
+    def ingest_documents_report(
+        self, tenant: str, docs: Sequence[SourceDocument]
+    ) -> tuple[int, int, list[Rescored], list[str]]:
+        """The CLI's ingest service (memory/ingest.py: the configured extractor, its idempotency, one
+        transaction per document, account-level metadata signals), then a rescore of each touched account.
+        Vectors are left to the background indexer. Returns (added, signals, rescored, failures)."""
+        from memory.ingest import IngestOptions, Ingestor
 
         self._require_accounts(tenant, {d.account_id for d in docs if d.account_id})
         if any(not d.account_id for d in docs):
             raise InputError("every document needs an account_id")
-        ex = get_extractor("rules")
-        added = signals = 0
-        touched: list[str] = []
-        for doc in docs:
-            sigs = ex.extract(doc)
-            new_doc, new_sigs = self.ledger.record_document(doc, sigs, extractor=ex.name, version=ex.version,
-                                                            tenant=tenant)
-            added += int(new_doc)
-            signals += new_sigs
-            if doc.account_id not in touched:
-                touched.append(doc.account_id)  # type: ignore[arg-type]
+        options = IngestOptions(
+            extractor=self.settings.extractor, vectors=False, tenant=tenant,
+            metadata_options={"unresponsive_days": self.settings.unresponsive_days,
+                              "vendor_domains": list(self.settings.vendor_domains)})
+        ing = Ingestor(self.ledger, options)
+        ing.ingest_parsed(docs)
+        touched = list(dict.fromkeys(d.account_id for d in docs if d.account_id))
         for aid in touched:
-            signals += self._account_level_signals(tenant, aid)
-        if added:
+            ing.run_metadata(aid)
+        rep = ing.report
+        if rep.documents_added:
             for cb in self.on_ingest:
                 cb()
-        return added, signals, [self.rescore(tenant, aid) for aid in touched]
-
-    def _account_level_signals(self, tenant: str, account_id: str) -> int:
-        """Metadata signals (silence, stakeholder changes) depend on the whole document set: recompute them."""
-        from extractors.metadata import MetadataExtractor
-
-        docs = self.ledger.documents_for(account_id, tenant=tenant)
-        if not docs:
-            return 0
-        ex = MetadataExtractor(unresponsive_days=self.settings.unresponsive_days,
-                               vendor_domains=self.settings.vendor_domains)
-        sigs = ex.extract_account(docs, today())
-        digest = self.ledger.digest_documents(account_id, tenant=tenant)
-        added, _removed = self.ledger.replace_account_signals(
-            account_id, sigs, extractor=ex.name, version=ex.version, digest=digest, tenant=tenant,
-        )
-        return added
+        rescored = [self.rescore(tenant, aid) for aid in touched]
+        return (rep.documents_added, rep.signals_added + rep.metadata_signals_added, rescored,
+                [str(f) for f in rep.failures])
 
     def ingest_usage(self, tenant: str, points: Sequence[UsagePoint]) -> tuple[int, list[Rescored]]:
         self._require_accounts(tenant, {p.account_id for p in points})

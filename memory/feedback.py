@@ -154,6 +154,19 @@ class FeedbackStore:
             conn.execute(update(t).where(t.c.tenant == tenant, t.c.model_id == model_id, t.c.version == version)
                          .values(active=True))
 
+    def stored_model_yaml(self, model_id: str, version: str, *, tenant: str = DEFAULT_TENANT) -> str | None:
+        """The YAML text of one stored version, or None."""
+        t = ModelVersionRow.__table__
+        with self.ledger.read() as conn:
+            return conn.scalar(select(t.c.yaml_text).where(
+                t.c.tenant == tenant, t.c.model_id == model_id, t.c.version == version))
+
+    def deactivate_all(self, *, tenant: str = DEFAULT_TENANT) -> None:
+        """No stored version is active (a bundled model was chosen instead)."""
+        t = ModelVersionRow.__table__
+        with self.ledger.write() as conn:
+            conn.execute(update(t).where(t.c.tenant == tenant).values(active=False))
+
     def active_model_yaml(self, *, tenant: str = DEFAULT_TENANT) -> tuple[str, str, str] | None:
         """(id, version, YAML text) of the active model, or None when none is active."""
         t = ModelVersionRow.__table__

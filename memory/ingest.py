@@ -159,6 +159,18 @@ class Ingestor:
             except (ValueError, UnicodeError, RecursionError) as e:
                 self._fail(path, e, bug=True)
                 parsed.append((path, []))
+        return self._extract_parsed(parsed, done=done, total=total)
+
+    def ingest_parsed(self, docs: Sequence[SourceDocument]) -> None:
+        """Documents already parsed (the HTTP API's texts and uploads): the same idempotency (skip what this
+        extractor version has read), extractor and transaction per document as files get."""
+        self._extract_parsed([(Path(d.path or d.id), [d]) for d in docs], total=len(docs))
+
+    def _extract_parsed(self, parsed: list[tuple[Path, list[SourceDocument]]], *, done: int = 0, total: int = 0) -> int:
+        ex = self.extractor
+        rep = self.report
+        batched = callable(getattr(ex, "extract_many", None))
+        group = 32 if batched else 1
         seen = self.ledger.extracted(ex.name, ex.version, [d.id for _, docs in parsed for d in docs])
         pending: list[tuple[Path, SourceDocument]] = []
         for i, (path, docs) in enumerate(parsed):

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    bindparam,
     UniqueConstraint,
     create_engine,
     delete,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as text_sql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -363,6 +365,19 @@ def _document_from(row: Any) -> SourceDocument:
     data = dict(row.payload)
     data["text"] = row.text
     return SourceDocument.model_validate(data)
+
+
+# The API's hot read path as prepared text statements: no per-request statement building or cache-key work.
+# Portable SQL for SQLite and PostgreSQL, over the tables above.
+_SNAP_COLS = "SELECT id, created_at, payload FROM score_snapshots WHERE tenant = :t AND account_id = :a"
+_Q_ACCOUNT = text_sql("SELECT tenant, account_id, name, start_date, end_date, segment, metadata FROM accounts "
+                      "WHERE tenant = :t AND account_id = :a").columns(start_date=Date(), end_date=Date(),
+                                                                     metadata=JSON())
+_Q_LATEST_OF_MODEL = text_sql(_SNAP_COLS + " AND model_id = :m ORDER BY as_of DESC, id DESC LIMIT 1")
+_Q_LATEST_ANY = text_sql(_SNAP_COLS + " ORDER BY as_of DESC, id DESC LIMIT 1")
+_Q_DAY_OF_MODEL = text_sql(_SNAP_COLS + " AND model_id = :m AND as_of = :d ORDER BY id DESC LIMIT 1").bindparams(
+    bindparam("d", type_=Date()))
+_Q_KINDS = text_sql("SELECT id, kind FROM documents WHERE tenant = :t AND account_id = :a")
 
 
 # ----------------------------------------------------------------------------------------- the ledger
@@ -767,6 +782,65 @@ class Ledger:
         ]
         with self.write() as conn:
             return self.insert_ignore(conn, SnapshotRow, rows)
+
+    def account_snapshots(
+        self, tenant: str, account_id: str, days: Sequence[date | None | int], model_id: str, *,
+        parse: Callable[[int, Any, Any], HealthScore], today: date, with_kinds: bool = False,
+    ) -> tuple[Account, list[HealthScore | None], dict[str, str]]:
+        """The API's hot read in ONE connection: the account, its snapshot of ``model_id`` for each day (None =
+        the latest, of any model when the active one has none yet; an int N = N days before the first
+        day's snapshot, or before ``today``) and optionally its documents' kinds. ``parse(id, created_at,
+        payload)`` turns a row into a score (the caller caches). NotFoundError when the account is absent."""
+        from datetime import timedelta
+
+        out: list[HealthScore | None] = []
+        kinds: dict[str, str] = {}
+        key = {"t": tenant, "a": account_id}
+        with self.read() as conn:
+            row = conn.execute(_Q_ACCOUNT, key).first()
+            if row is None:
+                raise NotFoundError(f"account {account_id!r} not found (tenant {tenant!r})")
+            account = Ledger._account(row)
+            for day in days:
+                if isinstance(day, int):
+                    ref = out[0].as_of if out and out[0] is not None else today
+                    day = ref - timedelta(days=day)
+                if day is None:
+                    p = conn.execute(_Q_LATEST_OF_MODEL, key | {"m": model_id}).first() or \
+                        conn.execute(_Q_LATEST_ANY, key).first()
+                else:
+                    p = conn.execute(_Q_DAY_OF_MODEL, key | {"m": model_id, "d": day}).first()
+                out.append(None if p is None else parse(p.id, p.created_at, p.payload))
+            if with_kinds:
+                kinds = {r.id: r.kind for r in conn.execute(_Q_KINDS, key)}
+        return account, out, kinds
+
+    def source_kinds(self, tenant: str, account_id: str) -> dict[str, str]:
+        """Document id -> kind, without loading the texts."""
+        with self.read() as conn:
+            return {r.id: r.kind for r in conn.execute(_Q_KINDS, {"t": tenant, "a": account_id})}
+
+    def latest_snapshot_payloads(self, tenant: str, model_id: str) -> dict[str, tuple[Any, datetime | None]]:
+        """Account id -> (payload, created_at) of its latest snapshot, ``model_id``'s preferred, in one query."""
+        t = SnapshotRow.__table__
+        latest: dict[str, tuple[bool, Any, datetime | None]] = {}
+        q = select(t.c.account_id, t.c.model_id, t.c.payload, t.c.created_at).where(t.c.tenant == tenant)
+        with self.read() as conn:
+            for r in conn.execute(q.order_by(t.c.as_of, t.c.id)):
+                preferred = r.model_id == model_id
+                cur = latest.get(r.account_id)
+                if cur is None or preferred or not cur[0]:
+                    latest[r.account_id] = (preferred, r.payload, r.created_at)
+        return {k: (v[1], v[2]) for k, v in latest.items()}
+
+    def replace_snapshot(self, score: HealthScore, *, tenant: str = DEFAULT_TENANT) -> None:
+        """One snapshot per account, day and model version: a same-day rescore replaces the old one."""
+        t = SnapshotRow.__table__
+        with self.write() as conn:
+            conn.execute(delete(t).where(
+                t.c.tenant == tenant, t.c.account_id == score.account_id, t.c.as_of == score.as_of,
+                t.c.model_id == score.model_id, t.c.model_version == score.model_version))
+        self.save_snapshots([score], tenant=tenant)
 
     def snapshots_for(self, account_id: str, *, model_id: str | None = None, tenant: str = DEFAULT_TENANT) -> list[HealthScore]:
         t = SnapshotRow.__table__

@@ -100,7 +100,7 @@ def ingest_command(
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (accounts.csv, usage.csv, outcomes.csv, documents/).")] = None,
     account: Annotated[str | None, typer.Option(help="Account the FILES belong to (must exist).")] = None,
     create_account: Annotated[bool, typer.Option("--create-account", help="Create --account when it is new.")] = False,
-    extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
+    extractor: Annotated[str | None, typer.Option(help="Extractor: rules, llm, hybrid (default: HEALTHTRACE_EXTRACTOR, rules).")] = None,
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
 ) -> None:
@@ -114,7 +114,7 @@ def ingest_command(
         raise InputError("single documents need --account ID")
     settings, ledger, vectors = _open(no_vectors)
     options = IngestOptions(
-        extractor=extractor,
+        extractor=extractor or settings.extractor,  # the API's ingest uses the same setting
         vectors=not no_vectors,
         max_file_bytes=settings.max_file_bytes,
         max_files=settings.max_files_per_call if files else 200_000,
