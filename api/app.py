@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -26,6 +25,7 @@ from api.deps import AppState
 from api.security import Authenticator, RateLimited, TokenBuckets
 from api.service import HealthService
 from api.settings import Settings, get_settings
+from api.worker import BusyError, IngestWorker
 from extractors.errors import (
     AuthError,
     ConfigError,
@@ -146,42 +146,34 @@ async def _send_json(send: Send, status: int, code: str, message: str) -> None:
 
 
 class VectorIndexer:
-    """Embeds newly ingested documents in the background, off the request path (one pass at a time)."""
+    """Embeds newly ingested documents in the background, off the request path: a task of the ingest worker
+    (api/worker.py) that runs between ingest jobs, with a one-thread embedding model so a core stays free
+    for the event loop."""
 
-    def __init__(self, ledger: Ledger, settings: Settings) -> None:
+    def __init__(self, ledger: Ledger, settings: Settings, worker: IngestWorker) -> None:
         self.ledger = ledger
         self.settings = settings
+        self.worker = worker
         self._memory: Any = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        worker.on_idle(self.run_once)
 
     def notify(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="healthtrace-indexer", daemon=True)
-            self._thread.start()
-        self._wake.set()
+        self.worker.wake_idle()
 
-    def _loop(self) -> None:
+    def run_once(self) -> None:
+        from memory.embeddings import MiniLMEmbedding, get_embedder
         from memory.vectors import VectorMemory, index_pending
 
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                if self._memory is None:
-                    self._memory = VectorMemory.from_settings(self.settings)
-                index_pending(self.ledger, self._memory)
-            except Exception:  # vectors are rebuildable (healthtrace reindex); never kill the server
-                log.exception("background vector indexing failed")
+        if self._memory is None:
+            s = self.settings
+            embedder = MiniLMEmbedding(threads=s.api_embed_threads) if s.embedder == "minilm" else \
+                get_embedder(s.embedder)
+            base = VectorMemory.from_settings(s)
+            self._memory = VectorMemory(base.client, embedder, lock_path=base.lock_path)
+        index_pending(self.ledger, self._memory, batch_docs=8)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        """Nothing of its own to stop: the worker owns the thread."""
 
 
 def create_app(
@@ -227,8 +219,9 @@ def create_app(
     )
     state.dispatcher = dispatcher
     service.on_events.append(dispatcher.notify)
+    state.worker = IngestWorker(settings.api_ingest_queue)
     if index_vectors:
-        indexer = VectorIndexer(ledger, settings)
+        indexer = VectorIndexer(ledger, settings, state.worker)
         state.indexer = indexer
         service.on_ingest.append(indexer.notify)
 
@@ -240,8 +233,7 @@ def create_app(
             yield
         finally:
             dispatcher.stop()
-            if state.indexer is not None:
-                state.indexer.stop()
+            state.worker.stop()
             if own_ledger:
                 ledger.close()
 
@@ -294,6 +286,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = redact(str(e)) if status < 500 or isinstance(e, ConfigError) else \
             "the data store is unavailable; retry"
         return error_response(status, code, message, headers=headers)
+
+    @app.exception_handler(BusyError)
+    async def _busy(_: Request, e: BusyError) -> JSONResponse:
+        return error_response(503, "busy", str(e), headers={"Retry-After": "1"})
 
     @app.exception_handler(RateLimited)
     async def _limited(_: Request, e: RateLimited) -> JSONResponse:

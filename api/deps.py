@@ -20,6 +20,7 @@ from memory.ledger import Ledger
 
 if TYPE_CHECKING:
     from api.app import VectorIndexer
+    from api.worker import IngestWorker
     from api.webhooks import Dispatcher
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
@@ -38,6 +39,7 @@ class AppState:
     buckets: TokenBuckets
     dispatcher: Dispatcher | None = None
     indexer: VectorIndexer | None = None
+    worker: IngestWorker = None  # type: ignore[assignment] - set by create_app
 
 
 # Dependencies are ``async def`` on purpose: a sync dependency costs a thread-pool hop per request, and

@@ -290,6 +290,8 @@ class IngestOut(BaseModel):
     received: int
     added: int
     signals_added: int = 0
+    failed: int = 0
+    failures: list[str] = Field(default_factory=list, description="documents that could not be read: why")
     rescored: list[ScoreChangeOut] = Field(default_factory=list)
 
 

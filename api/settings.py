@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     api_max_batch: int = Field(default=1000, gt=0)
     api_rate_per_s: float = Field(default=50.0, gt=0)  # per API key, token bucket
     api_rate_burst: int = Field(default=100, gt=0)
+    api_ingest_queue: int = Field(default=32, ge=1, le=10_000)  # writes waiting for the ingest worker; then 503
+    api_embed_threads: int = Field(default=1, ge=0)  # the API's background embedding (0: all cores)
     public_url: str | None = None  # base URL for links in webhook messages, e.g. http://127.0.0.1:8000
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_s: float = Field(default=2.0, gt=0)  # first retry delay, doubled each attempt

@@ -76,7 +76,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Now, aware UTC (UTCDateTime columns store it as naive UTC)."""
+    return datetime.now(timezone.utc)
 
 
 # ----------------------------------------------------------------------------------------- schema

@@ -1,7 +1,9 @@
 """Property-based fuzzing of every operation in /openapi.json: no input may cause a server error (5xx).
 
-Bounded (a few examples per operation, well under 60 s). Path ids point at a real, seeded account half the
-time so the fuzzed query strings and bodies reach the scoring and narration code, not only the 404 path.
+Bounded (a few examples per operation, well under 60 s per store). Path ids point at a real, seeded account
+half the time so the fuzzed query strings and bodies reach the scoring and narration code, not only the 404
+path. Runs on SQLite, and on PostgreSQL when HEALTHTRACE_TEST_DATABASE_URL is set; besides "no 5xx" every
+answer must use a documented status code, match its response schema and declared content type.
 """
 
 from __future__ import annotations
@@ -14,15 +16,35 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
 from api.app import create_app
 from api.testing import make_settings, seed_tenant
+from memory.testing import store_backends, temporary_postgres_database
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 
 MAX_EXAMPLES = 12
 
 
-@pytest.mark.timeout(120)
-def test_no_server_errors_on_any_operation(tmp_path):
-    app = create_app(make_settings(home=tmp_path / "home"), webhooks=False, index_vectors=False)
+@pytest.fixture(params=store_backends())
+def database_url(request):
+    if request.param == "sqlite":
+        yield None
+        return
+    with temporary_postgres_database() as url:
+        yield url
+
+
+@pytest.mark.timeout(240)
+def test_no_server_errors_on_any_operation(tmp_path, database_url):
+    app = create_app(make_settings(home=tmp_path / "home", database_url=database_url), webhooks=False,
+                     index_vectors=False)
     started = time.monotonic()
     with TestClient(app, raise_server_exceptions=False) as client:
         state = app.state.ht
@@ -49,9 +71,13 @@ def test_no_server_errors_on_any_operation(tmp_path):
                 headers["Authorization"] = f"Bearer {seeded.write_token}"
                 case.headers = headers
                 response = case.call(headers=headers)
-                if response.status_code >= 500:
-                    failures.append(f"{op.method.upper()} {op.path} -> {response.status_code}: {response.text[:300]}"
-                                    f" | {case.path_parameters} {case.query} {str(case.body)[:200]}")
+                try:
+                    case.validate_response(response, checks=CHECKS, headers=headers)
+                except BaseException as e:  # noqa: BLE001 - a failure group: record it, keep fuzzing
+                    first = str(e).strip().splitlines()
+                    failures.append(f"{op.method.upper()} {op.path} -> {response.status_code}: "
+                                    f"{' '.join(first[:6])[:400]} | {case.path_parameters} {case.query} "
+                                    f"{str(case.body)[:200]}")
                 assert "Traceback" not in response.text
 
             run()

@@ -6,11 +6,11 @@ with the new scores, so a CS platform sees the effect of what it just sent.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, UploadFile
 
-from api.deps import Reader, Service, SettingsDep, Writer
+from api.deps import Reader, Service, SettingsDep, State, Writer
 from api.routes.accounts import score_change
 from api.schemas import (
     DocKind,
@@ -29,7 +29,8 @@ router = APIRouter(
     prefix="/v1",
     tags=["ingest"],
     responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
-               413: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+               413: {"model": ErrorOut}, 429: {"model": ErrorOut},
+               503: {"model": ErrorOut, "description": "the ingest queue is full; retry after Retry-After seconds"}},
 )
 
 MAX_UPLOAD_FILES = 50
@@ -52,14 +53,23 @@ def _check_batch(n: int, limit: int, what: str) -> None:
         raise InputTooLargeError(f"{n} {what} in one call; the limit is {limit}")
 
 
+def _ingest_job(service: Any, tenant: str, items: list[tuple[str, str, str | None, str, object]]) -> IngestOut:
+    """Parse, ingest (memory/ingest.py's service) and rescore: runs on the ingest worker, off the event loop."""
+    from extractors.redact import redact
+
+    docs = [_parse(text, kind, path, aid, tenant, when) for text, kind, path, aid, when in items]
+    added, signals, rescored, failures = service.ingest_documents_report(tenant, docs)
+    return IngestOut(received=len(docs), added=added, signals_added=signals, failed=len(failures),
+                     failures=[redact(f) for f in failures[:100]], rescored=[score_change(r) for r in rescored])
+
+
 @router.post("/documents", response_model=IngestOut, status_code=201)
-def ingest_documents(body: DocumentsIn, principal: Writer, service: Service, settings: SettingsDep) -> IngestOut:
-    """Store documents, extract cited signals, rescore their accounts now."""
+async def ingest_documents(body: DocumentsIn, principal: Writer, service: Service, settings: SettingsDep,
+                           state: State) -> IngestOut:
+    """Store documents, extract cited signals, rescore their accounts now (queued behind other writes)."""
     _check_batch(len(body.documents), settings.api_max_batch, "documents")
-    docs = [_parse(d.text, d.kind, d.path, d.account_id, principal.tenant, d.occurred_at) for d in body.documents]
-    added, signals, rescored = service.ingest_documents(principal.tenant, docs)
-    return IngestOut(received=len(docs), added=added, signals_added=signals,
-                     rescored=[score_change(r) for r in rescored])
+    items = [(d.text, d.kind, d.path, d.account_id, d.occurred_at) for d in body.documents]
+    return await state.worker.run(_ingest_job, service, principal.tenant, items)
 
 
 @router.post("/documents/upload", response_model=IngestOut, status_code=201)
@@ -67,26 +77,22 @@ async def upload_documents(
     principal: Writer,
     service: Service,
     settings: SettingsDep,
+    state: State,
     account_id: Annotated[str, Form(min_length=1, max_length=200)],
     files: Annotated[list[UploadFile], File(description="email (.eml), transcript, notes or chat files")],
     kind: Annotated[DocKind, Form()] = "auto",
 ) -> IngestOut:
     """The same as POST /v1/documents, from files (multipart/form-data); text is decoded as UTF-8."""
-    from starlette.concurrency import run_in_threadpool
-
     _check_batch(len(files), min(MAX_UPLOAD_FILES, settings.api_max_batch), "files")
-    docs = []
+    items: list[tuple[str, str, str | None, str, object]] = []
     for f in files:
         raw = await f.read(settings.max_file_bytes + 1)
         if len(raw) > settings.max_file_bytes:
             raise InputTooLargeError(f"{f.filename}: over {settings.max_file_bytes} bytes")
         if not raw:
             raise InputError(f"{f.filename}: empty file")
-        text = raw.decode("utf-8", errors="replace")
-        docs.append(_parse(text, kind, f.filename, account_id, principal.tenant))
-    added, signals, rescored = await run_in_threadpool(service.ingest_documents, principal.tenant, docs)
-    return IngestOut(received=len(docs), added=added, signals_added=signals,
-                     rescored=[score_change(r) for r in rescored])
+        items.append((raw.decode("utf-8", errors="replace"), kind, f.filename, account_id, None))
+    return await state.worker.run(_ingest_job, service, principal.tenant, items)
 
 
 @router.get("/documents/{source_id}", response_model=DocumentOut, tags=["documents"])
@@ -99,13 +105,18 @@ def get_document(
                        occurred_at=d.occurred_at, text=d.text)
 
 
+def _usage_job(service: Any, tenant: str, points: list[UsagePoint]) -> IngestOut:
+    added, rescored = service.ingest_usage(tenant, points)
+    return IngestOut(received=len(points), added=added, rescored=[score_change(r) for r in rescored])
+
+
 @router.post("/usage", response_model=IngestOut, status_code=201)
-def ingest_usage(body: UsageIn, principal: Writer, service: Service, settings: SettingsDep) -> IngestOut:
+async def ingest_usage(body: UsageIn, principal: Writer, service: Service, settings: SettingsDep,
+                       state: State) -> IngestOut:
     """Usage points (account, date, metric, value); idempotent per (account, date, metric)."""
     _check_batch(len(body.points), settings.api_max_batch * 10, "usage points")
     points = [UsagePoint(**p.model_dump()) for p in body.points]
-    added, rescored = service.ingest_usage(principal.tenant, points)
-    return IngestOut(received=len(points), added=added, rescored=[score_change(r) for r in rescored])
+    return await state.worker.run(_usage_job, service, principal.tenant, points)
 
 
 @router.post("/outcomes", response_model=UpsertResult, status_code=201)
