@@ -170,7 +170,9 @@ class VectorIndexer:
                 get_embedder(s.embedder)
             base = VectorMemory.from_settings(s)
             self._memory = VectorMemory(base.client, embedder, lock_path=base.lock_path)
-        index_pending(self.ledger, self._memory, batch_docs=8)
+        # one small batch per idle slot, so a queued ingest waits for at most one batch, not the backlog
+        if index_pending(self.ledger, self._memory, batch_docs=4, limit=4)["more"]:
+            self.worker.wake_idle()
 
     def stop(self) -> None:
         """Nothing of its own to stop: the worker owns the thread."""

@@ -371,11 +371,18 @@ def index_pending(
     *,
     batch_docs: int = 64,
     on_progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
 ) -> dict[str, int]:
     """Embed every document and signal the ledger marks as not indexed, in batches across documents (one
-    model call for many short documents), then mark them indexed. Safe to interrupt and re-run."""
+    model call for many short documents), then mark them indexed. Safe to interrupt and re-run.
+    ``limit``: at most that many documents (and 4x signals) this call; then ``stats["more"]`` says if any
+    remain."""
     stats = {"documents_indexed": 0, "chunks_embedded": 0, "signals_embedded": 0}
+    if limit is not None:
+        stats["more"] = 0
     doc_ids = ledger.document_ids(indexed=False)
+    if limit is not None and len(doc_ids) > limit:
+        doc_ids, stats["more"] = doc_ids[:limit], 1
     for i in range(0, len(doc_ids), batch_docs):
         group = ledger.documents_by_ids(doc_ids[i : i + batch_docs])
         n_chunks, _ = index_batch(memory, group, [])
@@ -385,6 +392,8 @@ def index_pending(
         if on_progress:
             on_progress(len(group))
     sig_ids = ledger.signal_ids(indexed=False)
+    if limit is not None and len(sig_ids) > 4 * limit:
+        sig_ids, stats["more"] = sig_ids[: 4 * limit], 1
     step = batch_docs * 4
     for i in range(0, len(sig_ids), step):
         sigs = ledger.signals_by_ids(sig_ids[i : i + step])
