@@ -696,7 +696,8 @@ def _explain(i: int, account: Account, as_of: date, items: list[_Col], sig: _Sig
         so = objs[int(sig.idx[pos])] if objs is not None else None
         t = so.type if so is not None else cm.types[int(np.asarray(inputs.signals.type)[sig.idx[pos]])]  # type: ignore[union-attr]
         key = f"signal:{so.id}" if so is not None else f"signal:{int(sig.idx[pos])}"
-        reason = signal_reason(t, so.evidence[0].quote if so is not None and so.evidence else None,
+        quote = so.evidence[0].quote if so is not None and so.evidence and so.extractor != "whatif" else None
+        reason = signal_reason(t, quote,
                                int(sig.age[pos]), bool(so.hedged) if so is not None else False, int(sig.k[pos]))
         per_cat[c].append(Item(key, "signal", CATEGORIES[c], m * d, m, reason, t, signal=so))
         if so is not None:

@@ -125,6 +125,14 @@ def diff_scores(before: HealthScore, after: HealthScore, *, min_points: float = 
             reweighted = pb * (ca.weight / cb.weight)  # the old reading under the new weight
             coverage += reweighted - pb
             part = pa - reweighted
+        elif (cb is not None and ca is not None and cb.metric is not None and ca.metric is not None
+              and cb.metric.subscore is not None and ca.metric.subscore is not None):
+            # no weights stored (older snapshots): points that moved against the item's own reading only changed
+            # because weights were shared anew; that is coverage, never a driver of the wrong sign
+            moved = ca.metric.subscore - cb.metric.subscore
+            if abs(moved) < 0.5 or moved * part < 0:
+                coverage += part
+                continue
         own[key] = part
     # a clamp's change is folded into the drivers of its category that it absorbed (opposite sign)
     for cat, cd in clamps.items():
