@@ -148,7 +148,7 @@ def why_command(
 ) -> None:
     """Why did ACCOUNT's score change? Drivers by impact, with citations, the tier move and the next action."""
     from memory.ledger import Ledger
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
 
     if since is not None and from_ is not None:
         raise InputError("give either --since DATE or --from DATE [--to DATE], not both")
@@ -194,7 +194,7 @@ def recap_command(
 ) -> None:
     """A Markdown recap of ACCOUNT for a CSM or an executive: score, changes, evidence, risks, next steps."""
     from memory.ledger import Ledger
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
     from scoring.recap import render_recap
 
     settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
@@ -256,7 +256,7 @@ def run_demo(
     from memory.scoring_inputs import inputs_from_ledger, store_results
     from scoring.batch import score_inputs
     from scoring.model import load_model
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
     from scoring.playbooks import load_playbooks
     from scoring.report import ReportEntry, render_report
 
