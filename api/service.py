@@ -43,7 +43,7 @@ def today() -> date:
 
 def top_reasons(score: HealthScore, n: int = 3) -> list[str]:
     """The contributions that pull the score down most (what a CSM acts on), then the biggest positives."""
-    items = [c for c in score.contributions if c.kind != "baseline" and abs(c.points) >= 0.01]
+    items = [c for c in score.contributions if c.kind not in ("baseline", "clamp") and abs(c.points) >= 0.01]
     neg = sorted((c for c in items if c.points < 0), key=lambda c: c.points)
     pos = sorted((c for c in items if c.points > 0), key=lambda c: -c.points)
     return [" ".join(c.reason.split()) for c in (neg + pos)[:n]]
@@ -208,11 +208,22 @@ class HealthService:
         return signals, usage, facts
 
     def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None) -> HealthScore:
-        """Score an account as of a date from what the ledger holds (nothing dated after it counts)."""
-        from scoring.scorer import score as score_fn
+        """Score an account as of a date from what the ledger holds (nothing dated after it counts), through the
+        same reader and engine as the CLI (account-level silence signals derived as of that date)."""
+        from memory.scoring_inputs import inputs_for_account
+        from scoring.batch import score_inputs
+        from scoring.engine import compile_model, score_batch, BatchInputs
 
-        signals, usage, facts = self.inputs(tenant, account, as_of)
-        return score_fn(signals, usage, account, self.model(tenant, model_name), as_of, facts=facts)
+        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
+                                    tenant=tenant, unresponsive_days=self.settings.unresponsive_days)
+        model = self.model(tenant, model_name)
+        for res in score_inputs(inputs, model, [as_of]):
+            return res.to_health_score()
+        # an account that starts after as-of: scored anyway, on what little there is
+        cm = compile_model(model.for_segment(account.segment))
+        out = score_batch(BatchInputs([account]), cm, as_of, explain=True)
+        assert out.accounts is not None
+        return out.accounts[0].to_health_score()
 
     def snapshots_read(
         self, tenant: str, account_id: str, days: Sequence[date | None | int], *, with_kinds: bool = False

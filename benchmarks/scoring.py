@@ -1,15 +1,15 @@
 """Scoring benchmark: bulk rescoring, and one new event to a new score plus narration.
 
 1. Rescore N generated accounts with S verified signals each (default 100,000 x 50) at one as-of date, with the
-   vectorised path (:func:`scoring.batch.rescore_signals`) split across worker processes (default 2). Inputs are
-   generated before timing; workers inherit them by fork. Goal: <= 2 s on 2 cores. A sample of accounts is
-   checked against the one-account scorer, so the benchmark measures real, exact work.
-2. One account with S signals gets one new signal: the new score (:func:`scoring.scorer.score`) plus the
-   narration of the change (``scoring.narrate.narrate`` when it exists, else a contribution diff).
-   Goal: p99 <= 50 ms.
+   one engine (:func:`scoring.engine.score_batch`, totals only) split across worker processes (default 2).
+   Inputs are generated before timing; workers inherit them by fork. Goal: <= 2 s on 2 cores. A sample of
+   accounts is checked against the same engine run on one account at a time (a batch of one, with the signals
+   as pydantic objects), so the benchmark measures real, exact work.
+2. One account with S signals gets one new signal: the new score (:func:`scoring.scorer.score`, a batch of one)
+   plus the narration of the change (:func:`scoring.narrate.narrate`). Goal: p99 <= 50 ms.
 3. With ``--workspace-accounts N``: ``healthtrace score --workspace DIR --as-of x D --format jsonl`` in-process on a
    generated workspace (deterministic, ~55 usage rows per account, default-model metrics plus one it does not
-   know, three segments): usage.csv read into columns, vectorised totals (:mod:`scoring.fast`), jsonl written.
+   know, three segments): usage.csv read into columns, engine totals per segment, jsonl written.
    Checked against the per-account scorer on a sample; the per-account path's time is reported for scale.
 
 Each figure is the median of several runs. The last line is ``RESULT {json}``.
@@ -35,9 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from extractors.models import Account, Citation, HealthScore, Signal  # noqa: E402
-from scoring.batch import SignalArrays, rescore_signals, type_index  # noqa: E402
+from scoring.batch import type_index  # noqa: E402
+from scoring.engine import BatchInputs, SignalBatch, compile_model, score_batch  # noqa: E402
 from scoring.model import default_model  # noqa: E402
-from scoring.scorer import compile_model, compute, score  # noqa: E402
+from scoring.scorer import score  # noqa: E402
+
+SignalArrays = SignalBatch
+
+
+def rescore_signals(cm, n_accounts: int, sig: SignalBatch, as_of: date):  # type: ignore[no-untyped-def]
+    """Totals (hundredths) of accounts whose data is signals only: the engine on one batch."""
+    accounts = _ACCOUNTS.get(n_accounts)
+    if accounts is None:
+        accounts = _ACCOUNTS[n_accounts] = [Account(account_id=f"acc{i}") for i in range(n_accounts)]
+    return score_batch(BatchInputs(accounts, signals=sig), cm, as_of).totals
+
+
+_ACCOUNTS: dict[int, list[Account]] = {}
 
 AS_OF = date(2026, 6, 1)
 _DATA: dict[str, object] = {}
@@ -103,8 +117,8 @@ def bench_bulk(n_accounts: int, per_account: int, workers: int, runs: int) -> di
     # correctness: a sample of accounts against the one-account scorer
     totals = rescore_signals(cm, n_accounts, sig, AS_OF)
     for acc in np.random.default_rng(1).choice(n_accounts, size=min(25, n_accounts), replace=False):
-        expected = compute(signals_for(sig, int(acc), per_account), {}, Account(account_id=f"acc{acc}"), cm, AS_OF,
-                           digest=False).total_h
+        expected = round(score(signals_for(sig, int(acc), per_account), [], Account(account_id=f"acc{acc}"),
+                               default_model(), AS_OF).score * 100)
         assert totals[acc] == expected, (acc, totals[acc], expected)
     times_single = []
     for _ in range(max(1, runs // 2)):
@@ -139,10 +153,8 @@ def bench_bulk(n_accounts: int, per_account: int, workers: int, runs: int) -> di
 
 
 def _narrate_fn():  # type: ignore[no-untyped-def]
-    try:
-        from scoring.narrate import narrate
-    except ImportError:
-        return None, "contribution_diff"
+    from scoring.narrate import narrate
+
     return narrate, "scoring.narrate"
 
 
@@ -233,7 +245,7 @@ def write_workspace(root: Path, n_accounts: int, seed: int = 5) -> int:
 
 def _score_jsonl(root: Path, dates: list[date], out) -> int:  # type: ignore[no-untyped-def]
     """What `healthtrace score --workspace DIR --as-of ... --format jsonl` does, in-process."""
-    from scoring.batch import inputs_for_totals
+    from memory.scoring_inputs import inputs_for_totals
 
     inputs = inputs_for_totals(root, max_rows=5_000_000)
     assert inputs is not None, "the generated usage.csv is clean"
@@ -256,8 +268,9 @@ def bench_workspace(n_accounts: int, n_dates: int, runs: int, check: int = 200) 
     import io
     import tempfile
 
+    from memory.scoring_inputs import inputs_from_workspace
     from memory.workspace import load_workspace
-    from scoring.batch import inputs_from_workspace, score_inputs
+    from scoring.batch import score_inputs
 
     dates = [AS_OF - timedelta(days=30 * j) for j in range(n_dates)]
     with tempfile.TemporaryDirectory(prefix="ht-bench-ws-") as tmp:
@@ -282,9 +295,9 @@ def bench_workspace(n_accounts: int, n_dates: int, runs: int, check: int = 200) 
             rec = json.loads(line)
             if (rec["as_of"], rec["account_id"]) in want:
                 got[(rec["as_of"], rec["account_id"])] = rec["score"]
-        assert got == want, "fast totals differ from the scorer"
+        assert got == want, "totals differ from the explained scores"
         # where the time goes (one run): read into columns, then score + write
-        from scoring.batch import inputs_for_totals
+        from memory.scoring_inputs import inputs_for_totals
 
         t = time.perf_counter()
         inputs = inputs_for_totals(root, max_rows=5_000_000)

@@ -313,6 +313,11 @@ class Outcome(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------- scores
+Healthy = Literal["higher", "lower"]
+TierMove = Literal["down", "up", "none"]
+ChangeKind = Literal["added", "removed", "changed"]
+
+
 class MetricRef(BaseModel):
     """Which usage metric, transform and window produced a contribution."""
 
@@ -322,15 +327,20 @@ class MetricRef(BaseModel):
     window_start: date | None = None
     window_end: date | None = None
     subscore: float | None = None  # 0-100 after the rubric map
+    unit: str | None = None  # the reading's unit (share, percent, days, count, ...), for narration
+    healthy: Healthy | None = None  # which way the reading is healthy
 
 
 class Contribution(BaseModel):
     """A number of points in the total, with why. Contributions add up to the total exactly."""
 
     key: str  # stable across dates, so two scores can be diffed item by item
-    kind: Literal["baseline", "signal", "metric", "fact", "clamp", "override"]
+    kind: Literal["baseline", "signal", "metric", "fact", "clamp", "cap", "override"]
     category: Category | None = None
     points: float
+    # points = weight x the item's own subscore points: how much one subscore point of this item moves the total.
+    # It changes when categories or items gain or lose data, so a diff can tell coverage from real change.
+    weight: float | None = None
     reason: str
     reason_code: str
     signal_id: str | None = None
@@ -361,6 +371,70 @@ class HealthScore(BaseModel):
     model_version: str
     model_hash: str = ""
     inputs_digest: str = ""
+
+
+class MetricChange(BaseModel):
+    """A metric or fact reading before and after a change (narration)."""
+
+    metric: str
+    transform: str
+    before: float | None = None
+    after: float | None = None
+    window_start: date | None = None
+    window_end: date | None = None
+    subscore_before: float | None = None  # 0-100 after the model's map
+    subscore_after: float | None = None
+    unit: str | None = None
+    healthy: Healthy | None = None
+
+
+class Driver(BaseModel):
+    """One reason the score changed between two dates, with its points and evidence."""
+
+    key: str
+    kind: str  # signal, metric, fact, cap, coverage (weights shared anew as data came or went), clamp, baseline
+    category: Category | None = None
+    reason_code: str
+    signal_type: str | None = None
+    extractor: str | None = None
+    change: ChangeKind
+    points: float  # what this item did to the score
+    before_points: float | None = None
+    after_points: float | None = None
+    description: str  # a sentence a CSM would write, without codes
+    citations: list[Citation] = Field(default_factory=list)
+    metric: MetricChange | None = None
+
+
+class Recommendation(BaseModel):
+    """The next action a playbook rule gives, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    playbook: str
+    action: str
+    why: str | None = None
+    matched: list[str] = Field(default_factory=list)
+
+
+class Narrative(BaseModel):
+    """A score change told as drivers, a tier move, a recommendation and a paragraph."""
+
+    account_id: str
+    account_name: str | None = None
+    from_as_of: date
+    to_as_of: date
+    from_score: float
+    to_score: float
+    from_tier: Tier
+    to_tier: Tier
+    delta: float
+    tier_move: TierMove
+    drivers: list[Driver]
+    other_points: float = 0.0  # the part of the delta below the reporting threshold
+    recommendation: Recommendation | None = None
+    alternatives: list[Recommendation] = Field(default_factory=list)
+    text: str
 
 
 def tier_for(score: float) -> Tier:

@@ -29,47 +29,23 @@ MIN_CLASS = 5  # per-date AUC needs this many churners and non-churners
 
 # ----------------------------------------------------------------------------------------- metrics (pure)
 def roc_auc(items: Sequence[tuple[float, int]]) -> float | None:
-    """AUC of (risk, label) with ties counted half."""
-    srt = sorted(items, key=lambda t: t[0])
-    num = cum_neg = 0.0
-    tp = tn = 0
-    i = 0
-    while i < len(srt):
-        j = i
-        bp = bn = 0
-        while j < len(srt) and srt[j][0] == srt[i][0]:
-            if srt[j][1]:
-                bp += 1
-            else:
-                bn += 1
-            j += 1
-        num += bp * (cum_neg + 0.5 * bn)
-        cum_neg += bn
-        tp += bp
-        tn += bn
-        i = j
-    return num / (tp * tn) if tp and tn else None
+    """AUC of (risk, label) with ties counted half (scikit-learn); None when one class is missing."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = [t[1] for t in items]
+    if not any(labels) or all(labels):
+        return None
+    return float(roc_auc_score(labels, [t[0] for t in items]))
 
 
 def pr_auc(items: Sequence[tuple[float, int]]) -> float | None:
-    """Average precision (tied risks enter together)."""
-    srt = sorted(items, key=lambda t: -t[0])
-    total = sum(t[1] for t in srt)
-    if not total:
+    """Average precision (scikit-learn); None without positives."""
+    from sklearn.metrics import average_precision_score
+
+    labels = [t[1] for t in items]
+    if not any(labels):
         return None
-    ap = prev_r = 0.0
-    tp = 0
-    i = 0
-    while i < len(srt):
-        j = i
-        while j < len(srt) and srt[j][0] == srt[i][0]:
-            tp += srt[j][1]
-            j += 1
-        r = tp / total
-        ap += (r - prev_r) * tp / j
-        prev_r = r
-        i = j
-    return ap
+    return float(average_precision_score(labels, [t[0] for t in items]))
 
 
 def top_decile_lift(by_date: dict[date, list[tuple[float, int]]], frac: float = 0.1) -> float | None:

@@ -3,8 +3,9 @@
 Steps (all on point-in-time snapshots from :mod:`scoring.snapshots`):
 
 1. candidate readings per usage metric (level, count in a window, days since last, trend, ratio to another
-   metric) and per account fact, each computed with the scorer's own :func:`scoring.usage.reading`, so a
-   feature is exactly what the scorer will read, and nothing dated after as-of is used;
+   metric) and per account fact, each read from the same usage columns with the engine's own vectorised
+   readings (:class:`scoring.columns.View`), so a feature is exactly what the engine will read, and nothing
+   dated after as-of is used;
 2. univariate screening: per (metric, transform) the best window/aggregate by AUC, kept when it carries signal;
 3. a monotone additive logistic model (a GAM): every kept reading gets a piecewise-linear shape with knots at
    training quantiles, its slope sign fixed by the univariate direction, plus a "no reading yet" level; fitted
@@ -32,10 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from extractors.errors import InputError
 from extractors.models import Account, Outcome, UsageRow
-from scoring.facts import account_facts
 from scoring.model import ScoringModel, parse_model
 from scoring.snapshots import Snapshot
-from scoring.usage import Series, first_days, group_usage, metrics_as_of, reading
+from scoring.columns import UsageColumns, View, columns_from_usage, first_days, metrics_as_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,7 +114,7 @@ class TrainingData:
     """Accounts, grouped usage and outcomes, from a workspace or the ledger."""
 
     accounts: dict[str, Account]
-    usage: dict[str, dict[str, Series]]
+    usage: UsageColumns
     outcomes: list[Outcome]
     metric_first_day: dict[str, int] = field(default_factory=dict)
     source: str = ""
@@ -124,7 +124,8 @@ class TrainingData:
                   source: str = "") -> TrainingData:
         rows = list(rows)
         starts = {a: acc.start_date for a, acc in accounts.items()}
-        return cls(dict(accounts), group_usage(rows), list(outcomes), first_days(rows, starts), source)
+        return cls(dict(accounts), columns_from_usage(rows, list(accounts)), list(outcomes), first_days(rows, starts),
+                   source)
 
     @property
     def metrics(self) -> list[str]:
@@ -142,45 +143,49 @@ def feature_matrix(data: TrainingData, snaps: Sequence[Snapshot], cands: Sequenc
     import numpy as np
 
     X = np.full((len(snaps), len(cands)), np.nan)
-    empty: dict[str, Series] = {}
-    expected_cache: dict[date, frozenset[str]] = {}
+    by_date: dict[date, list[int]] = {}
     for i, s in enumerate(snaps):
-        acc = data.accounts[s.account_id]
-        a = s.as_of.toordinal()
-        usage = data.usage.get(s.account_id, empty)
-        exp = expected_cache.get(s.as_of)
-        if exp is None:
-            exp = expected_cache[s.as_of] = metrics_as_of(data.metric_first_day, s.as_of)
-        start_ord = acc.start_date.toordinal() if acc.start_date is not None else None
-        facts = account_facts(acc, s.as_of)
-        row = X[i]
+        by_date.setdefault(s.as_of, []).append(i)
+    cols = data.usage
+    for d, rows_i in by_date.items():
+        a = d.toordinal()
+        idx = np.asarray(rows_i, dtype=np.int64)
+        accs = [data.accounts[snaps[i].account_id] for i in rows_i]
+        has_start = np.array([x.start_date is not None for x in accs], dtype=bool)
+        start = np.array([x.start_date.toordinal() if x.start_date else 0 for x in accs], dtype=np.int64)
+        has_end = np.array([x.end_date is not None for x in accs], dtype=bool)
+        end = np.array([x.end_date.toordinal() if x.end_date else 0 for x in accs], dtype=np.int64)
+        view = View(cols, np.array([cols.account_row.get(x.account_id, -1) for x in accs], dtype=np.int64), a,
+                    start, has_start, end, has_end)
+        exp = metrics_as_of(data.metric_first_day, d)
         for j, c in enumerate(cands):
             if c.transform == "fact":
-                f = facts.get(c.metric)
-                if f is not None:
-                    row[j] = f.value
+                if c.metric == "days_to_renewal":
+                    have, v = has_end, (end - a).astype(np.float64)
+                elif c.metric == "tenure_days":
+                    have, v = has_start & (start <= a), (a - start).astype(np.float64)
+                else:
+                    continue
+                X[idx[have], j] = v[have]
                 continue
-            ser = usage.get(c.metric)
-            reported = c.metric in exp or (ser is not None and bool(ser.days) and ser.days[0] <= a)
-            rd = reading(usage, c.metric, c.transform, a, c.window, c.aggregate, c.denominator,
-                         start_ord if reported else None, c.denominator_aggregate)
-            if rd is not None and math.isfinite(rd.value):
-                row[j] = rd.value
+            reported = np.ones(len(accs), dtype=bool) if c.metric in exp else view.present(c.metric)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ok, v = view.reading(c.metric, c.transform, c.window, c.aggregate, c.denominator, start,
+                                     has_start & reported, c.denominator_aggregate)
+            ok = ok & np.isfinite(v)
+            X[idx[ok], j] = v[ok]
     return X
 
 
 # ----------------------------------------------------------------------------------------- statistics
 def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    """ROC AUC with ties counted half (rank formula)."""
-    import numpy as np
-    from scipy.stats import rankdata
+    """ROC AUC (scikit-learn; ties count half), None when one class is missing."""
+    from sklearn.metrics import roc_auc_score
 
     pos = int(labels.sum())
-    neg = len(labels) - pos
-    if not pos or not neg:
+    if not pos or pos == len(labels):
         return None
-    r = rankdata(scores)
-    return float((r[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    return float(roc_auc_score(labels, scores))
 
 
 def univariate(x: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[float, float]:

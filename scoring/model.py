@@ -28,6 +28,9 @@ MAX_ITEMS = 500
 
 Transform = Literal["level", "trend", "change", "ratio", "days_since_last", "count"]
 Aggregate = Literal["mean", "sum", "last", "max", "min", "count"]
+Healthy = Literal["higher", "lower"]
+# Units a rubric's reading is in, so narration writes a change in the metric's own unit.
+Unit = Literal["count", "users", "seats", "share", "percent", "days", "score", "rating", "currency", "ratio"]
 FactName = Literal[
     "days_to_renewal", "tenure_days", "distinct_contacts_90d", "days_since_last_conversation", "documents_90d"
 ]
@@ -61,6 +64,12 @@ class PiecewiseMap(_Strict):
         if any(s > 0 for s in steps) and any(s < 0 for s in steps):
             raise ValueError(f"map must be monotone (never both rising and falling), got y values {ys}")
         return pts
+
+    @property
+    def healthy(self) -> Healthy | None:
+        """Which way the reading is healthy: a rising map means higher is better (None: a flat map)."""
+        ys = [p[1] for p in self.points]
+        return "higher" if ys[-1] > ys[0] else "lower" if ys[-1] < ys[0] else None
 
     def __call__(self, x: float) -> float:
         pts = self.points
@@ -115,11 +124,16 @@ class MetricRubric(_Strict):
     # Tells apart two rubrics of one metric and transform (e.g. a count over 90 days and one over a year).
     name: str | None = Field(default=None, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")
     description: str = ""
+    # The healthy direction of the reading and its unit: narration says "rose"/"fell" in this unit and a driver's
+    # sign always agrees with this direction. Unset: the direction follows the map, the unit is guessed.
+    healthy: Healthy | None = None
+    unit: Unit | None = None
 
     @model_validator(mode="after")
     def _ratio_needs_denominator(self) -> MetricRubric:
         if self.transform == "ratio" and not self.denominator:
             raise ValueError("transform 'ratio' needs a denominator metric")
+        _check_direction(self.healthy, self.map)
         return self
 
     @property
@@ -149,10 +163,39 @@ class FactRubric(_Strict):
     # A calendar fact alone (e.g. days to renewal) says little: with this set it counts only when its
     # category has other data (signals, metrics or facts), instead of carrying the category's whole weight.
     needs_other_data: bool = False
+    healthy: Healthy | None = None
+    unit: Unit | None = None
+
+    @model_validator(mode="after")
+    def _direction(self) -> FactRubric:
+        _check_direction(self.healthy, self.map)
+        return self
 
     @property
     def key(self) -> str:
         return f"fact:{self.fact}"
+
+
+class CapRule(_Strict):
+    """A verified signal of this type caps the score (like the "any poor" rules of CS platforms).
+
+    While a signal of ``signal`` dated within ``within_days`` of as-of counts (verified, not negated, not hedged,
+    confidence and severity at least the minimums), the score is at most ``max_score``, whatever else is good.
+    """
+
+    signal: str
+    max_score: float = Field(ge=0, le=100)
+    within_days: int = Field(default=90, gt=0, le=3650)
+    min_severity: float = Field(default=0.0, ge=0, le=1)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    reason: str = Field(default="", max_length=300)
+
+
+def _check_direction(healthy: str | None, pm: PiecewiseMap) -> None:
+    derived = pm.healthy
+    if healthy is not None and derived is not None and healthy != derived:
+        raise ValueError(f"healthy: {healthy} contradicts the map, whose subscore is higher for "
+                         f"{'higher' if derived == 'higher' else 'lower'} values")
 
 
 class ScoringModel(_Strict):
@@ -172,6 +215,7 @@ class ScoringModel(_Strict):
     metrics: list[MetricRubric] = Field(default_factory=list, max_length=MAX_ITEMS)
     unknown_metrics: UnknownMetrics | None = None
     facts: list[FactRubric] = Field(default_factory=list, max_length=MAX_ITEMS)
+    caps: list[CapRule] = Field(default_factory=list, max_length=MAX_ITEMS)
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict, max_length=MAX_ITEMS)
     # Training metadata written by ``healthtrace calibrate`` (data range, snapshot count, CV AUC...).
     calibration: dict[str, Any] | None = None
@@ -193,6 +237,17 @@ class ScoringModel(_Strict):
         bad = [t for t in v if t not in known]
         if bad:
             raise ValueError(f"unknown signal type(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        return v
+
+    @field_validator("caps")
+    @classmethod
+    def _caps_on_bad_news(cls, v: list[CapRule]) -> list[CapRule]:
+        known = taxonomy()
+        for c in v:
+            if c.signal not in known:
+                raise ValueError(f"cap on unknown signal type {c.signal!r}")
+            if known[c.signal].polarity > 0:
+                raise ValueError(f"cap on {c.signal!r}: only bad news may cap a score")
         return v
 
     @model_validator(mode="after")
@@ -226,10 +281,16 @@ def _hash_of(model: ScoringModel) -> str:
     # optional fields added later hash only when set, so older model files keep their hash
     if data.get("calibration") is None:
         data.pop("calibration", None)
+    if not data.get("caps"):
+        data.pop("caps", None)
     for m in data.get("metrics", []):
-        for k in ("denominator_aggregate", "missing", "name"):
+        for k in ("denominator_aggregate", "missing", "name", "healthy", "unit"):
             if m.get(k) is None:
                 m.pop(k, None)
+    for f in data.get("facts", []):
+        for k in ("healthy", "unit"):
+            if f.get(k) is None:
+                f.pop(k, None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -19,14 +19,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from extractors.errors import ConfigError
-from extractors.models import TIERS, Account, HealthScore, Tier
+from extractors.models import TIERS, Account, HealthScore, Recommendation, Tier, TierMove
 
 MAX_PLAYBOOK_BYTES = 1024 * 1024
 MAX_RULES = 500
 DEFAULT_PLAYBOOKS = "default_playbooks.yaml"
 
 Direction = Literal["negative", "positive", "any"]
-TierMove = Literal["down", "up", "none"]
 
 
 def tier_move(before: Tier, after: Tier) -> TierMove:
@@ -75,6 +74,9 @@ class Playbooks(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
+    # strongest: after the leading rules without reason codes (tier gates such as Critical), the rule whose
+    # matched reason codes weigh most wins, so the action follows the main negative driver; file: first match.
+    order: Literal["strongest", "file"] = "strongest"
     rules: list[PlaybookRule] = Field(min_length=1, max_length=MAX_RULES)
 
     @field_validator("rules")
@@ -99,17 +101,6 @@ class PlaybookContext:
     days_to_renewal: int | None = None
     delta: float | None = None
     tier_move: TierMove | None = None
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    rule_id: str
-    action: str
-    why: str | None
-    matched_codes: tuple[str, ...] = field(default_factory=tuple)
-
-    def to_json(self) -> dict[str, object]:
-        return {"playbook": self.rule_id, "action": self.action, "why": self.why, "matched": list(self.matched_codes)}
 
 
 def _problem(e: ValidationError) -> str:
@@ -194,19 +185,19 @@ def context_for(
     )
 
 
-def _matches(when: RuleWhen, ctx: PlaybookContext) -> tuple[bool, tuple[str, ...]]:
+def _matches(when: RuleWhen, ctx: PlaybookContext) -> tuple[bool, tuple[str, ...], float]:
     if when.tiers is not None and ctx.tier not in when.tiers:
-        return False, ()
+        return False, (), 0.0
     if when.renewal_within_days is not None:
         if ctx.days_to_renewal is None or not 0 <= ctx.days_to_renewal <= when.renewal_within_days:
-            return False, ()
+            return False, (), 0.0
     if when.min_drop is not None and (ctx.delta is None or -ctx.delta < when.min_drop):
-        return False, ()
+        return False, (), 0.0
     if when.tier_move is not None and ctx.tier_move != when.tier_move:
-        return False, ()
+        return False, (), 0.0
     matched: tuple[str, ...] = ()
+    pool: dict[str, float] = {}
     if when.reason_codes is not None:
-        pool: dict[str, float] = {}
         if when.direction in ("negative", "any"):
             pool.update(ctx.negative_codes)
         if when.direction in ("positive", "any"):
@@ -219,15 +210,27 @@ def _matches(when: RuleWhen, ctx: PlaybookContext) -> tuple[bool, tuple[str, ...
             and any(fnmatch.fnmatchcase(c, p) for p in when.reason_codes)
         ))
         if not matched:
-            return False, ()
-    return True, matched
+            return False, (), 0.0
+    return True, matched, max((pool[c] for c in matched), default=0.0)
 
 
 def recommend(playbooks: Playbooks, ctx: PlaybookContext) -> list[Recommendation]:
-    """Every matching rule, in file order: the first is the recommended action."""
-    out = []
-    for rule in playbooks.rules:
-        ok, matched = _matches(rule.when, ctx)
-        if ok:
-            out.append(Recommendation(rule.id, rule.action, rule.why, matched))
-    return out
+    """Every matching rule; the first is the recommended action (see :attr:`Playbooks.order`)."""
+    found: list[tuple[int, float, int, Recommendation]] = []
+    gate = True  # leading rules without reason codes keep their place at the top
+    for i, rule in enumerate(playbooks.rules):
+        coded = rule.when.reason_codes is not None
+        gate = gate and not coded
+        ok, matched, strength = _matches(rule.when, ctx)
+        if not ok:
+            continue
+        rec = Recommendation(playbook=rule.id, action=rule.action, why=rule.why, matched=list(matched))
+        if playbooks.order == "file":
+            found.append((0, 0.0, i, rec))
+        elif gate:
+            found.append((0, 0.0, i, rec))
+        elif coded:
+            found.append((1, -strength, i, rec))
+        else:
+            found.append((2, 0.0, i, rec))
+    return [r for *_, r in sorted(found, key=lambda t: t[:3])]

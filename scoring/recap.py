@@ -12,7 +12,11 @@ from typing import Literal
 
 from extractors.models import Account, Citation, Contribution, HealthScore
 
-from .narrate import SIGNAL_PHRASES, Narrative, _fmt_points, _short_quote, describe_fact, describe_metric, notable, source_label
+from extractors.models import Narrative
+from scoring.narrate import notable
+from scoring.wording import SIGNAL_PHRASES, describe_fact, describe_metric, source_label
+from scoring.wording import fmt_points as _fmt_points
+from scoring.wording import short_quote as _short_quote
 
 Audience = Literal["csm", "exec"]
 
@@ -29,10 +33,7 @@ def _evidence_line(c: Citation, kinds: Mapping[str, str] | None, audience: Audie
     when = f"{c.occurred_at.day} {c.occurred_at.strftime('%b %Y')}" if c.occurred_at else "undated"
     who = f", {md_escape(c.speaker)}" if c.speaker else ""
     line = f"> \u201c{md_escape(_short_quote(c.quote) if audience == 'exec' else ' '.join(c.quote.split()))}\u201d  \n> \u2014 {label}, {when}{who}"
-    if audience == "csm":
-        where = c.source_path or c.source_id
-        line += f" (`{where}` {c.start}-{c.end})"
-    return line
+    return line  # file paths and offsets stay in the JSON, not in a recap a person reads
 
 
 def open_risks(score: HealthScore, *, limit: int = 6) -> list[Contribution]:
@@ -142,9 +143,9 @@ def render_recap(
     if rec is None:
         lines.append("- No playbook rule matched; agree next steps with the account team.")
     else:
-        lines.append(f"- **{md_escape(rec['action'])}**" + ("" if exec_ else f" _(playbook: {md_escape(rec['playbook'])})_"))
+        lines.append(f"- **{md_escape(rec.action)}**" + ("" if exec_ or not rec.why else f" _({md_escape(rec.why)})_"))
         if not exec_ and narrative is not None:
             for alt in narrative.alternatives[:2]:
-                lines.append(f"- {md_escape(alt['action'])} _(playbook: {md_escape(alt['playbook'])})_")
+                lines.append(f"- {md_escape(alt.action)}" + (f" _({md_escape(alt.why)})_" if alt.why else ""))
     lines.append("")
     return "\n".join(lines)

@@ -13,7 +13,9 @@ from html import escape
 
 from extractors.models import Account, HealthScore
 
-from .narrate import Narrative, source_label
+from extractors.models import Narrative
+from scoring.narrate import notable
+from scoring.wording import source_label
 
 TIER_COLOURS = {"Healthy": "#2e7d32", "Attention": "#f9a825", "At Risk": "#ef6c00", "Critical": "#c62828"}
 _BANDS = (("Healthy", 70, 100, "#e8f5e9"), ("Attention", 50, 70, "#fffde7"), ("At Risk", 30, 50, "#fff3e0"),
@@ -77,15 +79,14 @@ def score_chart(history: Sequence[HealthScore], *, width: int = 560, height: int
 
 def _drivers_html(n: Narrative, kinds: Mapping[str, str] | None) -> str:
     rows = []
-    for d in n.drivers[:6]:
+    for d in notable(n.drivers)[:6]:
         cite = ""
         if d.citations:
             c = d.citations[0]
             when = c.occurred_at.strftime("%d %b %Y") if c.occurred_at else "undated"
-            where = escape(c.source_path or c.source_id)
+            who = f", {escape(c.speaker)}" if c.speaker else ""
             cite = (f'<blockquote>\u201c{escape(" ".join(c.quote.split()))}\u201d'
-                    f'<footer>{escape(source_label(c, kinds))}, {when} \u00b7 <code>{where}</code> '
-                    f"[{c.start}:{c.end}]</footer></blockquote>")
+                    f'<footer>{escape(source_label(c, kinds))}, {when}{who}</footer></blockquote>')
         cls = "neg" if d.points < 0 else "pos"
         rows.append(f'<li><span class="pts {cls}">{d.points:+.1f}</span> {escape(d.description)}{cite}</li>')
     return "<ul class=\"drivers\">" + "".join(rows) + "</ul>" if rows else ""
@@ -168,7 +169,7 @@ def render_report(
             parts.append(f'<p class="story"><strong>{n.from_as_of.strftime("%d %b")} \u2192 '
                          f'{n.to_as_of.strftime("%d %b %Y")}:</strong> {escape(story)}</p>')
             parts.append(_drivers_html(n, source_kinds))
-            action = (n.recommendation or {}).get("action") or e.recommendation
+            action = (n.recommendation.action if n.recommendation else None) or e.recommendation
             if action:
                 parts.append(f'<p class="action"><strong>Next action:</strong> {escape(str(action))}</p>')
         elif e.recommendation:

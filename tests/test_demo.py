@@ -232,4 +232,4 @@ def test_recap_on_the_demo_store(demo_home: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["recap", "cedar-financial", "--audience", "exec", "--out", str(out)])
     assert res.exit_code == 0, res.output
     exec_md = out.read_text("utf-8")
-    assert exec_md.startswith("# Cedar Financial: Executive summary") and "Open the expansion conversation" in exec_md
+    assert exec_md.startswith("# Cedar Financial: Executive summary") and "renewal" in exec_md and "proposal" in exec_md

@@ -31,29 +31,28 @@ def test_csm_recap_has_score_changes_evidence_risks_and_next_steps() -> None:
     sections = re.findall(r"^## (.+)$", md, flags=re.M)
     assert sections == ["What changed", "Evidence", "Open risks", "Next steps"]
     changed = md.split("## What changed")[1].split("##")[0]
-    assert changed.strip().splitlines() == [
-        "- The champion left (-9 points)",
-        "- Active users fell 30% a month over four weeks (-8 points)",
-        "- A competitor is being evaluated (-3 points)",
-    ]
-    # evidence is quoted verbatim, with where it came from (path and offsets) for the CSM
-    assert "> \u201cToday is my last day at Acme\u201d  \n> \u2014 email, 3 Nov 2026 (`acme/2026-11-03-moving-on.eml` " \
-        f"{CHAMPION.start}-{CHAMPION.end})" in md
+    lines = changed.strip().splitlines()
+    assert len(lines) == 3
+    for line, facts in zip(lines, [("champion left", "-9"), ("Active users fell 30% a month", "-8"),
+                                   ("competitor", "-3")]):
+        assert all(f in line for f in facts), line
+    # evidence is quoted verbatim, with the kind of source, its date and speaker (paths stay in the JSON)
+    evidence = md.split("## Evidence")[1].split("##")[0]
+    assert "\u201cToday is my last day at Acme\u201d" in evidence and "email, 3 Nov 2026" in evidence
     assert EMAIL[CHAMPION.start : CHAMPION.end] == CHAMPION.quote
-    assert f"\u2014 call, 20 Oct 2026, Lee (`acme/2026-10-20-call.txt` {COMPETITOR.start}-{COMPETITOR.end})" in md
-    assert CALL[COMPETITOR.start : COMPETITOR.end] == COMPETITOR.quote
+    assert "call, 20 Oct 2026, Lee" in evidence and "we are also looking at Northwind" in evidence
+    assert ".eml" not in md and ".txt" not in md
     risks = md.split("## Open risks")[1].split("##")[0]
-    assert "- The champion left (email 3 Nov: \u201cToday is my last day at Acme\u201d)" in risks
-    assert "- A competitor is being evaluated (call 20 Oct: \u201cwe are also looking at Northwind\u201d)" in risks
-    assert "- Active users fell 30% a month over four weeks" in risks  # subscore 0 < 40
+    assert "champion left" in risks and "Today is my last day at Acme" in risks
+    assert "Northwind" in risks and "Active users fell 30% a month" in risks  # subscore 0 < 40
     steps = md.split("## Next steps")[1]
-    assert "**Meet the new stakeholder within two weeks" in steps and "_(playbook: champion-departed)_" in steps
+    assert "**Find the new owner within two weeks" in steps and "champion" in steps
 
 
 def test_exec_recap_is_short_and_has_no_file_detail() -> None:
     md = _recap("exec")
     assert md.startswith("# Acme: Executive summary (2026-11-05)\n")
-    assert "acme/2026-11-03-moving-on.eml" not in md and "**Model:**" not in md and "playbook:" not in md
+    assert "acme/2026-11-03-moving-on.eml" not in md and "**Model:**" not in md and "playbook" not in md
     assert "\u201cToday is my last day at Acme\u201d" in md
     assert len(md) < len(_recap("csm"))
 
@@ -83,6 +82,6 @@ def test_report_is_self_contained_with_a_chart_per_account() -> None:
     # the chart has one point per score, with its value in a tooltip
     chart = score_chart([BEFORE, AFTER])
     assert chart.count("<circle") == 2 and "2026-11-05: 42.0 (At Risk)" in chart
-    assert "Today is my last day at Acme" in html and f"[{CHAMPION.start}:{CHAMPION.end}]" in html
-    assert "Meet the new stakeholder within two weeks" in html
+    assert "Today is my last day at Acme" in html and "moving-on.eml" not in html
+    assert "Find the new owner within two weeks" in html
     assert "no scores yet" in score_chart([])

@@ -1,4 +1,5 @@
-"""The batch paths agree exactly with the one-account scorer."""
+"""A score does not depend on the batch it is computed in: many accounts at once, one at a time, totals only
+or explained, in one process or several."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 
 from extractors.models import Account, Citation, Signal, UsageRow
+from memory.scoring_inputs import inputs_from_workspace
 from memory.workspace import Workspace
-from scoring.batch import SignalArrays, inputs_from_workspace, rescore_signals, score_inputs, type_index
+from scoring.batch import Inputs, score_inputs, score_totals
+from scoring.engine import BatchInputs, SignalBatch, compile_model, score_batch
 from scoring.model import default_model, parse_model
-from scoring.scorer import compile_model, compute, score
-from scoring.usage import account_usage
+from scoring.scorer import score
 
 AS_OF = date(2024, 6, 1)
 
@@ -35,33 +37,34 @@ def _signals(rnd: random.Random, aid: str, n: int, types: list[str]) -> tuple[st
     return text, out
 
 
-def test_vectorised_signal_rescoring_matches_the_scorer_exactly() -> None:
+def test_bulk_signal_arrays_give_each_account_its_own_score() -> None:
     rnd = random.Random(11)
-    types = type_index()
     for model in (default_model(), parse_model({**default_model().model_dump(mode="json"),
                                                 "categories": {"adoption": {"weight": 0}, "relationship": {"weight": 10},
                                                                "outcome": {"weight": 0}, "risk": {"weight": 5}}})):
         cm = compile_model(model)
+        types = cm.types
         accounts = [Account(account_id=f"acc{i}") for i in range(150)]
         all_sigs: list[tuple[int, Signal]] = []
         expected = []
         for i, acc in enumerate(accounts):
             # few types per account so that saturation and clamping happen
             _, sigs = _signals(rnd, acc.account_id, rnd.randint(0, 60), rnd.sample(types, 4))
-            all_sigs.extend((i, s) for s in sigs)
-            expected.append(compute(sigs, {}, acc, cm, AS_OF, digest=False).total_h)
+            all_sigs.extend((i, s) for s in sigs if s.occurred_at.date() <= AS_OF)  # type: ignore[union-attr]
+            expected.append(round(score(sigs, [], acc, model, AS_OF).score * 100))
         ids = np.array([s.id for _, s in all_sigs])
         rank = np.empty(len(ids), dtype=np.int64)
         rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-        arrays = SignalArrays(
+        arrays = SignalBatch(
             account=np.array([i for i, _ in all_sigs]),
             type=np.array([types.index(s.type) for _, s in all_sigs]),
             day=np.array([s.occurred_at.date().toordinal() for _, s in all_sigs]),  # type: ignore[union-attr]
             severity=np.array([s.severity for _, s in all_sigs]),
             hedged=np.array([s.hedged for _, s in all_sigs]),
             rank=rank,
+            confidence=np.array([s.confidence for _, s in all_sigs]),
         )
-        got = rescore_signals(cm, len(accounts), arrays, AS_OF)
+        got = score_batch(BatchInputs(accounts, signals=arrays), cm, AS_OF).totals
         assert got.tolist() == expected
 
 
@@ -82,13 +85,14 @@ def test_batch_results_equal_single_account_scores() -> None:
     assert len(results) == 40
     for (aid, d), hs in results.items():
         mine = [r for r in rows if r.account_id == aid]
-        single = score([], account_usage(mine), accounts[aid], model, d, expected_metrics={"active_users", "logins",
-                                                                                          "mystery"})
+        single = score([], mine, accounts[aid], model, d, expected_metrics={"active_users", "logins", "mystery"})
         assert single.model_dump() == hs.model_dump()
 
 
 def test_parallel_totals_equal_serial(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import scoring.batch as batch
+
+    assert Inputs and score_totals  # the public names
 
     rnd = random.Random(5)
     accounts = {f"p{i}": Account(account_id=f"p{i}", start_date=date(2023, 6, 1) + timedelta(days=rnd.randint(0, 300)))
@@ -96,6 +100,8 @@ def test_parallel_totals_equal_serial(monkeypatch) -> None:  # type: ignore[no-u
     rows = [UsageRow(aid, date(2023, 6, 1) + timedelta(days=d), "logins", rnd.uniform(0, 9))
             for aid in accounts for d in range(0, 400, rnd.randint(5, 30))]
     inputs = inputs_from_workspace(Workspace(root=__import__("pathlib").Path("."), accounts=accounts, usage=rows))
+    inputs.signals = {aid: _signals(rnd, aid, 5, ["pricing_objection", "value_confirmed"])[1]
+                      for aid in list(accounts)[::2]}
     dates = [date(2023, 9, 1), date(2024, 1, 1), AS_OF]
     serial = batch.score_totals(inputs, default_model(), dates, workers=1)
     monkeypatch.setattr(batch, "PARALLEL_MIN_RESULTS", 1)

@@ -187,13 +187,17 @@ def test_missing_categories_redistribute_weight_and_notes_say_so() -> None:
     assert by["adoption"].has_data and not by["risk"].has_data
     assert by["adoption"].effective_weight == 100
     assert any("relationship" in n and "shared" in n for n in hs.notes)
+    before = hs
     hs = score([sig(doc, "pricing_objection", AS_OF)], rows, ACCOUNT, default_model(), AS_OF)
     by = {c.category: c for c in hs.categories}
-    assert by["risk"].has_data and "fact:days_to_renewal" in {c.key for c in hs.contributions}
+    # a signal alone does not bring the renewal fact in, and does not take weight from the measured adoption:
+    # it moves the score by the category's nominal share of all weights (20%) times its points
+    assert by["risk"].has_data and "fact:days_to_renewal" not in {c.key for c in hs.contributions}
     assert not by["relationship"].has_data and not by["outcome"].has_data
     assert by["relationship"].effective_weight == 0
-    assert abs(sum(c.effective_weight for c in hs.categories) - 100) < 1e-6
-    assert by["adoption"].effective_weight == pytest.approx(30 / 50 * 100)
+    assert by["adoption"].effective_weight == 100 and by["risk"].effective_weight == pytest.approx(20)
+    points = next(c.points for c in hs.contributions if c.kind == "signal")
+    assert hs.score == pytest.approx(before.score + points, abs=0.011) and points < 0
     assert_exact(hs, doc)
 
 
@@ -240,7 +244,8 @@ def test_clamp_is_its_own_contribution() -> None:
     clamp = [c for c in hs.contributions if c.key == "clamp:risk"]
     assert clamp and clamp[0].points > 0
     risk = next(c for c in hs.categories if c.category == "risk")
-    assert risk.subscore == 0 and risk.points == 0
+    # text only: the risk subscore starts at the account's level (the no-data score) and stops at 0
+    assert risk.subscore == 0 and risk.points == pytest.approx(-0.2 * default_model().no_data_score)
     assert_exact(hs, doc)
 
 
@@ -262,7 +267,8 @@ def test_ai_regeneration_rate_is_a_strong_negative() -> None:
 def test_facts_give_single_threaded_and_renewal_codes() -> None:
     facts = {"distinct_contacts_90d": Fact(1.0, AS_OF, "1 contact")}
     doc = Doc()
-    hs = score([sig(doc, "product_gap", AS_OF)], [], ACCOUNT, default_model(), AS_OF, facts=facts)
+    rows = usage_rows("open_critical_tickets", [0, 0, 1])  # risk has a metric, so the renewal fact counts
+    hs = score([sig(doc, "product_gap", AS_OF)], rows, ACCOUNT, default_model(), AS_OF, facts=facts)
     codes = {c.key: c.reason_code for c in hs.contributions}
     assert codes["fact:distinct_contacts_90d"] == "single_threaded"
     assert codes["fact:days_to_renewal"] == "renewal_near"  # 75 days

@@ -6,7 +6,8 @@ from datetime import date
 from pathlib import Path
 
 from memory.workspace import load_workspace
-from scoring.batch import inputs_from_workspace, score_inputs
+from memory.scoring_inputs import inputs_from_workspace
+from scoring.batch import score_inputs
 from scoring.model import default_model
 
 

@@ -67,7 +67,9 @@ def test_whatif_added_signal() -> None:
     res = whatif([], _usage(), ACC, default_model(), AS_OF, add_signals=["churn_intent"])
     assert res.after.score < res.before.score
     sig = [c for c in res.contributions if c.key.startswith("signal:")]
-    assert sig and sig[0].after < 0 and "churn intent" in (sig[0].reason_after or "")
+    assert sig and sig[0].after < 0 and "talked about leaving" in (sig[0].reason_after or "")
+    assert res.after.tier in ("At Risk", "Critical")  # a verified churn intent caps the score
+    assert any(c.key == "cap:churn_intent" for c in res.contributions) or res.after.score < 45
     with pytest.raises(InputError, match="unknown type"):
         whatif([], _usage(), ACC, default_model(), AS_OF, add_signals=["not_a_type"])
     with pytest.raises(InputError, match="nothing to change"):

@@ -72,9 +72,21 @@ def _model(path: Path | None) -> ScoringModel:
     return resolve_model(path, get_settings())
 
 
+def _vendors() -> tuple[str, ...]:
+    from api.settings import get_settings
+
+    return tuple(get_settings().vendor_domains)
+
+
+def _unresponsive() -> int:
+    from api.settings import get_settings
+
+    return get_settings().unresponsive_days
+
+
 def _training_data(workspace: Path | None, tenant: str) -> tuple[TrainingData, Any]:
     """(data, batch inputs) from a workspace folder, or from the stored memory."""
-    from scoring.batch import inputs_from_ledger, inputs_from_workspace
+    from memory.scoring_inputs import inputs_from_ledger, inputs_from_workspace
     from scoring.calibrate import TrainingData
 
     if workspace is not None:
@@ -242,27 +254,29 @@ def whatif_command(
     m = _model(model)
     if workspace is not None:
         from memory.workspace import load_workspace
-        from scoring.batch import inputs_from_workspace
+        from memory.scoring_inputs import inputs_from_workspace
 
         ws = load_workspace(workspace)
         if account not in ws.accounts:
             raise InputError(f"account {account!r} is not in {workspace}/accounts.csv")
-        inputs = inputs_from_workspace(ws)
+        inputs = inputs_from_workspace(ws, vendor_domains=_vendors(), unresponsive_days=_unresponsive())
         acc = ws.accounts[account]
         rows = [r for r in ws.usage if r.account_id == account]
     else:
-        from scoring.batch import inputs_from_ledger
+        from memory.scoring_inputs import inputs_from_ledger
 
         ledger = _ledger()
         acc = ledger.get_account(account, tenant)
-        inputs = inputs_from_ledger(ledger, tenant=tenant, until=d)
+        inputs = inputs_from_ledger(ledger, tenant=tenant, until=d, account_ids=[account], vendor_domains=_vendors(),
+                                    unresponsive_days=_unresponsive())
         rows = ledger.usage_for(account, until=d, tenant=tenant)
+    from memory.scoring_inputs import signals_as_of
+    from scoring.columns import metrics_as_of
     from scoring.facts import document_facts
-    from scoring.usage import metrics_as_of
 
     docs = inputs.documents.get(account)
     facts = document_facts(docs, d, vendor_domains=inputs.vendor_domains)[0] if docs else None
-    res = whatif(inputs.signals.get(account, []), rows, acc, m, d, set_metrics=changes,
+    res = whatif(signals_as_of(inputs, account, d), rows, acc, m, d, set_metrics=changes,
                  add_signals=list(add_signal or []), facts=facts,
                  expected_metrics=metrics_as_of(inputs.metric_first_day, d))
     if format == "json":
@@ -271,7 +285,7 @@ def whatif_command(
     print(f"{account} as of {d}: {res.before.score:.2f} ({res.before.tier}) -> {res.after.score:.2f} "
           f"({res.after.tier}), {res.delta:+.2f} points; changes: {', '.join(res.changes)}")
     for c in res.contributions[:15]:
-        print(f"  {c.delta:+7.2f}  {c.key:<45} {c.reason_after or c.reason_before}")
+        print(f"  {c.delta:+7.2f}  {c.reason_after or c.reason_before}")
 
 
 # ----------------------------------------------------------------------------------------- feedback

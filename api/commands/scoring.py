@@ -15,7 +15,7 @@ from extractors.errors import InputError
 
 if TYPE_CHECKING:
     from scoring.model import ScoringModel
-    from scoring.scorer import Result
+    from scoring.engine import AccountScore as Result
 
 
 class ScoreFormat(str, Enum):
@@ -60,7 +60,8 @@ def score_command(
 ) -> None:
     """Score accounts as of one or more dates. Only data dated on or before each date counts."""
     from api.settings import get_settings
-    from scoring.batch import inputs_from_ledger, inputs_from_workspace, score_inputs, score_totals, store_results
+    from memory.scoring_inputs import inputs_from_ledger, inputs_from_workspace, store_results
+    from scoring.batch import score_inputs, score_totals
     from api.commands.common import resolve_model
 
     settings = get_settings()
@@ -70,16 +71,18 @@ def score_command(
     try:
         if workspace is not None:
             from memory.workspace import load_workspace
-            from scoring.batch import inputs_for_totals
+            from memory.scoring_inputs import inputs_for_totals
 
             # totals only (the contract's jsonl): usage.csv straight into columns; None = malformed rows
             quick = format is ScoreFormat.jsonl and not save and not full
             inputs = inputs_for_totals(workspace, max_rows=settings.max_csv_rows, max_bytes=settings.max_file_bytes,
-                                       extractor=extractor, vendor_domains=settings.vendor_domains) if quick else None
+                                       extractor=extractor, vendor_domains=settings.vendor_domains,
+                                       unresponsive_days=settings.unresponsive_days) if quick else None
             if inputs is None:
                 ws = load_workspace(workspace, max_rows=settings.max_csv_rows)
                 inputs = inputs_from_workspace(ws, max_bytes=settings.max_file_bytes, extractor=extractor,
-                                               vendor_domains=settings.vendor_domains)
+                                               vendor_domains=settings.vendor_domains,
+                                               unresponsive_days=settings.unresponsive_days)
             for p in inputs.problems[:20]:
                 print(f"warning: {p}", file=sys.stderr)
             if len(inputs.problems) > 20:
@@ -89,8 +92,7 @@ def score_command(
 
             ledger = Ledger.from_settings(settings)
             inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=settings.vendor_domains,
-                                        until=max(dates))
-        inputs.unresponsive_days = settings.unresponsive_days
+                                        until=max(dates), unresponsive_days=settings.unresponsive_days)
         ids = None
         if account:
             unknown = [a for a in account if a not in inputs.accounts]
@@ -150,8 +152,9 @@ def _table(results: list[Result]) -> None:
     for col in ("account", "as of", "score", "tier", "top reasons"):
         table.add_column(col, overflow="fold")
     for r in results:
-        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact")), key=lambda it: it.h)[:2]
-        reasons = "; ".join(f"{it.reason_code} {it.h / 100:+.1f}" for it in worst)
+        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact", "cap") and it.h < 0),
+                       key=lambda it: it.h)[:2]
+        reasons = "; ".join(f"{it.reason} ({it.h / 100:+.1f})" for it in worst)
         table.add_row(r.account_id, r.as_of.isoformat(), f"{r.total_h / 100:.2f}", r.tier, reasons)
     Console().print(table)
 

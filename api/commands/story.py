@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from extractors.models import Account, HealthScore, UsageRow
     from memory.ledger import Ledger
     from scoring.model import ScoringModel
-    from scoring.narrate import Narrative
+    from extractors.models import Narrative
     from scoring.playbooks import Playbooks
 
 DEMO_VENDOR_DOMAINS = ("lumenly.example",)  # the demo's vendor: its people are not customer contacts
@@ -58,22 +58,10 @@ def score_from_ledger(
     """Score one account from the stored memory as the batch scorer does (None before the account started).
 
     ``rows``: the account's usage up to ``as_of`` when the caller has already read it (saves a second query)."""
-    from scoring.batch import Inputs, score_inputs
-    from scoring.usage import first_days, group_usage
+    from memory.scoring_inputs import inputs_for_account
+    from scoring.batch import score_inputs
 
-    aid = account.account_id
-    if rows is None:
-        rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
-    signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
-    docs = ledger.documents_for(aid, tenant)
-    inputs = Inputs(
-        accounts={aid: account},
-        usage=group_usage(rows),
-        signals={aid: signals} if signals else {},
-        documents={aid: docs} if docs else {},
-        metric_first_day=first_days(rows, {aid: account.start_date}),
-        vendor_domains=vendor_domains,
-    )
+    inputs = inputs_for_account(ledger, account, as_of, vendor_domains=vendor_domains, tenant=tenant, rows=rows)
     for res in score_inputs(inputs, model, [as_of]):
         return res.to_health_score()
     return None
@@ -125,17 +113,24 @@ def _context(
 
 
 def _driver_lines(narrative: Narrative, kinds: dict[str, str]) -> list[str]:
-    from scoring.narrate import source_label
+    from scoring.wording import source_label
+
+    from scoring.narrate import notable
+    from scoring.wording import short_quote
 
     lines = []
-    for d in narrative.drivers:
+    shown = notable(narrative.drivers)
+    for d in shown:
         line = f"  {d.points:+6.1f}  {d.description}"
         for c in d.citations[:1]:
             when = c.occurred_at.date().isoformat() if c.occurred_at else "undated"
-            line += f"\n          {source_label(c, kinds)}, {when}, {c.source_path or c.source_id} [{c.start}:{c.end}]"
+            who = f", {c.speaker}" if c.speaker else ""
+            line += f"\n          {source_label(c, kinds)}, {when}{who}: \"{short_quote(c.quote)}\""
         lines.append(line)
-    if abs(narrative.other_points) >= 0.05:
-        lines.append(f"  {narrative.other_points:+6.1f}  smaller changes")
+    hidden = sum(d.points for d in narrative.drivers if d not in shown)
+    other = narrative.other_points + hidden
+    if abs(other) >= 0.05:
+        lines.append(f"  {other:+6.1f}  smaller changes")
     return lines
 
 
@@ -152,7 +147,7 @@ def why_command(
 ) -> None:
     """Why did ACCOUNT's score change? Drivers by impact, with citations, the tier move and the next action."""
     from memory.ledger import Ledger
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
 
     if since is not None and from_ is not None:
         raise InputError("give either --since DATE or --from DATE [--to DATE], not both")
@@ -175,7 +170,7 @@ def why_command(
         ledger.close()
     n = narrate(before, after, account=acc, playbooks=pb, source_kinds=kinds)
     if format is TextOrJson.json:
-        json.dump(n.to_json(), sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(narrative_json(n), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return
     print(n.text)
@@ -198,7 +193,7 @@ def recap_command(
 ) -> None:
     """A Markdown recap of ACCOUNT for a CSM or an executive: score, changes, evidence, risks, next steps."""
     from memory.ledger import Ledger
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
     from scoring.recap import render_recap
 
     settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
@@ -257,9 +252,10 @@ def run_demo(
     from memory.ingest import IngestOptions, ingest_workspace
     from memory.ledger import Ledger
     from memory.workspace import load_workspace
-    from scoring.batch import inputs_from_ledger, score_inputs, store_results
+    from memory.scoring_inputs import inputs_from_ledger, store_results
+    from scoring.batch import score_inputs
     from scoring.model import load_model
-    from scoring.narrate import narrate
+    from scoring.narrate import narrate, narrative_json
     from scoring.playbooks import load_playbooks
     from scoring.report import ReportEntry, render_report
 
@@ -289,8 +285,8 @@ def run_demo(
         timings["ingest_s"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        inputs = inputs_from_ledger(ledger, vendor_domains=vendors, until=dates[-1])
-        inputs.unresponsive_days = settings.unresponsive_days
+        inputs = inputs_from_ledger(ledger, vendor_domains=vendors, until=dates[-1],
+                                    unresponsive_days=settings.unresponsive_days)
         results = list(score_inputs(inputs, model, dates))
         saved, alerts = store_results(ledger, results, drop_points=settings.alert_drop_points,
                                       extractor_versions=inputs.extractor_versions)
@@ -322,7 +318,7 @@ def run_demo(
           "tier": e.history[-1].tier, "as_of": e.history[-1].as_of.isoformat(),
           "change": round(e.narrative.delta, 2) if e.narrative else None,
           "renewal": e.account.end_date.isoformat() if e.account.end_date else None,
-          "action": (e.narrative.recommendation or {}).get("action") if e.narrative else None}
+          "action": e.narrative.recommendation.action if e.narrative and e.narrative.recommendation else None}
          for e in entries if e.history),
         key=lambda r: (r["score"], r["account_id"]),
     )
@@ -349,7 +345,7 @@ def run_demo(
         "alerts_raised": len(alerts),
         "portfolio": portfolio,
         "changes_since": compare_from.isoformat(),
-        "changes": [n.to_json() for n in biggest],
+        "changes": [narrative_json(n) for n in biggest],
         "report": str(html_path.resolve()),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -1,0 +1,314 @@
+"""Readers that hand the scoring engine its inputs: a workspace folder or the stored memory.
+
+I/O lives here (files, extractor runs, the ledger); :mod:`scoring` gets domain objects and numpy columns
+(:class:`scoring.batch.Inputs`) and stays pure. ``store_results`` writes scores back as snapshots and alerts.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from itertools import repeat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from extractors.errors import HealthtraceError, InputTooLargeError
+from extractors.models import HealthScore, Signal, SourceDocument
+from memory.workspace import Workspace, load_workspace, parse_day
+from scoring.alerts import AlertEvent, compare
+from scoring.batch import Inputs
+from scoring.columns import UsageColumns, columns_from_rows, columns_from_usage, empty_columns, first_days, first_days_of
+
+if TYPE_CHECKING:
+    from memory.ledger import Ledger
+
+
+def _metadata(unresponsive_days: int, vendor_domains: Sequence[str]) -> Any:
+    """The metadata extractor (silence, sponsor disengagement, new stakeholders), or None when unavailable."""
+    try:
+        from extractors.metadata import MetadataExtractor
+    except ImportError:
+        return None
+    return MetadataExtractor(unresponsive_days=unresponsive_days, vendor_domains=tuple(vendor_domains))
+
+
+def _with_derive(inputs: Inputs, unresponsive_days: int) -> Inputs:
+    meta = _metadata(unresponsive_days, inputs.vendor_domains)
+    if meta is not None:
+        inputs.derived_by = meta.name
+        inputs.derive = lambda docs, d: meta.extract_account(docs, as_of=d)
+    return inputs
+
+
+def extract_documents(
+    files: dict[str, list[Path]],
+    *,
+    max_bytes: int,
+    extractor: str = "rules",
+    on_error: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[SourceDocument]], dict[str, list[Signal]], dict[str, str]]:
+    """Parse each account's documents and extract cited signals (chosen extractor + metadata)."""
+    from extractors.base import get_extractor
+    from extractors.parsers import load_document
+
+    ex = get_extractor(extractor)
+    try:
+        extra: Any = get_extractor("metadata")
+    except (ImportError, HealthtraceError):
+        extra = None
+    versions = {ex.name: ex.version}
+    if extra is not None:
+        versions[extra.name] = extra.version
+    docs: dict[str, list[SourceDocument]] = {}
+    sigs: dict[str, list[Signal]] = {}
+    for aid, paths in files.items():
+        for p in paths:
+            try:
+                doc = load_document(str(p), account_id=aid, max_bytes=max_bytes)
+                found = list(ex.extract(doc))
+                if extra is not None:
+                    found.extend(extra.extract(doc))
+            except HealthtraceError as e:
+                if on_error is not None:
+                    on_error(f"{p}: {e}")
+                continue
+            docs.setdefault(aid, []).append(doc)
+            for s in found:
+                if s.account_id != aid:
+                    s = s.model_copy(update={"account_id": aid})
+                if s.occurred_at is None and doc.occurred_at is not None:
+                    s = s.model_copy(update={"occurred_at": doc.occurred_at})
+                sigs.setdefault(aid, []).append(s)
+    return docs, sigs, versions
+
+
+def _workspace_documents(
+    ws: Workspace, *, max_bytes: int, extractor: str
+) -> tuple[list[str], dict[str, list[SourceDocument]], dict[str, list[Signal]], dict[str, str]]:
+    problems = [str(p) for p in ws.problems]
+    if not ws.documents:
+        return problems, {}, {}, {}
+    docs, sigs, versions = extract_documents(ws.documents, max_bytes=max_bytes, extractor=extractor,
+                                             on_error=problems.append)
+    return problems, docs, sigs, versions
+
+
+def inputs_from_workspace(
+    ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules", vendor_domains: Sequence[str] = (),
+    unresponsive_days: int = 14,
+) -> Inputs:
+    """A loaded workspace, its documents parsed and extracted (a bad file becomes a problem line)."""
+    problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
+    ids = list(ws.accounts)
+    starts = {a: acc.start_date for a, acc in ws.accounts.items()}
+    return _with_derive(Inputs(
+        accounts=ws.accounts, usage=columns_from_usage(ws.usage, ids), signals=sigs, documents=docs,
+        metric_first_day=first_days(ws.usage, starts), vendor_domains=tuple(vendor_domains), problems=problems,
+        extractor_versions=versions,
+    ), unresponsive_days)
+
+
+def inputs_for_totals(
+    root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules",
+    vendor_domains: Sequence[str] = (), block_chars: int = 1 << 24, unresponsive_days: int = 14,
+) -> Inputs | None:
+    """A workspace read for totals only (``score --format jsonl``): usage.csv goes straight into columns.
+
+    Returns None when usage.csv has malformed rows, so the caller reads it with :func:`inputs_from_workspace`,
+    which reports each one."""
+    ws = load_workspace(root, max_rows=max_rows, with_usage=False)
+    ids = list(ws.accounts)
+    usage_path = Path(root) / "usage.csv"
+    if usage_path.exists():
+        cols = read_usage_csv(usage_path, ids, max_rows, block_chars=block_chars)
+        if cols is None:
+            return None
+    else:
+        cols = empty_columns(ids)
+    problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
+    return _with_derive(Inputs(
+        accounts=ws.accounts, usage=cols, signals=sigs, documents=docs,
+        metric_first_day=first_days_of(cols, ids, {a: acc.start_date for a, acc in ws.accounts.items()}),
+        vendor_domains=tuple(vendor_domains), problems=problems, extractor_versions=versions,
+    ), unresponsive_days)
+
+
+def inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
+                       until: date | None = None, account_ids: Iterable[str] | None = None,
+                       unresponsive_days: int = 14) -> Inputs:
+    """The stored memory: accounts, verified signals, usage and documents (only what is dated by ``until``)."""
+    accounts = {a.account_id: a for a in ledger.list_accounts(tenant)}
+    if account_ids is not None:
+        wanted = set(account_ids)
+        accounts = {a: acc for a, acc in accounts.items() if a in wanted}
+    rows = []
+    sigs: dict[str, list[Signal]] = {}
+    docs: dict[str, list[SourceDocument]] = {}
+    for aid in sorted(accounts):
+        rows.extend(ledger.usage_for(aid, until=until, tenant=tenant))
+        found = ledger.signals_for(aid, until=until, verified_only=True, tenant=tenant)
+        if found:
+            sigs[aid] = found
+        d = ledger.documents_for(aid, tenant)
+        if d:
+            docs[aid] = d
+    starts = {a: acc.start_date for a, acc in accounts.items()}
+    versions = sorted({(s.extractor, s.extractor_version) for ss in sigs.values() for s in ss})
+    return _with_derive(Inputs(accounts=accounts, usage=columns_from_usage(rows, sorted(accounts)), signals=sigs,
+                               documents=docs, metric_first_day=first_days(rows, starts),
+                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions)),
+                        unresponsive_days)
+
+
+def store_results(
+    ledger: Ledger,
+    results: Iterable[Any],
+    *,
+    drop_points: float,
+    extractor_versions: dict[str, str] | None = None,
+    tenant: str = "default",
+    batch: int = 2000,
+) -> tuple[int, list[AlertEvent]]:
+    """Save snapshots and raise alerts against each account's previous snapshot. Returns (saved, new alerts)."""
+    saved = 0
+    raised: list[AlertEvent] = []
+    buf: list[HealthScore] = []
+    ordered = sorted(results, key=lambda r: (r.account_id, r.as_of))
+    prev_by: dict[str, HealthScore | None] = {}
+    for r in ordered:
+        hs = r.to_health_score()
+        prev = prev_by.get(r.account_id)
+        if prev is None:
+            prev = ledger.snapshot_at(r.account_id, date.fromordinal(r.as_of.toordinal() - 1), model_id=r.model_id,
+                                      tenant=tenant)
+        for ev in compare(prev, hs, drop_points=drop_points):
+            if ledger.add_event(ev.kind, ev.account_id, ev.payload, occurred_at=ev.occurred_at,
+                                dedupe_key=ev.dedupe_key, tenant=tenant):
+                raised.append(ev)
+        prev_by[r.account_id] = hs
+        buf.append(hs)
+        if len(buf) >= batch:
+            saved += ledger.save_snapshots(buf, extractor_versions=extractor_versions, tenant=tenant)
+            buf = []
+    if buf:
+        saved += ledger.save_snapshots(buf, extractor_versions=extractor_versions, tenant=tenant)
+    return saved, raised
+
+
+def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
+                   block_chars: int = 1 << 24) -> UsageColumns | None:
+    """``usage.csv`` straight into columns, or None when the file is not plain and clean.
+
+    Plain: no quotes, no blank lines, ``\n`` or ``\r\n`` line ends, the header's number of fields on every
+    line; clean: every account known, every date, number and metric name valid. That is what exports look like,
+    and such a file splits into fields with ``str.split`` (no Python object per row besides its strings, so no
+    garbage-collector churn). Anything else returns None and the caller reads the file with
+    :func:`load_workspace`, which handles quoting and reports each bad row with its line.
+    """
+    index = {a: i for i, a in enumerate(account_ids)}
+    days: dict[str, int] = {}
+    metrics: dict[str, int] = {}
+    metric_names: list[str] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    seen = 0
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        head = f.readline()
+        if '"' in head:
+            return None
+        header = [h.strip() for h in next(csv.reader([head]), [])]
+        try:
+            ia, idate, im, iv = (header.index(c) for c in ("account_id", "date", "metric", "value"))
+        except ValueError:
+            return None
+        width = len(header)
+        rest = ""
+        while True:
+            block = f.read(block_chars)
+            text = rest + block
+            if not block:
+                rest = ""
+            else:
+                cut = text.rfind("\n") + 1
+                text, rest = text[:cut], text[cut:]
+            if text:
+                text = text.replace("\r\n", "\n")
+                if text.endswith("\n"):
+                    text = text[:-1]
+                if '"' in text or "\r" in text or "\n\n" in text or text.startswith("\n") or not text:
+                    return None
+                lines = text.split("\n")
+                if set(map(str.count, lines, repeat(","))) != {width - 1}:
+                    return None
+                seen += len(lines)
+                if seen > max_rows:  # the workspace reader reports the rows past the bound
+                    return None
+                fields = text.replace("\n", ",").split(",")
+                n = len(lines)
+                a = np.fromiter(map(index.get, fields[ia::width], repeat(-1)), dtype=np.int64, count=n)
+                if (a < 0).any():
+                    return None
+                raw_days = fields[idate::width]
+                for raw in set(raw_days) - days.keys():
+                    try:
+                        days[raw] = parse_day(raw).toordinal()
+                    except (ValueError, OverflowError, TypeError):
+                        return None
+                raw_metrics = fields[im::width]
+                for raw in set(raw_metrics) - metrics.keys():
+                    name = raw.strip()
+                    if not name or len(name) > 100:
+                        return None
+                    if name not in metric_names:
+                        metric_names.append(name)
+                    metrics[raw] = metric_names.index(name)
+                try:
+                    v = np.fromiter(map(float, fields[iv::width]), dtype=np.float64, count=n)
+                except ValueError:
+                    return None
+                if not np.isfinite(v).all():
+                    return None
+                d = np.fromiter(map(days.__getitem__, raw_days), dtype=np.int64, count=n)
+                mt = np.fromiter(map(metrics.__getitem__, raw_metrics), dtype=np.int64, count=n)
+                parts.append((a, d, mt, v))
+            if not block:
+                break
+    order = sorted(range(len(metric_names)), key=metric_names.__getitem__)
+    remap = np.empty(len(metric_names), dtype=np.int64)
+    remap[order] = np.arange(len(metric_names))
+    if parts:
+        acc, day, met, val = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        met = remap[met]
+    else:
+        acc = day = met = np.zeros(0, dtype=np.int64)
+        val = np.zeros(0)
+    return columns_from_rows(acc, day, met, val, list(account_ids), [metric_names[i] for i in order])
+
+
+
+
+def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_domains: Sequence[str] = (),
+                       tenant: str = "default", rows: list[Any] | None = None,
+                       unresponsive_days: int = 14) -> Inputs:
+    """One account from the stored memory as of a date (``rows``: its usage when the caller has read it)."""
+    aid = account.account_id
+    if rows is None:
+        rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
+    signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
+    docs = ledger.documents_for(aid, tenant)
+    return _with_derive(Inputs(
+        accounts={aid: account}, usage=columns_from_usage(rows, [aid]),
+        signals={aid: signals} if signals else {}, documents={aid: docs} if docs else {},
+        metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=tuple(vendor_domains),
+    ), unresponsive_days)
+
+
+def signals_as_of(inputs: Inputs, account_id: str, as_of: date) -> list[Signal]:
+    """An account's signals as the engine sees them on a date (account-level signals derived again then)."""
+    sigs = list(inputs.signals.get(account_id, ()))
+    docs = inputs.documents.get(account_id)
+    if docs and inputs.derive is not None:
+        sigs = [s for s in sigs if s.extractor != inputs.derived_by] + inputs.derive(docs, as_of)
+    return sigs
