@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from extractors.errors import HealthtraceError, InputTooLargeError
+from extractors.errors import HealthtraceError
 from extractors.models import HealthScore, Signal, SourceDocument
 from memory.workspace import Workspace, load_workspace, parse_day
 from scoring.alerts import AlertEvent, compare
