@@ -48,7 +48,9 @@ def _rows(usage: dict[str, list[float]], scale: dict[str, float] | None = None) 
     for m, fractions in usage.items():
         lo, hi = RANGES[m]
         for i, f in enumerate(fractions):
-            v = (lo + (hi - lo) * f) * (scale or {}).get(m, 1.0)
+            # scaling moves a value away from the bottom of its range, so a factor below 1 on NPS -60
+            # means "closer to -100", never "closer to 0"
+            v = lo + (hi - lo) * f * (scale or {}).get(m, 1.0)
             out.append(UsageRow("acme", AS_OF - timedelta(days=7 * i), m, v))
     return out
 
