@@ -193,19 +193,18 @@ class HealthService:
         return found[0][0]
 
     # ------------------------------------------------------------------------------------ scoring
-    def inputs(self, tenant: str, account: Account, as_of: date) -> tuple[list[Signal], list[UsageRow], dict[str, Any]]:
-        """What the scorer reads for one account as of a date: verified signals, usage, document facts."""
-        from scoring.facts import document_facts
+    def inputs(self, tenant: str, account: Account, as_of: date
+               ) -> tuple[list[Signal], list[UsageRow], dict[str, Any] | None, set[str]]:
+        """What the scorer reads for one account as of a date, through the same reader as ``compute`` and the
+        CLI: verified signals with account-level silence derived as of that date, usage, document facts and
+        the metrics expected by then."""
+        from memory.scoring_inputs import account_view, inputs_for_account
 
-        aid = account.account_id
-        signals = self.ledger.signals_for(aid, until=as_of, tenant=tenant)
-        usage = list(self.ledger.usage_for(aid, until=as_of, tenant=tenant))
-        facts: dict[str, Any] = {}  # the scorer adds the account's own facts (renewal date) itself
-        docs = self.ledger.documents_for(aid, tenant=tenant)
-        if docs:
-            doc_facts, _undated = document_facts(docs, as_of, vendor_domains=self.settings.vendor_domains)
-            facts.update(doc_facts)
-        return signals, usage, facts
+        usage = list(self.ledger.usage_for(account.account_id, until=as_of, tenant=tenant))
+        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
+                                    tenant=tenant, rows=usage, unresponsive_days=self.settings.unresponsive_days)
+        signals, facts, expected = account_view(inputs, account.account_id, as_of)
+        return signals, usage, facts, expected
 
     def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None) -> HealthScore:
         """Score an account as of a date from what the ledger holds (nothing dated after it counts), through the

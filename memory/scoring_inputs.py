@@ -305,6 +305,18 @@ def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_doma
     ), unresponsive_days)
 
 
+def account_view(inputs: Inputs, account_id: str, as_of: date) -> tuple[list[Signal], dict[str, Any] | None, set[str]]:
+    """What the engine reads for one account on a date, for callers that score it one by one (what-if in the
+    CLI and the API alike): its signals (account-level ones derived again then), its documents' facts and
+    the metrics it was expected to report by then."""
+    from scoring.columns import metrics_as_of
+    from scoring.facts import document_facts
+
+    docs = inputs.documents.get(account_id)
+    facts = document_facts(docs, as_of, vendor_domains=inputs.vendor_domains)[0] if docs else None
+    return signals_as_of(inputs, account_id, as_of), facts, set(metrics_as_of(inputs.metric_first_day, as_of))
+
+
 def signals_as_of(inputs: Inputs, account_id: str, as_of: date) -> list[Signal]:
     """An account's signals as the engine sees them on a date (account-level signals derived again then)."""
     sigs = list(inputs.signals.get(account_id, ()))

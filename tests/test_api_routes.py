@@ -220,6 +220,30 @@ def test_whatif_stores_nothing(app, client, seeded):
     assert r.status_code == 422 and "garbage" in r.json()["error"]["message"]
 
 
+def test_whatif_baseline_is_the_score_the_api_serves(client, seeded):
+    """What-if starts from the same inputs as the health route (verified signals, silence derived as of
+    today), so a scenario with no change is the served score."""
+    from datetime import timedelta
+
+    from api.service import today
+
+    def follow_up(days_ago: int) -> dict:
+        day = today() - timedelta(days=days_ago)
+        return {"account_id": seeded.account_id, "path": f"acme/follow-up-{days_ago}.eml", "text": (
+            f"From: Sam Lee <csm@vendor.example.com>\nTo: dana@acme.example.com\n"
+            f"Date: {day:%a, %d %b %Y} 09:00:00 +0000\nSubject: Checking in\n\nHi Dana, any update on the plan?\n")}
+
+    # more mail on the account: document facts and derived account-level signals must count in both routes
+    w = {"Authorization": f"Bearer {seeded.write_token}"}
+    r = client.post("/v1/documents", headers=w, json={"documents": [follow_up(40), follow_up(25)]})
+    assert r.status_code == 201, r.text
+    health = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()
+    r = client.post(f"/v1/accounts/{seeded.account_id}/whatif", headers=seeded.read, json={"set": ["active_users=+0%"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["baseline"]["score"] == pytest.approx(health["score"], abs=0.01)
+    assert r.json()["delta"] == 0
+
+
 def test_override_is_recorded_beside_the_model_score(client, seeded):
     model = client.get(f"/v1/accounts/{seeded.account_id}/health", headers=seeded.read).json()
     r = client.post(f"/v1/accounts/{seeded.account_id}/overrides", headers=seeded.write,

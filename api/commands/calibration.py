@@ -270,15 +270,11 @@ def whatif_command(
         inputs = inputs_from_ledger(ledger, tenant=tenant, until=d, account_ids=[account], vendor_domains=_vendors(),
                                     unresponsive_days=_unresponsive())
         rows = ledger.usage_for(account, until=d, tenant=tenant)
-    from memory.scoring_inputs import signals_as_of
-    from scoring.columns import metrics_as_of
-    from scoring.facts import document_facts
+    from memory.scoring_inputs import account_view
 
-    docs = inputs.documents.get(account)
-    facts = document_facts(docs, d, vendor_domains=inputs.vendor_domains)[0] if docs else None
-    res = whatif(signals_as_of(inputs, account, d), rows, acc, m, d, set_metrics=changes,
-                 add_signals=list(add_signal or []), facts=facts,
-                 expected_metrics=metrics_as_of(inputs.metric_first_day, d))
+    signals, facts, expected = account_view(inputs, account, d)
+    res = whatif(signals, rows, acc, m, d, set_metrics=changes, add_signals=list(add_signal or []), facts=facts,
+                 expected_metrics=expected)
     if format == "json":
         print(json.dumps(res.to_dict(), indent=2))
         return

@@ -294,9 +294,9 @@ def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: S
     account = service.account(principal.tenant, account_id)
     day = today()
     changes = [parse_change(c) for c in body.set]
-    signals, usage, facts = service.inputs(principal.tenant, account, day)
+    signals, usage, facts, expected = service.inputs(principal.tenant, account, day)
     w = whatif(signals, usage, account, service.model(principal.tenant), day, set_metrics=changes,
-               add_signals=body.add_signals, facts=facts)
+               add_signals=body.add_signals, facts=facts, expected_metrics=expected)
     text = narrate(w.before, w.after, account=account).text
     return WhatIfOut(
         account_id=account_id, changes=w.changes, baseline=health_out(w.before), scenario=health_out(w.after),
