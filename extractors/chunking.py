@@ -1,7 +1,8 @@
 """Split a document into sentence-aligned chunks within a token budget, keeping offsets into the document.
 
 An LLM sees one chunk (plus a little context from the previous one) at a time; because every chunk keeps its
-start/end in the original text, whatever it quotes can be aligned back to the whole document.
+start/end in the original text, whatever it quotes can be aligned back to the whole document. Sentences
+come from :mod:`extractors.segmenter` (the one splitter), so chunks and the rule extractor agree.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A sentence ends after . ! ? (and closing quotes/brackets) followed by whitespace, or at a blank line.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["')\]]*\s+|\n[ \t\r]*\n\s*""")
+from .segmenter import sentence_spans
+
 MAX_CHUNKS_PER_DOCUMENT = 10_000
 
 
@@ -27,19 +28,6 @@ class Chunk:
 
     def view(self, text: str) -> str:
         return text[self.context_start : self.end]
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans covering ``text`` end to end (trailing whitespace stays with its sentence)."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for m in _BOUNDARY.finditer(text):
-        if m.end() > pos:
-            spans.append((pos, m.end()))
-            pos = m.end()
-    if pos < len(text):
-        spans.append((pos, len(text)))
-    return spans
 
 
 def _split_long(

@@ -47,6 +47,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from .base import register_extractor
 from .grounding import citation_for_span
 from .models import Citation, Signal, SourceDocument
+from .segmenter import sentences_in
 
 NAME = "metadata"
 VERSION = "1.0.0"
@@ -56,7 +57,6 @@ FREEMAIL = frozenset(
     "proton.me protonmail.com gmx.de gmx.net web.de mail.com yandex.ru qq.com 163.com".split()
 )
 _SUBJECT = re.compile(r"^Subject:[ \t]*(\S[^\r\n]*?)[ \t]*\r?$", re.M | re.I)
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\r?\n")
 _TITLE = re.compile(
     r"\b(?:(?:Senior |Executive |Group )?Vice[- ]President|SVP|EVP|VP|Director|Head of [A-Z][\w&]*|"
     r"Chief [A-Z][a-z]+ Officer|C[EFTOIR]O|President|Owner|Founder|General Manager|Managing Director)\b"
@@ -117,16 +117,9 @@ def _subject_span(doc: SourceDocument) -> tuple[int, int] | None:
 
 
 def _first_sentence(text: str, start: int, end: int, cap: int = 240) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    if start >= end:
-        return None
-    stop = min(end, start + cap)
-    m = _SENTENCE_END.search(text, start, stop)
-    e = (m.start() + 1 if text[m.start()] in ".!?" else m.start()) if m else stop
-    while e > start and text[e - 1].isspace():
-        e -= 1
-    return (start, e) if e > start else None
+    """The message's first sentence (by the one segmenter), at most ``cap`` characters."""
+    found = sentences_in(text, start, min(end, start + cap))
+    return (found[0].start, found[0].end) if found else None
 
 
 def _events(docs: Sequence[SourceDocument]) -> list[_Event]:

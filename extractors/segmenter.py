@@ -268,6 +268,28 @@ def _sentences_in(text: str, start: int, end: int, *, subject: bool = False) -> 
     return out
 
 
+def sentences_in(text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
+    """Sentences of ``text[start:end]`` (offsets into ``text``): the one splitter every extractor uses."""
+    end = len(text) if end is None else min(end, len(text))
+    return _sentences_in(text, start, end) if start < end else []
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans that tile ``text`` end to end, one per sentence (whitespace after a sentence stays with it).
+
+    The cuts are where :func:`sentences_in` starts a sentence, so a chunker that packs these spans never
+    cuts a sentence the rule extractor sees as one.
+    """
+    if not text:
+        return []
+    cuts = [0]
+    for s in sentences_in(text, 0, min(len(text), MAX_REGION_CHARS)):
+        if s.start > cuts[-1]:
+            cuts.append(s.start)
+    cuts.append(len(text))
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
 def sentences(doc: SourceDocument) -> list[Sentence]:
     """All prose sentences of ``doc`` in text order, email headers left out (a Subject line kept, flagged)."""
     text = doc.text
