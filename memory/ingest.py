@@ -48,6 +48,7 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)  # bad rows: file:line: message
     failures: list[str] = field(default_factory=list)  # bad documents: path: problem
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # stored, but with a caveat (an undated file): path: why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,7 +153,10 @@ class Ingestor:
         parsed: list[tuple[Path, list[SourceDocument]]] = []
         for path in files:
             try:
-                parsed.append((path, _parse_file(path, account_id, self.options.max_file_bytes)))
+                docs = _parse_file(path, account_id, self.options.max_file_bytes)
+                parsed.append((path, docs))
+                if docs and all(d.occurred_at is None for d in docs):
+                    self._warn_undated(path)
             except HealthtraceError as e:
                 self._fail(path, e)
                 parsed.append((path, []))
@@ -164,6 +168,9 @@ class Ingestor:
     def ingest_parsed(self, docs: Sequence[SourceDocument]) -> None:
         """Documents already parsed (the HTTP API's texts and uploads): the same idempotency (skip what this
         extractor version has read), extractor and transaction per document as files get."""
+        for d in docs:
+            if d.occurred_at is None:
+                self._warn_undated(Path(d.path or d.id))
         self._extract_parsed([(Path(d.path or d.id), [d]) for d in docs], total=len(docs))
 
     def _extract_parsed(self, parsed: list[tuple[Path, list[SourceDocument]]], *, done: int = 0, total: int = 0) -> int:
@@ -218,6 +225,14 @@ class Ingestor:
         else:  # stored meanwhile by a concurrent ingest (or known, read by another extractor)
             rep.documents_unchanged += 1
         rep.signals_added += added
+
+    def _warn_undated(self, path: Path) -> None:
+        """Once per file: its signals are stored but cannot be placed in time, so no score counts them."""
+        msg = (f"{path}: undated: no date in its content (a Date:/NOTE line, header or message times) and no "
+               "leading YYYY-MM-DD in its file name; its signals are stored but not scored")
+        if msg not in self.report.warnings:
+            log.info("%s", msg)
+            self.report.warnings.append(msg)
 
     def _fail(self, path: Path, e: Exception, *, bug: bool = False) -> None:
         """A bad file is reported and skipped; nothing was committed for it, so the next run retries it.

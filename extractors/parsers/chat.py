@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from json.decoder import scanstring
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InputTooLargeError, ParseError
-from ..models import Participant, Segment, SourceDocument, SourceKind
-from .lines import DEFAULT_MAX_MESSAGES
+from ..models import Participant, Segment, SourceDocument, SourceKind, document_id, stable_id
+from .lines import DEFAULT_MAX_MESSAGES, bom_end
 from .transcripts import speaker_segments
 from .values import aware, parse_date, seconds, supported, who
 
@@ -30,6 +31,7 @@ class _Thread:
     title: str | None
     messages: list[_Msg]
     original: Any
+    at: datetime | None = None  # the thread's own date (a transcript's "date"), for messages without one
 
 
 _TEXT_KEYS = ("text", "body", "message", "content", "comment", "plain_body", "html_body", "value")
@@ -88,6 +90,21 @@ def _json_msg(item: Any) -> _Msg | None:
     return _Msg(author, text, at, address, start_s, end_s)
 
 
+_THREAD_TIME_KEYS = (*_TIME_KEYS, "started_at", "start_time", "recorded_at", "meeting_date", "call_date", "date_time")
+
+
+def _thread_time(obj: dict[str, Any]) -> datetime | None:
+    """A thread's own date (a transcript's ``"date"``, a ticket's ``"created_at"``)."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    for source in (obj, meta):
+        for k in _THREAD_TIME_KEYS:
+            if k in source:
+                found = _json_time(source[k])
+                if found:
+                    return found
+    return None
+
+
 def json_threads(data: Any, path: str | None, max_messages: int) -> list[_Thread]:
     """Recognise a chat export, a ticket (or a list of them) or transcript segments."""
 
@@ -124,13 +141,13 @@ def json_threads(data: Any, path: str | None, max_messages: int) -> list[_Thread
                 else:
                     kind = "chat"
                 if ms or kind == "ticket":
-                    return _Thread(kind, title, ms, obj)
+                    return _Thread(kind, title, ms, obj, _thread_time(obj))
         if title and any(isinstance(obj.get(k), str) for k in ("description", "body", "text")):
             one = _json_msg({**obj, "text": next(obj[k] for k in ("description", "body", "text") if isinstance(obj.get(k), str))})
             if one:
                 name, addr = who(obj.get("requester") or obj.get("author") or obj.get("reporter"))
                 one.author, one.address = one.author or name, one.address or addr
-                return _Thread("ticket", title, [one], obj)
+                return _Thread("ticket", title, [one], obj, _thread_time(obj))
         return None
 
     # a list of tickets/conversations, or {"tickets": [...]}
@@ -158,31 +175,113 @@ def json_threads(data: Any, path: str | None, max_messages: int) -> list[_Thread
     return threads
 
 
-def _render(threads: list[_Thread]) -> tuple[str, list[Segment], list[Participant]]:
-    """Threads as ``Author: text`` lines (tickets open with ``Subject: ...``); segments cover each text."""
-    parts: list[str] = []
+class _Str(str):
+    """A JSON string value that knows where its characters lie in the file (between the quotes)."""
+
+    start: int
+    end: int
+
+
+class _Obj(dict):  # type: ignore[type-arg]
+    start: int
+    end: int
+
+
+class _Arr(list):  # type: ignore[type-arg]
+    start: int
+    end: int
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_MAX_DEPTH = 200
+
+
+def _spanned(text: str, pos: int, depth: int = 0) -> tuple[Any, int]:
+    """A JSON value at ``pos`` (already known to be valid JSON) with the file offsets of its strings,
+    objects and arrays; numbers, booleans and null as usual. Returns (value, offset after it)."""
+    pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    c = text[pos : pos + 1]
+    if c == '"':
+        value, end = scanstring(text, pos + 1, True)
+        out = _Str(value)
+        out.start, out.end = pos + 1, end - 1
+        return out, end
+    if c in "{[":
+        if depth >= _MAX_DEPTH:
+            raise RecursionError
+        container: Any = _Obj() if c == "{" else _Arr()
+        container.start = pos
+        close = "}" if c == "{" else "]"
+        pos = _WS.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if text[pos : pos + 1] == close:
+            container.end = pos + 1
+            return container, pos + 1
+        while True:
+            if c == "{":
+                key, pos = scanstring(text, _WS.match(text, pos).end() + 1, True)  # type: ignore[union-attr]
+                pos = _WS.match(text, pos).end() + 1  # type: ignore[union-attr]  # the ':'
+                value, pos = _spanned(text, pos, depth + 1)
+                container[key] = value
+            else:
+                value, pos = _spanned(text, pos, depth + 1)
+                container.append(value)
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+            sep = text[pos : pos + 1]
+            pos += 1
+            if sep == close:
+                container.end = pos
+                return container, pos
+    for word, value in (("true", True), ("false", False), ("null", None), ("NaN", float("nan")),
+                        ("Infinity", float("inf")), ("-Infinity", float("-inf"))):
+        if text.startswith(word, pos):
+            return value, pos + len(word)
+    m = _NUMBER.match(text, pos)
+    if m is None:
+        raise ValueError(f"unexpected character at {pos}")
+    n = m.group()
+    return (float(n) if any(ch in n for ch in ".eE") else int(n)), m.end()
+
+
+def _raw_span(text: str, s: Any) -> tuple[int, int] | None:
+    """Where a message's text lies in the file: its string's characters, less leading and trailing blanks
+    and escaped line breaks (``\n``), so a citation of the message is the file's exact characters."""
+    if not isinstance(s, _Str):
+        return None
+    a, b = s.start, s.end
+    while a < b:
+        if text[a].isspace():
+            a += 1
+        elif text[a] == "\\" and text[a + 1 : a + 2] in ("n", "r", "t"):
+            a += 2
+        else:
+            break
+    while b > a:
+        if text[b - 1].isspace() and text[b - 2 : b - 1] != "\\":
+            b -= 1
+        elif text[b - 2 : b - 1] == "\\" and text[b - 1] in "nrt" and text[b - 3 : b - 2] != "\\":
+            b -= 2
+        else:
+            break
+    return (a, b) if b > a else None
+
+
+def _thread_segments(text: str, threads: list[_Thread]) -> tuple[list[Segment], list[Participant]]:
+    """One segment per message over its characters in the file (a ticket's subject: a ``section``)."""
     segments: list[Segment] = []
     people: dict[tuple[str | None, str | None], None] = {}
-    pos = 0
-    for ti, th in enumerate(threads):
-        if ti:
-            parts.append("\n")
-            pos += 1
+    for th in threads:
         if th.kind == "ticket" and th.title:
-            line = f"Subject: {' '.join(th.title.split())}\n"
-            parts.append(line)
-            pos += len(line)
+            span = _raw_span(text, th.title)
+            if span:
+                segments.append(Segment(start=span[0], end=span[1], role="section"))
         role = "utterance" if th.kind == "transcript" else "message"
         for m in th.messages:
-            label = " ".join((m.author or "unknown").split()) + ": "
-            parts.append(label)
-            pos += len(label)
-            core = m.text.strip()
-            parts.append(core + "\n")
-            segments.append(Segment(start=pos, end=pos + len(core), role=role, speaker=m.author,  # type: ignore[arg-type]
-                                    address=m.address, occurred_at=m.at, start_seconds=m.start_s,
-                                    end_seconds=m.end_s))
-            pos += len(core) + 1
+            span = _raw_span(text, m.text)
+            if span is not None:
+                segments.append(Segment(start=span[0], end=span[1], role=role, speaker=m.author,  # type: ignore[arg-type]
+                                        address=m.address, occurred_at=m.at or th.at, start_seconds=m.start_s,
+                                        end_seconds=m.end_s))
             if m.author or m.address:
                 known = next((key for key in people if key[0] == m.author and m.author), None)
                 if known is None:
@@ -190,36 +289,90 @@ def _render(threads: list[_Thread]) -> tuple[str, list[Segment], list[Participan
                 elif known[1] is None and m.address:
                     del people[known]
                     people[(m.author, m.address)] = None
+    segments.sort(key=lambda s: (s.start, s.end))
+    kept: list[Segment] = []
+    for seg in segments:  # the same string read twice (a ticket's body as its first message): once
+        if kept and seg.start < kept[-1].end:
+            continue
+        kept.append(seg)
     role_of = "speaker" if threads and threads[0].kind == "transcript" else "author"
     participants = [Participant(name=n, address=a, role=role_of) for n, a in people]  # type: ignore[arg-type]
-    return "".join(parts), segments, participants
+    return kept, participants
 
 
-def thread_doc(threads: list[_Thread], *, path: str | None, account_id: str | None, original: Any) -> SourceDocument:
-    text, segments, participants = _render(threads)
+# Each thread of a JSON list is its own document over the whole file (so offsets are the file's) while the
+# file times the threads stays under this many characters; past it, a thread's text is its slice of the
+# file, with ``metadata["file_offset"]`` saying where the slice starts (as for mbox messages).
+SHARED_TEXT_MAX_CHARS = 8_000_000
+
+
+def thread_doc(threads: list[_Thread], *, text: str, path: str | None, account_id: str | None,
+               index: int | None = None, of: int = 1) -> SourceDocument:
+    """The JSON file as stored, with one segment per message (never a rendered view of it)."""
+    doc_id = ""
+    metadata: dict[str, Any] = {"format": "json"}
+    if index is not None:
+        metadata["index"] = index
+        obj = threads[0].original
+        if len(text) * of > SHARED_TEXT_MAX_CHARS and isinstance(obj, _Obj | _Arr):
+            offset = obj.start
+            text = text[obj.start : obj.end]
+            metadata["file_offset"] = offset
+            segments, participants = _thread_segments(text, _shifted(threads, -offset))
+        else:
+            segments, participants = _thread_segments(text, threads)
+            doc_id = stable_id(document_id(text, account_id), "thread", index)
+    else:
+        segments, participants = _thread_segments(text, threads)
     dates = [s.occurred_at for s in segments if s.occurred_at]
     kinds = {t.kind for t in threads}
     kind: SourceKind = threads[0].kind if len(kinds) == 1 else "chat"
+    title = str(threads[0].title) if len(threads) == 1 and threads[0].title else None
     return SourceDocument(
+        id=doc_id,
         account_id=account_id,
         kind=kind,
-        occurred_at=min(dates) if dates else None,
+        occurred_at=min(dates) if dates else next((t.at for t in threads if t.at), None),
         participants=participants,
-        title=threads[0].title if len(threads) == 1 else None,
+        title=title,
         text=text,
         segments=segments,
         path=path,
-        metadata={"format": "json", "rendered": True, "original": original},
+        metadata=metadata,
     )
 
 
+def _shifted(threads: list[_Thread], delta: int) -> list[_Thread]:
+    """The threads with every string's offsets moved by ``delta`` (a thread cut out of its file)."""
+
+    def move(s: Any) -> Any:
+        if isinstance(s, _Str):
+            out = _Str(s)
+            out.start, out.end = s.start + delta, s.end + delta
+            return out
+        return s
+
+    return [
+        _Thread(t.kind, move(t.title), [
+            _Msg(m.author, move(m.text), m.at, m.address, m.start_s, m.end_s) for m in t.messages
+        ], t.original, t.at)
+        for t in threads
+    ]
+
+
 def load_json(text: str, path: str | None) -> Any:
+    """The JSON value of the file; its strings, objects and arrays carry their offsets in ``text``."""
+    start = bom_end(text)
     try:
-        return json.loads(text.lstrip("\ufeff"))
+        json.loads(text[start:])
     except json.JSONDecodeError as e:
         raise ParseError(path, f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise ParseError(path, "JSON nested too deeply") from None
+    try:
+        return _spanned(text, start)[0]
+    except RecursionError:
+        raise ParseError(path, f"JSON nested more than {_MAX_DEPTH} levels deep") from None
 
 
 def looks_like_json(text: str) -> bool:

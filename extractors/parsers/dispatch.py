@@ -12,6 +12,7 @@ from .chat import json_threads, load_json, looks_like_json, parse_chat_lines, th
 from .lines import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from .mail import email_start, header_block, is_mbox, looks_like_email_headers, mbox_as_one, parse_email, parse_mbox_messages
 from .notes import parse_notes, parse_plain
+from .values import date_from_file_name
 from .transcripts import is_speaker_text, is_srt, parse_cues, parse_transcript
 
 KINDS = ("auto", "email", "transcript", "notes", "chat", "ticket")
@@ -110,9 +111,29 @@ def _empty_check(text: str, path: str | None) -> None:
         raise ParseError(path, "empty file: no text to read")
 
 
+def _file_dated(docs: list[SourceDocument], path: str | None) -> list[SourceDocument]:
+    """A document without a date of its own takes its file name's leading ``YYYY-MM-DD`` (the workspace's
+    convention), marked ``metadata["date_from"] = "file name"``; one with neither stays undated."""
+    day = date_from_file_name(path)
+    if day is None:
+        return docs
+    out = []
+    for d in docs:
+        if d.occurred_at is None:
+            d = d.model_copy(update={"occurred_at": day, "metadata": {**d.metadata, "date_from": "file name"}})
+        out.append(d)
+    return out
+
+
 def parse_documents(text: str, *, kind: str = "auto", path: str | None = None, account_id: str | None = None,
                     max_messages: int = DEFAULT_MAX_MESSAGES, split: bool = True) -> list[SourceDocument]:
     """Parse ``text``; with ``split`` an mbox or a JSON list of threads gives one document each."""
+    return _file_dated(_parse_documents(text, kind=kind, path=path, account_id=account_id,
+                                        max_messages=max_messages, split=split), path)
+
+
+def _parse_documents(text: str, *, kind: str, path: str | None, account_id: str | None,
+                     max_messages: int, split: bool) -> list[SourceDocument]:
     if kind not in KINDS:
         raise ParseError(path, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     _empty_check(text, path)
@@ -124,13 +145,9 @@ def parse_documents(text: str, *, kind: str = "auto", path: str | None = None, a
             for t in threads:
                 t.kind = kind  # type: ignore[assignment]
         if split and len(threads) > 1:
-            docs = []
-            for index, t in enumerate(threads):
-                d = thread_doc([t], path=path, account_id=account_id, original=t.original)
-                d.metadata["index"] = index
-                docs.append(d)
-            return docs
-        return [thread_doc(threads, path=path, account_id=account_id, original=data)]
+            return [thread_doc([t], text=text, path=path, account_id=account_id, index=i, of=len(threads))
+                    for i, t in enumerate(threads)]
+        return [thread_doc(threads, text=text, path=path, account_id=account_id)]
     # Unambiguous formats decide the structure; a forced kind only labels the result.
     docs: list[SourceDocument] | None = None
     if fmt == "mbox":

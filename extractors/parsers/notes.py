@@ -9,11 +9,16 @@ from typing import Any
 
 from ..models import Participant, Segment, SourceDocument, SourceKind
 from .lines import bom_end, split_lines, trimmed
-from .values import aware, parse_date, who
+from .values import aware, date_in_text, parse_date, people_list, who
 
 _ATX = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _SETEXT = re.compile(r"^[ \t]{0,3}(=+|-+)[ \t]*$")
-_DATE_LINE = re.compile(r"^[ \t*_]*(?:date|when|meeting date)[ \t*_]*:[ \t*_]*(.+?)[ \t*_]*$", re.I)
+_DATE_LINE = re.compile(
+    r"^[ \t*_>-]*(?:date|when|meeting date|call date|held on|recorded)[ \t*_]*:[ \t*_]*(.+?)[ \t*_]*$", re.I
+)
+_ATTENDEES_LINE = re.compile(
+    r"^[ \t*_>-]*(?:attendees|participants|present|attendance|people|who)[ \t*_]*:[ \t*_]*(.+?)[ \t*_]*$", re.I
+)
 
 
 def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = None,
@@ -74,9 +79,20 @@ def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = Non
         if occurred is None and k - first_content < 40:
             dm = _DATE_LINE.match(s)
             if dm:
-                occurred = parse_date(dm.group(1))
+                occurred = parse_date(dm.group(1)) or date_in_text(dm.group(1))
+        if k - first_content < 60 and len(s) < 2000:
+            am = _ATTENDEES_LINE.match(s)
+            if am:
+                known = {(p.name, p.address) for p in participants}
+                participants.extend(Participant(name=n, address=a, role="attendee")
+                                    for n, a in people_list(am.group(1)) if (n, a) not in known)
     if title is None and heads:
         title = heads[0][2]
+    if occurred is None:  # "# Globex QBR 2024-03-12", "Call notes - 12 March 2024" in the first lines
+        for k in range(first_content, min(len(lines), first_content + 5)):
+            occurred = date_in_text(lines[k].text(text)[:300])
+            if occurred:
+                break
     segments: list[Segment] = []
     bounds: list[tuple[int, int]] = []
     start_line = first_content

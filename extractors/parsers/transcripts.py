@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import InputTooLargeError, ParseError
 from ..models import Participant, Segment, SourceDocument
 from .lines import DEFAULT_MAX_MESSAGES, Line, bom_end, split_lines, trimmed
-from .values import parse_date, seconds
+from .values import date_in_text, merge_people, parse_date, people_list, seconds
 
 TS = r"\[?(?P<ts>(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?)\]?"
 # "Professor C: ...", "[00:01:02] Alice: ...", "00:01 Bob Smith: ..."; the label is short and has no digits first
@@ -92,12 +92,14 @@ def parse_transcript(text: str, *, path: str | None = None, account_id: str | No
     if not segments:
         span = trimmed(text, 0, len(text))
         segments = [Segment(start=span[0], end=span[1], role="utterance")] if span else []
+    attendees = [Participant(name=n, address=a, role="attendee")
+                 for k in ("attendees", "participants") if meta.get(k) for n, a in people_list(meta[k])]
     return SourceDocument(
         account_id=account_id,
         kind="transcript",
-        occurred_at=parse_date(meta.get("date")),
+        occurred_at=parse_date(meta.get("date")) or date_in_text(meta.get("date")) or date_in_text(meta.get("title")),
         title=meta.get("title") or meta.get("meeting") or meta.get("subject"),
-        participants=[Participant(name=s, role="speaker") for s in speakers],
+        participants=merge_people([Participant(name=s, role="speaker") for s in speakers], attendees),
         text=text,
         segments=segments,
         path=path,
@@ -161,9 +163,18 @@ def parse_cues(text: str, *, fmt: str, path: str | None = None, account_id: str 
         blocks = blocks[1:]  # the header block
     segments: list[Segment] = []
     speakers: dict[str, None] = {}
+    notes: list[str] = []  # the WEBVTT header and NOTE blocks: where a meeting's date, title, attendees are
+    if fmt == "vtt":
+        header = _cue_blocks(text)[0]
+        notes.extend(ln.text(text) for ln in header)
+        notes[0] = notes[0].lstrip("\ufeff")[6:].strip(" \t-:")  # "WEBVTT - Globex QBR": the title
     for block in blocks:
         first = block[0].text(text)
-        if fmt == "vtt" and re.match(r"^(NOTE|STYLE|REGION)\b", first):
+        if fmt == "vtt" and re.match(r"^NOTE\b", first):
+            notes.append(first[4:].strip())
+            notes.extend(ln.text(text) for ln in block[1:])
+            continue
+        if fmt == "vtt" and re.match(r"^(STYLE|REGION)\b", first):
             continue
         t = 0 if VTT_TIMING.match(first) else (1 if len(block) > 1 and VTT_TIMING.match(block[1].text(text)) else -1)
         if t < 0:
@@ -182,15 +193,57 @@ def parse_cues(text: str, *, fmt: str, path: str | None = None, account_id: str 
                                 start_seconds=seconds(tm.group("s")), end_seconds=seconds(tm.group("e"))))
     if not segments:
         raise ParseError(path, f"no cues with text found in this {fmt.upper()} file")
+    meta = _note_meta(notes)
     return SourceDocument(
         account_id=account_id,
         kind="transcript",
-        participants=[Participant(name=s, role="speaker") for s in speakers],
+        occurred_at=meta.get("date"),
+        title=meta.get("title"),
+        participants=merge_people([Participant(name=s, role="speaker") for s in speakers], meta.get("attendees", [])),
         text=text,
         segments=segments,
         path=path,
         metadata={"format": fmt},
     )
+
+
+_NOTE_KEY = re.compile(r"^[ \t]*(?:NOTE[ \t]+)?([A-Za-z][A-Za-z -]{0,30}?)[ \t]*[:=][ \t]*(.+?)[ \t]*$")
+DATE_KEYS = frozenset(("date", "recorded", "recorded on", "recorded at", "meeting date", "call date", "when",
+                       "started", "start", "start time", "created", "date time", "datetime", "held on"))
+TITLE_KEYS = ("title", "meeting", "subject", "topic")
+ATTENDEE_KEYS = frozenset(("attendees", "participants", "present", "attendance", "people"))
+
+
+def _note_meta(lines: list[str]) -> dict[str, Any]:
+    """Date, title and attendees from metadata lines (``Date: ...``, ``Title: ...``, ``Attendees: ...``),
+    else a date written anywhere in them (``NOTE Globex QBR 2024-03-12``); the first line is the title."""
+    meta: dict[str, Any] = {}
+    keyed: dict[str, str] = {}
+    for line in lines[:200]:
+        m = _NOTE_KEY.match(line)
+        if m and len(line) < 2000:
+            keyed.setdefault(m.group(1).strip().lower(), m.group(2))
+    for k, v in keyed.items():
+        if k in DATE_KEYS and "date" not in meta:
+            found = parse_date(v) or date_in_text(v)
+            if found:
+                meta["date"] = found
+    if "date" not in meta:
+        for line in lines[:200]:
+            found = date_in_text(line[:500])
+            if found:
+                meta["date"] = found
+                break
+    title = next((keyed[k] for k in TITLE_KEYS if keyed.get(k)), None)
+    if title is None and lines and lines[0] and not _NOTE_KEY.match(lines[0]):
+        title = lines[0][:200]
+    if title:
+        meta["title"] = title
+    people = [Participant(name=n, address=a, role="attendee")
+              for k, v in keyed.items() if k in ATTENDEE_KEYS for n, a in people_list(v)]
+    if people:
+        meta["attendees"] = people
+    return meta
 
 
 def is_srt(text: str) -> bool:

@@ -157,3 +157,74 @@ def who(value: Any) -> tuple[str | None, str | None]:
         return str(value), None
     return None, None
 
+
+
+_ISO_DAY = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\d)")
+_MONTHS = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_NAMED_DAY = re.compile(
+    rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS},?\s+\d{{4}}|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})\b", re.I
+)
+_FILE_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+
+def date_in_text(value: str | None) -> datetime | None:
+    """A date written somewhere in a line of free text (``QBR, 2024-03-12``, ``Call on 12 March 2024``)."""
+    if not value:
+        return None
+    m = _ISO_DAY.search(value) or _NAMED_DAY.search(value)
+    return parse_date(m.group(0)) if m else None
+
+
+def date_from_file_name(path: str | None) -> datetime | None:
+    """The leading ``YYYY-MM-DD`` of a workspace file's name (``2024-03-12-qbr.vtt``), as UTC midnight."""
+    if not path:
+        return None
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    m = _FILE_DAY.match(name)
+    if not m:
+        return None
+    try:
+        return supported(datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC))
+    except ValueError:
+        return None
+
+
+_BRACKETED = re.compile(r"\s*\((?:[^()]*)\)|\s*\[(?:[^\[\]]*)\]")
+
+
+def people_list(value: str, limit: int = 200) -> list[tuple[str | None, str | None]]:
+    """(name, address) of each person on an ``Attendees:`` line: comma, semicolon or "and" separated,
+    ``Name <address>``, bare addresses, and ``(Company, role)`` remarks dropped."""
+    out: list[tuple[str | None, str | None]] = []
+    cleaned = _BRACKETED.sub("", value)
+    for part in re.split(r"\s*[;,]\s*|\s+(?:and|&)\s+", cleaned):
+        part = part.strip(" \t*_-.")
+        if not part or len(part) > 120:
+            continue
+        name, addr = person(part)
+        if name and (len(name.split()) > 5 or not any(ch.isalpha() for ch in name)):
+            continue
+        if name or addr:
+            out.append((name, addr))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def merge_people(speakers: list[Any], attendees: list[Any]) -> list[Any]:
+    """Speakers and listed attendees as one list, one entry per person: an attendee line that gives a
+    speaker's address lends it to the speaker (same name, case and spacing aside)."""
+    from ..models import Participant
+
+    by_name = {" ".join((a.name or "").lower().split()): a for a in attendees if a.name}
+    out: list[Any] = []
+    used: set[int] = set()
+    for sp in speakers:
+        att = by_name.get(" ".join((sp.name or "").lower().split()))
+        if att is not None:
+            used.add(id(att))
+            if att.address and not sp.address:
+                sp = Participant(name=sp.name, address=att.address, role=sp.role)
+        out.append(sp)
+    out.extend(a for a in attendees if id(a) not in used)
+    return out
