@@ -382,6 +382,13 @@ def _mime_content_spans(text: str, headers: dict[str, str], body_start: int, end
     ctype = headers.get("content-type", "text/plain")
     m = re.search(r'boundary="?([^";\s]+)"?', ctype, re.I)
     if not ctype.lower().startswith("multipart/") or not m or depth > 3:
+        enc = headers.get("content-transfer-encoding", "").strip().lower()
+        disp = headers.get("content-disposition", "").strip().lower()
+        kind = ctype.strip().lower()
+        if enc in ("base64", "x-uuencode", "uuencode") or disp.startswith("attachment") or not (
+            kind.startswith("text/") or kind.startswith("message/") or not kind
+        ):
+            return []  # an encoded or binary body: no text a quote could point into, never read as prose
         return [(body_start, end)]
     delim = "--" + m.group(1)
     parts: list[tuple[int, int]] = []
@@ -507,6 +514,7 @@ def parse_email(text: str, *, path: str | None = None, account_id: str | None = 
     message_id = _msg_ids(headers.get("message-id"))
     in_reply_to = _msg_ids(headers.get("in-reply-to"))
     metadata: dict[str, Any] = {
+        "headers_found": True,
         "message_id": message_id[0] if message_id else None,
         "in_reply_to": in_reply_to[0] if in_reply_to else None,
         "references": _msg_ids(headers.get("references")),
