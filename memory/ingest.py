@@ -12,8 +12,9 @@ Order of work, chosen so a crash at any point leaves a consistent store and a re
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +70,22 @@ class IngestOptions:
     max_files: int = 200_000
     create_account: bool = False  # single files for an unknown account: create it (else refuse: a typo)
     metadata_options: dict[str, Any] = field(default_factory=dict)
+
+
+class _LedgerDocs(Mapping[str, list[SourceDocument]]):
+    """Each account's stored documents, read one account at a time (vendor inference walks them once)."""
+
+    def __init__(self, ledger: Ledger, ids: Sequence[str], tenant: str) -> None:
+        self.ledger, self.ids, self.tenant = ledger, list(ids), tenant
+
+    def __getitem__(self, account_id: str) -> list[SourceDocument]:
+        return self.ledger.documents_for(account_id, self.tenant)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 # ----------------------------------------------------------------------------------------- parts
@@ -130,6 +147,7 @@ class Ingestor:
         if self._meta is None:
             self.report.notes.append("account-level metadata extractor not available: skipped")
         self._indexer: Any | None = None
+        self._vendors_resolved = False
 
     def start_indexer(self, total: int = 0) -> None:
         """Embed documents on a worker thread while the next ones are extracted."""
@@ -243,15 +261,46 @@ class Ingestor:
         msg = f"{e.__class__.__name__}: {e}" if bug else str(e)
         self.report.failures.append(msg if str(path) in msg else f"{path}: {msg}")
 
+    def resolve_vendor_domains(self, workspace_domains: Sequence[str] = ()) -> None:
+        """Which domains are ours, decided once per run for every account: configured (the metadata options,
+        i.e. HEALTHTRACE_VENDOR_DOMAINS), else the workspace's vendor_domains.txt, else inferred across all
+        the tenant's accounts in the ledger (a domain in many accounts' conversations is ours); never per
+        account, where a customer who writes most of the mail would be taken for the vendor."""
+        meta = self._meta
+        if meta is None or self._vendors_resolved or not hasattr(meta, "vendor_domains"):
+            return
+        self._vendors_resolved = True
+        if meta.vendor_domains:
+            return
+        if workspace_domains:
+            meta.vendor_domains = tuple(workspace_domains)
+            return
+        from extractors.metadata import infer_vendor_domains
+
+        tenant = self.options.tenant
+        ids = [a.account_id for a in self.ledger.list_accounts(tenant)]
+        inferred = infer_vendor_domains(_LedgerDocs(self.ledger, ids, tenant))
+        if inferred:
+            meta.vendor_domains, meta.vendor_inferred = inferred, True
+            self.report.notes.append(f"vendor domains inferred across {len(ids)} accounts: {', '.join(inferred)} "
+                                     "(set HEALTHTRACE_VENDOR_DOMAINS or vendor_domains.txt to fix them)")
+        else:
+            self.report.warnings.append("vendor domains unknown (set HEALTHTRACE_VENDOR_DOMAINS=your.domain or write "
+                                        "vendor_domains.txt in the workspace): silence and sponsor signals skipped")
+
     def run_metadata(self, account_id: str) -> None:
         """Account-level signals (silence, sponsor gone quiet ...) from the account's whole document set,
         recomputed only when that set changed."""
         meta = self._meta
         if meta is None:
             return
+        self.resolve_vendor_domains()
         name = getattr(meta, "name", "metadata")
         version = getattr(meta, "version", "0")
         digest = self.ledger.digest_documents(account_id, self.options.tenant)
+        vendors = ",".join(getattr(meta, "vendor_domains", ()) or ())
+        if vendors or getattr(meta, "vendor_inferred", False):  # other sides, other signals: recompute
+            digest = hashlib.sha256(f"{digest}|{vendors}|{getattr(meta, 'vendor_inferred', False)}".encode()).hexdigest()
         subject = f"account:{self.options.tenant}:{account_id}"
         if self.ledger.extracted(name, version, [subject]).get(subject) == digest:
             return
@@ -334,6 +383,8 @@ def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *
         ing.start_indexer(total)
         for account_id, files in ws.documents.items():
             done = ing.ingest_documents(account_id, files, done=done, total=total)
+        ing.resolve_vendor_domains(ws.vendor_domains)  # once, with every account's documents stored
+        for account_id in ws.documents:
             ing.run_metadata(account_id)
         ing.index()
     return rep

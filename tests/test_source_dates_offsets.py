@@ -100,10 +100,11 @@ def test_ingest_warns_undated_once_per_file(tmp_path: Path, monkeypatch: pytest.
     res = CliRunner().invoke(app, ["ingest", "--workspace", str(ws), "--no-vectors", "--format", "json"])
     assert res.exit_code == 0, res.output
     warnings = json.loads(res.stdout)["warnings"]
-    undated = [w for w in warnings if "undated" in w]
+    undated = [w for w in warnings if ": undated:" in w]
     assert len(undated) == 1 and "call.vtt" in undated[0] and "2024-04-11" not in undated[0]
     again = CliRunner().invoke(app, ["ingest", "--workspace", str(ws), "--no-vectors"])
-    assert again.exit_code == 0 and again.stderr.count("warning: ") == 1  # the re-run says it again, once
+    lines = [ln for ln in again.stderr.splitlines() if ln.startswith("warning:") and ": undated:" in ln]
+    assert again.exit_code == 0 and len(lines) == 1  # the re-run says it again, once
 
 
 # ------------------------------------------------------------------------------------------- JSON as stored
