@@ -184,3 +184,47 @@ def test_chunker_cuts_where_the_segmenter_starts_sentences() -> None:
         "Mr. Smith called.", "The renewal is at risk!", "Is the invoice paid?", "Thanks, Ann"]
     chunks = chunk_text(text, 8, lambda s: len(s.split()))
     assert {c.start for c in chunks} <= {a for a, _ in spans}
+
+
+def test_why_json_citations_verify_on_the_stored_ticket_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALTHTRACE_EMBEDDER", "hashing")
+    monkeypatch.setenv("HEALTHTRACE_VENDOR_DOMAINS", "acme.io")
+    get_settings.cache_clear()
+    ws = tmp_path / "ws"
+    (ws / "documents" / "globex").mkdir(parents=True)
+    (ws / "accounts.csv").write_text("account_id,name,start_date,end_date,segment\nglobex,Globex,2023-06-01,2024-12-31,smb\n")
+    (ws / "usage.csv").write_text("account_id,date,metric,value\nglobex,2024-03-01,active_users,50\n"
+                                  "globex,2024-04-01,active_users,40\n")
+    tickets = {"tickets": [
+        {"subject": "Cancel our plan", "requester": {"name": "Lily Ng", "email": "lily@globex.com"},
+         "created_at": "2024-03-20T09:00:00Z",
+         "description": "We\u2019ve decided not to renew when the contract ends.\n\nThe dashboard is down again.",
+         "comments": [{"author": "Ana Souza <ana@acme.io>", "created_at": "2024-03-20T10:00:00Z",
+                       "body": "Sorry to hear that, I will call you today."}]},
+        {"subject": "Export", "requester": "lily@globex.com", "created_at": "2024-03-25T09:00:00Z",
+         "comments": [{"author": "lily@globex.com", "body": "The export is broken again, this is urgent."}]}]}
+    path = write(ws / "documents" / "globex" / "tickets.json", json.dumps(tickets, indent=2))
+    file_text = raw(path)
+    run = CliRunner()
+    for args in (["ingest", "--workspace", str(ws), "--no-vectors"],
+                 ["score", "--as-of", "2024-03-01", "--as-of", "2024-04-01", "--save"]):
+        res = run.invoke(app, args)
+        assert res.exit_code == 0, res.output
+    res = run.invoke(app, ["why", "globex", "--from", "2024-03-01", "--to", "2024-04-01", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    found: list[dict] = []
+
+    def walk(o: object) -> None:
+        if isinstance(o, dict):
+            if "quote" in o and "start" in o and "end" in o:
+                found.append(o)
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(json.loads(res.stdout))
+    assert found
+    for c in found:
+        assert file_text[c["start"] : c["end"]] == c["quote"]

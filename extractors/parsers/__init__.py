@@ -28,19 +28,22 @@ Design choices (they matter to every extractor):
 * Email chains keep the whole text; the top message is role ``body``, each embedded earlier message
   (forwarded, "Original Message", Lotus Notes history) role ``forwarded`` and each ``>`` block role
   ``quoted``, attributed (speaker/address/occurred_at) from whatever header or "wrote:" line the chain has.
-* JSON sources (chat exports, tickets, transcript segments) have no text a quote could point into, so they
-  are *rendered* deterministically as ``Author: text`` lines (a ticket starts with a ``Subject:`` line) and
-  ``text`` is that rendering; the parsed original is kept in ``metadata["original"]``. Message texts are
-  copied verbatim, so a quote of a message is found in the rendering.
+* JSON sources (chat exports, tickets, transcript segments) keep the file as stored: each message is a
+  segment over its string's characters in the file (blanks and escaped line breaks at its ends left out),
+  so a citation is ``file_text[start:end] == quote``; the segmenter reads JSON escapes (``\\n``,
+  ``\\u2019``) as what they encode. A ticket's subject is a ``section`` segment. A JSON list of threads
+  gives one document per thread over the whole file (its own id), or past ``chat.SHARED_TEXT_MAX_CHARS``
+  the thread's slice of the file with ``metadata["file_offset"]``.
 * An mbox is one document per message in :func:`load_documents` (``text`` = that message's exact slice of
   the file, ``metadata["file_offset"]`` = where the slice starts); :func:`load_document` returns the whole
   file as one document with a segment per message body, so its offsets stay valid for the file.
 * Every parsed date is timezone-aware; a date written without a zone is taken as UTC, so dates from
-  different sources compare. A date is never filled in from the clock.
+  different sources compare. A date is never filled in from the clock. A document whose content has no
+  date takes its file name's leading ``YYYY-MM-DD`` (``metadata["date_from"] = "file name"``).
 """
 
-from .dispatch import KINDS, detect_kind, load_document, load_documents, parse_documents, parse_text, read_source_text
 from .chat import parse_chat_lines
+from .dispatch import KINDS, detect_kind, load_document, load_documents, parse_documents, parse_text, read_source_text
 from .lines import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from .mail import parse_email
 from .notes import parse_notes, parse_plain

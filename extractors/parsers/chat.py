@@ -195,6 +195,8 @@ class _Arr(list):  # type: ignore[type-arg]
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _MAX_DEPTH = 200
+_WORDS = (("true", True), ("false", False), ("null", None), ("NaN", float("nan")), ("Infinity", float("inf")),
+          ("-Infinity", float("-inf")))
 
 
 def _spanned(text: str, pos: int, depth: int = 0) -> tuple[Any, int]:
@@ -232,11 +234,11 @@ def _spanned(text: str, pos: int, depth: int = 0) -> tuple[Any, int]:
             if sep == close:
                 container.end = pos
                 return container, pos
-    for word, value in (("true", True), ("false", False), ("null", None), ("NaN", float("nan")),
-                        ("Infinity", float("inf")), ("-Infinity", float("-inf"))):
-        if text.startswith(word, pos):
-            return value, pos + len(word)
     m = _NUMBER.match(text, pos)
+    if m is None:
+        for word, value in _WORDS:
+            if text.startswith(word, pos):
+                return value, pos + len(word)
     if m is None:
         raise ValueError(f"unexpected character at {pos}")
     n = m.group()

@@ -12,8 +12,8 @@ from .chat import json_threads, load_json, looks_like_json, parse_chat_lines, th
 from .lines import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES
 from .mail import email_start, header_block, is_mbox, looks_like_email_headers, mbox_as_one, parse_email, parse_mbox_messages
 from .notes import parse_notes, parse_plain
-from .values import date_from_file_name
 from .transcripts import is_speaker_text, is_srt, parse_cues, parse_transcript
+from .values import date_from_file_name
 
 KINDS = ("auto", "email", "transcript", "notes", "chat", "ticket")
 
