@@ -203,7 +203,10 @@ class HealthService:
         facts: dict[str, Any] = {}  # the scorer adds the account's own facts (renewal date) itself
         docs = self.ledger.documents_for(aid, tenant=tenant)
         if docs:
-            doc_facts, _undated = document_facts(docs, as_of, vendor_domains=self.settings.vendor_domains)
+            from memory.sides import vendor_domains
+
+            vendors, _inferred = vendor_domains(self.ledger, self.settings.vendor_domains, tenant)
+            doc_facts, _undated = document_facts(docs, as_of, vendor_domains=vendors)
             facts.update(doc_facts)
         return signals, usage, facts
 

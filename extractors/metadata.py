@@ -159,16 +159,26 @@ def infer_vendor_domains(docs_by_account: Mapping[str, Iterable[SourceDocument]]
     ``share`` of the accounts with any addressed document. Customers appear only in their own account,
     so however much a customer writes in its account, its domain is never taken for ours. Fewer than two
     accounts with addresses: nothing can be inferred (an empty tuple; configure the domains instead)."""
+    addresses: dict[str, set[str]] = {}
+    for aid, docs in docs_by_account.items():
+        found = addresses.setdefault(aid, set())
+        for d in docs:
+            found.update(p.address for p in d.participants if p.address)
+            found.update(s.address for s in d.segments if s.address)
+    return vendor_domains_from_addresses(addresses, min_accounts=min_accounts, share=share)
+
+
+def vendor_domains_from_addresses(addresses_by_account: Mapping[str, Iterable[str]], *, min_accounts: int = 2,
+                                  share: float = 0.5) -> tuple[str, ...]:
+    """:func:`infer_vendor_domains` on each account's set of addresses (what a store can hand over cheaply)."""
     seen: dict[str, set[str]] = defaultdict(set)
     with_mail: set[str] = set()
-    for aid, docs in docs_by_account.items():
-        for d in docs:
-            addrs = {p.address for p in d.participants if p.address} | {s.address for s in d.segments if s.address}
-            for addr in addrs:
-                dom = _domain(addr)
-                if dom and dom not in FREEMAIL:
-                    seen[dom].add(aid)
-                    with_mail.add(aid)
+    for aid, addrs in addresses_by_account.items():
+        for addr in addrs:
+            dom = _domain(addr)
+            if dom and dom not in FREEMAIL:
+                seen[dom].add(aid)
+                with_mail.add(aid)
     if len(with_mail) < 2:
         return ()
     need = max(min_accounts, math.ceil(share * len(with_mail)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,22 +70,6 @@ class IngestOptions:
     max_files: int = 200_000
     create_account: bool = False  # single files for an unknown account: create it (else refuse: a typo)
     metadata_options: dict[str, Any] = field(default_factory=dict)
-
-
-class _LedgerDocs(Mapping[str, list[SourceDocument]]):
-    """Each account's stored documents, read one account at a time (vendor inference walks them once)."""
-
-    def __init__(self, ledger: Ledger, ids: Sequence[str], tenant: str) -> None:
-        self.ledger, self.ids, self.tenant = ledger, list(ids), tenant
-
-    def __getitem__(self, account_id: str) -> list[SourceDocument]:
-        return self.ledger.documents_for(account_id, self.tenant)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.ids)
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 # ----------------------------------------------------------------------------------------- parts
@@ -275,14 +259,12 @@ class Ingestor:
         if workspace_domains:
             meta.vendor_domains = tuple(workspace_domains)
             return
-        from extractors.metadata import infer_vendor_domains
+        from .sides import inferred_vendor_domains
 
-        tenant = self.options.tenant
-        ids = [a.account_id for a in self.ledger.list_accounts(tenant)]
-        inferred = infer_vendor_domains(_LedgerDocs(self.ledger, ids, tenant))
+        inferred = inferred_vendor_domains(self.ledger, self.options.tenant)
         if inferred:
             meta.vendor_domains, meta.vendor_inferred = inferred, True
-            self.report.notes.append(f"vendor domains inferred across {len(ids)} accounts: {', '.join(inferred)} "
+            self.report.notes.append(f"vendor domains inferred across the workspace's accounts: {', '.join(inferred)} "
                                      "(set HEALTHTRACE_VENDOR_DOMAINS or vendor_domains.txt to fix them)")
         else:
             self.report.warnings.append("vendor domains unknown (set HEALTHTRACE_VENDOR_DOMAINS=your.domain or write "

@@ -17,6 +17,7 @@ import numpy as np
 
 from extractors.errors import HealthtraceError
 from extractors.models import HealthScore, Signal, SourceDocument
+from memory.sides import vendor_domains as vendor_domains_for
 from memory.workspace import Workspace, load_workspace, parse_day
 from scoring.alerts import AlertEvent, compare
 from scoring.batch import Inputs
@@ -36,8 +37,7 @@ def _metadata(unresponsive_days: int, vendor_domains: Sequence[str], inferred: b
                              vendor_inferred=inferred)
 
 
-def _with_derive(inputs: Inputs, unresponsive_days: int) -> Inputs:
-    inferred = False
+def _with_derive(inputs: Inputs, unresponsive_days: int, *, inferred: bool = False) -> Inputs:
     if not inputs.vendor_domains and len(inputs.documents) > 1:  # not configured: once across all accounts
         from extractors.metadata import infer_vendor_domains
 
@@ -306,11 +306,12 @@ def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_doma
         rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
     signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
     docs = ledger.documents_for(aid, tenant)
+    vendors, inferred = vendor_domains_for(ledger, vendor_domains, tenant)  # workspace-wide, never this account's
     return _with_derive(Inputs(
         accounts={aid: account}, usage=columns_from_usage(rows, [aid]),
         signals={aid: signals} if signals else {}, documents={aid: docs} if docs else {},
-        metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=tuple(vendor_domains),
-    ), unresponsive_days)
+        metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=vendors,
+    ), unresponsive_days, inferred=inferred)
 
 
 def signals_as_of(inputs: Inputs, account_id: str, as_of: date) -> list[Signal]:

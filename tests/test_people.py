@@ -18,7 +18,7 @@ from api.settings import Settings, get_settings
 from extractors.metadata import MetadataExtractor, infer_vendor_domains
 from extractors.parsers import load_document, parse_text
 from memory.ledger import Ledger
-from memory.scoring_inputs import inputs_from_workspace
+from memory.scoring_inputs import inputs_for_account, inputs_from_workspace
 from memory.workspace import load_workspace
 from scoring.facts import document_facts
 
@@ -139,6 +139,12 @@ def test_ingest_infers_once_and_stores_no_false_silence(tmp_path: Path, monkeypa
     ledger = Ledger.from_settings(get_settings())
     try:
         assert "unresponsive" not in {s.type for s in ledger.signals_for("globex") if s.extractor == "metadata"}
+        # a per-account reader (the API, why) gets the workspace-wide answer, not a guess from one account
+        account = ledger.get_account("globex")
+        inputs = inputs_for_account(ledger, account, date(2024, 3, 1))
+        assert inputs.vendor_domains == ("acme.io",)
+        assert inputs.derive is not None
+        assert "unresponsive" not in {s.type for s in inputs.derive(inputs.documents["globex"], date(2024, 3, 1))}
     finally:
         ledger.close()
 
