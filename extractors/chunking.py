@@ -56,18 +56,22 @@ def chunk_text(
     count: Callable[[str], int],
     *,
     context_tokens: int = 0,
+    start: int = 0,
+    end: int | None = None,
 ) -> list[Chunk]:
     """Greedy sentence packing: every chunk holds whole sentences up to ``max_tokens`` tokens.
 
-    Chunks cover the text without gaps; ``context_start`` reaches back over the previous chunk's last
+    Chunks cover ``text[start:end]`` (the whole text by default) without gaps; ``context_start`` reaches back over the previous chunk's last
     sentences, at most ``context_tokens`` tokens, so a sentence cut from its neighbour keeps its meaning.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
-    if not text:
+    end = len(text) if end is None else min(end, len(text))
+    if not text or start >= end:
         return []
     units: list[tuple[int, int, int]] = []  # (start, end, tokens)
-    for s, e in sentence_spans(text):
+    region = text[start:end] if (start, end) != (0, len(text)) else text
+    for s, e in ((a + start, b + start) for a, b in sentence_spans(region)):
         t = count(text[s:e])
         if t > max_tokens:
             units.extend(_split_long(text, s, e, max_tokens, count))

@@ -228,3 +228,11 @@ def test_why_json_citations_verify_on_the_stored_ticket_export(tmp_path: Path, m
     assert found
     for c in found:
         assert file_text[c["start"] : c["end"]] == c["quote"]
+
+
+def test_chunks_of_a_region_tile_only_that_region() -> None:
+    text = '{"a": "Hello there. We are leaving.", "b": "Other thread. Not this one."}'
+    a, b = text.index("Hello"), text.index('", "b"')
+    chunks = chunk_text(text, 4, lambda s: len(s.split()), start=a, end=b)
+    assert chunks[0].start == a and chunks[-1].end == b
+    assert "".join(text[c.start : c.end] for c in chunks) == text[a:b]
