@@ -41,6 +41,8 @@ _register()
 
 def main() -> None:
     """Entry point: expected failures print one clear line and exit 1, never a traceback."""
+    from pydantic import ValidationError
+
     from extractors.redact import install_log_redaction, redact
 
     install_log_redaction()
@@ -52,6 +54,14 @@ def main() -> None:
     except OSError as e:  # the file system said no (read-only or missing folder): one line, no traceback
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
         print(f"error: {redact(e.strerror or str(e))}{where}", file=sys.stderr)
+        sys.exit(1)
+    except ValidationError as e:
+        if e.title != "Settings":
+            raise
+        for err in e.errors()[:5]:  # a bad HEALTHTRACE_ variable: name it, say why, no traceback
+            field = str(err["loc"][0]) if err.get("loc") else "?"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            print(f"error: setting HEALTHTRACE_{field.upper()}: {redact(msg)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

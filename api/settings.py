@@ -5,12 +5,13 @@ Settings are read at the edges (CLI, HTTP app) and passed down as plain values, 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -28,7 +29,8 @@ class Settings(BaseSettings):
 
     # metadata extractor
     unresponsive_days: int = Field(default=14, gt=0)
-    vendor_domains: list[str] = Field(default_factory=list)
+    # your own email domains: a plain comma list (HEALTHTRACE_VENDOR_DOMAINS=acme.io,acme.com); a JSON list works too
+    vendor_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # LLM extractor
     llm_base_url: str | None = None
@@ -69,6 +71,33 @@ class Settings(BaseSettings):
     # loopback/private receivers (tests, a private deployment); off: internal addresses are refused (SSRF)
     webhook_allow_private: bool = False
     webhook_max_per_tenant: int = Field(default=50, ge=1, le=10_000)  # active webhooks per tenant
+
+    @field_validator("vendor_domains", mode="before")
+    @classmethod
+    def _domain_list(cls, value: Any) -> Any:
+        """``a.io,b.io`` (or ``a.io b.io``, or a JSON list) -> ["a.io", "b.io"]: lower-cased, no "@", no blanks."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("not a JSON list; write a plain comma list: a.io,b.io") from None
+            else:
+                value = re.split(r"[,;\s]+", text)
+        if isinstance(value, list | tuple):
+            out = []
+            for v in value:
+                d = str(v).strip().lower().lstrip("@")
+                if not d:
+                    continue
+                if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+", d):
+                    raise ValueError(f"{d!r} is not a domain (expected e.g. acme.io)")
+                out.append(d)
+            return list(dict.fromkeys(out))
+        return value
 
     @property
     def resolved_database_url(self) -> str:

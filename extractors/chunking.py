@@ -1,7 +1,8 @@
 """Split a document into sentence-aligned chunks within a token budget, keeping offsets into the document.
 
 An LLM sees one chunk (plus a little context from the previous one) at a time; because every chunk keeps its
-start/end in the original text, whatever it quotes can be aligned back to the whole document.
+start/end in the original text, whatever it quotes can be aligned back to the whole document. Sentences
+come from :mod:`extractors.segmenter` (the one splitter), so chunks and the rule extractor agree.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A sentence ends after . ! ? (and closing quotes/brackets) followed by whitespace, or at a blank line.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["')\]]*\s+|\n[ \t\r]*\n\s*""")
+from .segmenter import sentence_spans
+
 MAX_CHUNKS_PER_DOCUMENT = 10_000
 
 
@@ -27,19 +28,6 @@ class Chunk:
 
     def view(self, text: str) -> str:
         return text[self.context_start : self.end]
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans covering ``text`` end to end (trailing whitespace stays with its sentence)."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for m in _BOUNDARY.finditer(text):
-        if m.end() > pos:
-            spans.append((pos, m.end()))
-            pos = m.end()
-    if pos < len(text):
-        spans.append((pos, len(text)))
-    return spans
 
 
 def _split_long(
@@ -68,18 +56,22 @@ def chunk_text(
     count: Callable[[str], int],
     *,
     context_tokens: int = 0,
+    start: int = 0,
+    end: int | None = None,
 ) -> list[Chunk]:
     """Greedy sentence packing: every chunk holds whole sentences up to ``max_tokens`` tokens.
 
-    Chunks cover the text without gaps; ``context_start`` reaches back over the previous chunk's last
+    Chunks cover ``text[start:end]`` (the whole text by default) without gaps; ``context_start`` reaches back over the previous chunk's last
     sentences, at most ``context_tokens`` tokens, so a sentence cut from its neighbour keeps its meaning.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
-    if not text:
+    end = len(text) if end is None else min(end, len(text))
+    if not text or start >= end:
         return []
     units: list[tuple[int, int, int]] = []  # (start, end, tokens)
-    for s, e in sentence_spans(text):
+    region = text[start:end] if (start, end) != (0, len(text)) else text
+    for s, e in ((a + start, b + start) for a, b in sentence_spans(region)):
         t = count(text[s:e])
         if t > max_tokens:
             units.extend(_split_long(text, s, e, max_tokens, count))

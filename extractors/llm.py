@@ -512,11 +512,17 @@ class LLMExtractor:
     # -- planning ------------------------------------------------------------------------------
     def chunks_for(self, doc: SourceDocument) -> tuple[list[Chunk], int]:
         """Chunks to send for ``doc`` and how many were skipped (none here; the hybrid overrides this)."""
-        return self._chunk(doc.text, self.config.chunk_tokens), 0
+        return self._chunk(doc, self.config.chunk_tokens), 0
 
-    def _chunk(self, text: str, budget: int) -> list[Chunk]:
+    def _chunk(self, doc: SourceDocument, budget: int) -> list[Chunk]:
+        """Chunks of the document's content: a JSON export (stored as it is, one thread of a shared file
+        possibly) sends only the span of its own messages, not the whole file."""
         model = self.config.model
-        return chunk_text(text, budget, lambda s: count_tokens(s, model), context_tokens=self.config.context_tokens)
+        start, end = 0, len(doc.text)
+        if doc.metadata.get("format") == "json" and doc.segments:
+            start, end = min(s.start for s in doc.segments), max(s.end for s in doc.segments)
+        return chunk_text(doc.text, budget, lambda s: count_tokens(s, model), context_tokens=self.config.context_tokens,
+                          start=start, end=end)
 
     def _plan(self, docs: Sequence[SourceDocument]) -> _Plan:
         if len(docs) > MAX_DOCUMENTS_PER_RUN:
@@ -822,7 +828,7 @@ class HybridExtractor(LLMExtractor):
         return self._rules_out[key]
 
     def chunks_for(self, doc: SourceDocument) -> tuple[list[Chunk], int]:
-        windows = self._chunk(doc.text, min(self.window_tokens, self.config.chunk_tokens))
+        windows = self._chunk(doc, min(self.window_tokens, self.config.chunk_tokens))
         spans = [(c.start, c.end) for s in self._rules(doc) if s.confidence >= self.min_rule_confidence
                  for c in s.evidence]
         runs: list[list[Chunk]] = []

@@ -5,16 +5,20 @@ used, so the same documents always give the same signals. Every signal's ``occur
 from a document, and every citation is a verbatim span (a Subject header value or the first sentence of
 the message) with real offsets.
 
-Which side is which. A participant's side comes from the domain of their address:
+Which side is which. A participant's side comes from the domain of their address (subdomains included):
 
-* ``vendor_domains`` given (the normal case: the lead configures the company's own domains): those
-  domains are the vendor, every other domain is the customer.
-* Not given: the vendor is inferred as the domain that takes part in the most documents (From/To/Cc or
-  chat authors), ties broken by the most messages sent. Rationale: the documents of one account come from
-  the vendor's own mailbox/CRM, so the vendor is on (nearly) every one of them while customer people and
-  domains come and go. When the top two domains tie on both counts the sides are unknown and no
-  vendor-relative signal is emitted, rather than guessing. Inferred sides lower the confidence.
-* Free-mail domains (gmail.com ...) are never taken as the vendor.
+* ``vendor_domains`` given (configured: ``HEALTHTRACE_VENDOR_DOMAINS=acme.io,acme.com`` or the workspace's
+  ``vendor_domains.txt``): those domains are the vendor, every other domain is the customer.
+* Else inferred ONCE across the whole workspace by :func:`infer_vendor_domains`: a domain whose people
+  take part in many accounts' conversations is ours (customers only appear in their own account); the
+  caller passes the result with ``vendor_inferred=True``, which lowers the confidence.
+* Never guessed per account: inside one account the customer may well write most of the mail, and then
+  the customer's own replies would read as "the customer has not replied". Without known sides no
+  vendor-relative signal is emitted. Free-mail domains (gmail.com ...) are never taken as the vendor.
+
+One person is one identity: a display name seen with an address anywhere in the account (an email From,
+an ``Attendees:`` line) resolves a speaker or chat author of that name (``Lily Ng``, ``lily.ng``) to the
+address, so our CSM speaking on a call is the vendor, not a customer contact.
 
 Messages considered are the top-level ones: an email document (its From and Date), each message of a
 chat/ticket/mbox rendering, and one appearance per speaker per transcript. Forwarded and quoted messages
@@ -38,15 +42,17 @@ Signals:
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from .base import register_extractor
 from .grounding import citation_for_span
 from .models import Citation, Signal, SourceDocument
+from .segmenter import sentences_in
 
 NAME = "metadata"
 VERSION = "1.0.0"
@@ -56,7 +62,6 @@ FREEMAIL = frozenset(
     "proton.me protonmail.com gmx.de gmx.net web.de mail.com yandex.ru qq.com 163.com".split()
 )
 _SUBJECT = re.compile(r"^Subject:[ \t]*(\S[^\r\n]*?)[ \t]*\r?$", re.M | re.I)
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n[ \t]*\r?\n")
 _TITLE = re.compile(
     r"\b(?:(?:Senior |Executive |Group )?Vice[- ]President|SVP|EVP|VP|Director|Head of [A-Z][\w&]*|"
     r"Chief [A-Z][a-z]+ Officer|C[EFTOIR]O|President|Owner|Founder|General Manager|Managing Director)\b"
@@ -117,31 +122,78 @@ def _subject_span(doc: SourceDocument) -> tuple[int, int] | None:
 
 
 def _first_sentence(text: str, start: int, end: int, cap: int = 240) -> tuple[int, int] | None:
-    while start < end and text[start].isspace():
-        start += 1
-    if start >= end:
-        return None
-    stop = min(end, start + cap)
-    m = _SENTENCE_END.search(text, start, stop)
-    e = (m.start() + 1 if text[m.start()] in ".!?" else m.start()) if m else stop
-    while e > start and text[e - 1].isspace():
-        e -= 1
-    return (start, e) if e > start else None
+    """The message's first sentence (by the one segmenter), at most ``cap`` characters."""
+    found = sentences_in(text, start, min(end, start + cap))
+    return (found[0].start, found[0].end) if found else None
+
+
+def person_key(name: str | None) -> str:
+    """A display name or handle compared loosely: ``Lily Ng``, ``lily.ng``, ``LILY_NG`` are one person."""
+    return " ".join(re.split(r"[\s._]+", (name or "").strip().lower())).strip()
+
+
+def name_addresses(docs: Iterable[SourceDocument]) -> dict[str, str]:
+    """Display name (and an address's local part) -> address, from every participant and segment that shows
+    both; the first address seen for a name wins, so the mapping does not depend on later documents."""
+    out: dict[str, str] = {}
+    for d in docs:
+        pairs = [(p.name, p.address) for p in d.participants] + [(s.speaker, s.address) for s in d.segments]
+        for name, addr in pairs:
+            if addr and "@" in addr:
+                addr = addr.strip().lower()
+                if name and person_key(name) and person_key(name) != addr:
+                    out.setdefault(person_key(name), addr)
+                out.setdefault(person_key(addr.split("@", 1)[0]), addr)
+    return out
+
+
+def is_vendor_domain(domain: str | None, vendor: Collection[str]) -> bool:
+    """Subdomains count too: mail.acme.io is the vendor when acme.io is."""
+    return bool(domain) and any(domain == v or domain.endswith("." + v) for v in vendor)  # type: ignore[union-attr]
+
+
+def infer_vendor_domains(docs_by_account: Mapping[str, Iterable[SourceDocument]], *, min_accounts: int = 2,
+                         share: float = 0.5) -> tuple[str, ...]:
+    """The vendor's own domains, inferred once across the whole workspace: a domain (never free mail) that
+    takes part (From/To/Cc, chat authors, attendees) in at least ``min_accounts`` accounts and in at least
+    ``share`` of the accounts with any addressed document. Customers appear only in their own account,
+    so however much a customer writes in its account, its domain is never taken for ours. Fewer than two
+    accounts with addresses: nothing can be inferred (an empty tuple; configure the domains instead)."""
+    addresses: dict[str, set[str]] = {}
+    for aid, docs in docs_by_account.items():
+        found = addresses.setdefault(aid, set())
+        for d in docs:
+            found.update(p.address for p in d.participants if p.address)
+            found.update(s.address for s in d.segments if s.address)
+    return vendor_domains_from_addresses(addresses, min_accounts=min_accounts, share=share)
+
+
+def vendor_domains_from_addresses(addresses_by_account: Mapping[str, Iterable[str]], *, min_accounts: int = 2,
+                                  share: float = 0.5) -> tuple[str, ...]:
+    """:func:`infer_vendor_domains` on each account's set of addresses (what a store can hand over cheaply)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    with_mail: set[str] = set()
+    for aid, addrs in addresses_by_account.items():
+        for addr in addrs:
+            dom = _domain(addr)
+            if dom and dom not in FREEMAIL:
+                seen[dom].add(aid)
+                with_mail.add(aid)
+    if len(with_mail) < 2:
+        return ()
+    need = max(min_accounts, math.ceil(share * len(with_mail)))
+    return tuple(sorted(dom for dom, accounts in seen.items() if len(accounts) >= need))
 
 
 def _events(docs: Sequence[SourceDocument]) -> list[_Event]:
-    names_to_address: dict[str, str] = {}
-    for d in docs:
-        for p in d.participants:
-            if p.name and p.address:
-                names_to_address.setdefault(p.name.strip().lower(), p.address)
+    names_to_address = name_addresses(docs)
 
     def key_of(name: str | None, address: str | None) -> tuple[str, str | None] | None:
-        addr = (address or "").strip().lower() or (names_to_address.get(name.strip().lower()) if name else None)
+        addr = (address or "").strip().lower() or (names_to_address.get(person_key(name)) if name else None)
         if addr:
             return addr, _domain(addr)
-        if name and name.strip():
-            return name.strip().lower(), None
+        if name and person_key(name):
+            return person_key(name), None
         return None
 
     out: list[_Event] = []
@@ -182,26 +234,11 @@ def _events(docs: Sequence[SourceDocument]) -> list[_Event]:
     return out
 
 
-def _sides(events: Iterable[_Event], vendor_domains: Sequence[str]) -> _Sides:
+def _sides(vendor_domains: Sequence[str], inferred: bool) -> _Sides:
     if vendor_domains:
-        return _Sides(frozenset(d.lower().lstrip("@") for d in vendor_domains), inferred=False)
-    docs_per_domain: dict[str, set[str]] = defaultdict(set)
-    sent: Counter[str] = Counter()
-    for e in events:
-        for dom in {e.domain, *(_domain(r) for r in e.recipients)}:
-            if dom:
-                docs_per_domain[dom].add(e.doc.id)
-        if e.domain:
-            sent[e.domain] += 1
-    ranked = sorted(
-        ((len(ids), sent[dom], dom) for dom, ids in docs_per_domain.items() if dom not in FREEMAIL), reverse=True
-    )
-    counts = {dom: n for n, _, dom in ranked}
-    if not ranked or len(docs_per_domain) < 2:
-        return _Sides(frozenset(), inferred=True, known=False, note="fewer than two domains", counts=counts)
-    if len(ranked) >= 2 and ranked[0][:2] == ranked[1][:2]:
-        return _Sides(frozenset(), inferred=True, known=False, note="two domains tie as the vendor", counts=counts)
-    return _Sides(frozenset({ranked[0][2]}), inferred=True, counts=counts)
+        return _Sides(frozenset(d.lower().lstrip("@") for d in vendor_domains), inferred=inferred)
+    return _Sides(frozenset(), inferred=True, known=False,
+                  note="vendor domains unknown: set HEALTHTRACE_VENDOR_DOMAINS or vendor_domains.txt")
 
 
 def _cite(e: _Event) -> Citation | None:
@@ -227,6 +264,7 @@ class MetadataExtractor:
         unresponsive_days: int = 14,
         vendor_domains: Sequence[str] | str = (),
         min_messages: int = 3,
+        vendor_inferred: bool = False,
     ) -> None:
         if unresponsive_days < 1:
             raise ValueError("unresponsive_days must be at least 1")
@@ -235,6 +273,7 @@ class MetadataExtractor:
             vendor_domains = vendor_domains.split(",")
         self.vendor_domains = tuple(d.strip().lower().lstrip("@") for d in vendor_domains if d and d.strip())
         self.min_messages = max(1, int(min_messages))
+        self.vendor_inferred = bool(vendor_inferred)  # the domains came from infer_vendor_domains
 
     # ------------------------------------------------------------------ public
     def extract(self, doc: SourceDocument) -> list[Signal]:
@@ -246,7 +285,7 @@ class MetadataExtractor:
         if not events:
             return []
         now = cutoff or events[-1].at  # the latest document date, never the clock
-        sides = _sides(events, self.vendor_domains)
+        sides = _sides(self.vendor_domains, self.vendor_inferred)
         account_id = next((d.account_id for d in docs if d.account_id), None)
         out: list[Signal] = []
         if sides.known:
@@ -258,18 +297,18 @@ class MetadataExtractor:
     # ------------------------------------------------------------------ rules
     @staticmethod
     def _is_vendor(e: _Event, sides: _Sides) -> bool:
-        return e.domain is not None and e.domain in sides.vendor
+        return is_vendor_domain(e.domain, sides.vendor)
 
     @staticmethod
     def _is_customer(e: _Event, sides: _Sides) -> bool:
-        return e.domain is not None and e.domain not in sides.vendor
+        return e.domain is not None and not is_vendor_domain(e.domain, sides.vendor)
 
     def _to_customer(self, e: _Event, sides: _Sides) -> bool:
         if not self._is_vendor(e, sides):
             return False
         if not e.recipients:  # chat/ticket messages are addressed to the whole conversation
             return True
-        return any((_domain(r) or "") not in sides.vendor for r in e.recipients)
+        return any(not is_vendor_domain(_domain(r), sides.vendor) for r in e.recipients)
 
     def _signal(self, type_: str, e: _Event, cite: Citation, account_id: str | None, *, confidence: float,
                 severity: float, summary: str) -> Signal:

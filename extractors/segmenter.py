@@ -11,6 +11,7 @@ Pure functions only: no I/O, no clock, deterministic.
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ _SPECIAL = re.compile(
     r"|(?:[ \t\u00a0]*\r?\n(?:[ \t]*>)*)+[ \t\u00a0]*"  # line breaks, with any '>' quote prefixes
     r"|[ \t\u00a0\r\f\v]{2,}|[\t\u00a0\r\f\v]"  # a single plain space is kept as it is
 )
+# The same, plus JSON string escapes, for the text of a JSON export stored as it is (format "json"): an
+# escaped line break reads as one, an escaped character as itself, while offsets keep pointing at the raw
+# escape sequence in the file.
+_JSON_ESCAPE = (
+    r"(?:[ \t]|\\[nrt])*\\[nrt](?:[ \t]|\\[nrt])*"  # escaped whitespace runs
+    r"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\[\"\\/bf]"
+)
+_SPECIAL_JSON = re.compile(_JSON_ESCAPE + "|" + _SPECIAL.pattern)
 _BULLET_AFTER_BREAK = re.compile(r"(?:[-*\u2022o]\s|\d{1,2}[.)]\s|[A-Z][A-Za-z ]{0,30}:\s)")
 
 # Email header lines inside bodies (forwarded / quoted messages) and separator lines.
@@ -73,16 +82,26 @@ class _Normalised:
     text: str
     nstarts: tuple[int, ...]  # start of each identity chunk in ``text``
     ostarts: tuple[int, ...]  # its start in the original text
+    escapes: dict[int, int] | None = None  # normalised pos of a decoded JSON escape -> original end
 
     def to_original(self, pos: int) -> int:
         """Original offset of the character at normalised ``pos`` (must lie in an identity chunk)."""
         i = bisect_right(self.nstarts, pos) - 1
         return self.ostarts[i] + (pos - self.nstarts[i])
 
+    def to_original_end(self, pos: int) -> int:
+        """Original offset just after the character at normalised ``pos`` (past a whole escape sequence)."""
+        if self.escapes and pos in self.escapes:
+            return self.escapes[pos]
+        return self.to_original(pos) + 1
 
-def normalise(text: str, start: int, end: int) -> _Normalised:
-    """Clean ``text[start:end]`` for matching: soft breaks joined, whitespace collapsed, paragraphs kept as '\\n'."""
-    if _SPECIAL.search(text, start, end) is None:  # fast path: one clean line (a chat message, an utterance)
+
+def normalise(text: str, start: int, end: int, *, json_escapes: bool = False) -> _Normalised:
+    """Clean ``text[start:end]`` for matching: soft breaks joined, whitespace collapsed, paragraphs kept as '\\n'.
+
+    With ``json_escapes`` (a JSON export stored raw) escape sequences are read as what they encode."""
+    special = _SPECIAL_JSON if json_escapes and "\\" in text[start:end] else _SPECIAL
+    if special.search(text, start, end) is None:  # fast path: one clean line (a chat message, an utterance)
         region = text[start:end].translate(_CHAR_MAP)
         low = region.lower()
         if len(low) == len(region):
@@ -92,6 +111,7 @@ def normalise(text: str, start: int, end: int) -> _Normalised:
     out: list[str] = []
     nstarts: list[int] = []
     ostarts: list[int] = []
+    escapes: dict[int, int] = {}
     n = 0
     last = "\n"  # so leading whitespace is dropped
 
@@ -115,12 +135,29 @@ def normalise(text: str, start: int, end: int) -> _Normalised:
         last = chunk[-1]
 
     pos = start
-    for m in _SPECIAL.finditer(text, start, end):
+    for m in special.finditer(text, start, end):
         emit_identity(pos, m.start())
         pos = m.end()
         tok = m.group()
         if tok.startswith("=") and tok[1:2] in ("\r", "\n"):
             continue  # soft break: nothing
+        if "\\" in tok and special is _SPECIAL_JSON:
+            if tok.lstrip(" \t")[:2] in ("\\n", "\\r", "\\t"):  # escaped whitespace: like a line break
+                breaks = tok.count("\\n") or tok.count("\\r")
+                tok = "\n\n" if breaks >= 2 else ("\n" if breaks else " ")
+            else:
+                ch = _decode_escape(tok).translate(_CHAR_MAP)
+                ch = ch.lower() if len(ch.lower()) == len(ch) else ch
+                if ch.isspace():
+                    tok = " "
+                else:
+                    nstarts.append(n)
+                    ostarts.append(m.start())
+                    out.append(ch)
+                    n += len(ch)
+                    escapes[n - 1] = m.end()
+                    last = ch[-1]
+                    continue
         if tok.startswith("=0"):
             rep = "\n"  # bullet artefact starts a new item
         elif "\n" in tok:
@@ -141,7 +178,14 @@ def normalise(text: str, start: int, end: int) -> _Normalised:
             n += 1
             last = " "
     emit_identity(pos, end)
-    return _Normalised("".join(out), tuple(nstarts), tuple(ostarts))
+    return _Normalised("".join(out), tuple(nstarts), tuple(ostarts), escapes or None)
+
+
+def _decode_escape(tok: str) -> str:
+    try:
+        return json.loads(f'"{tok}"')
+    except ValueError:
+        return "\ufffd"
 
 
 def _content_ranges(doc: SourceDocument) -> list[tuple[int, int]]:
@@ -223,8 +267,9 @@ def _split_long(norm: str, a: int, b: int) -> list[tuple[int, int]]:
     return out
 
 
-def _sentences_in(text: str, start: int, end: int, *, subject: bool = False) -> list[Sentence]:
-    nt = normalise(text, start, end)
+def _sentences_in(text: str, start: int, end: int, *, subject: bool = False,
+                  json_escapes: bool = False) -> list[Sentence]:
+    nt = normalise(text, start, end, json_escapes=json_escapes)
     norm = nt.text
     if not norm.strip():
         return []
@@ -263,15 +308,38 @@ def _sentences_in(text: str, start: int, end: int, *, subject: bool = False) -> 
                 continue
             s = norm[ca:cb]
             ostart = nt.to_original(ca)
-            oend = nt.to_original(cb - 1) + 1
+            oend = nt.to_original_end(cb - 1)
             out.append(Sentence(ostart, oend, s, subject, s.rstrip(" \"')").endswith("?")))
     return out
+
+
+def sentences_in(text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
+    """Sentences of ``text[start:end]`` (offsets into ``text``): the one splitter every extractor uses."""
+    end = len(text) if end is None else min(end, len(text))
+    return _sentences_in(text, start, end) if start < end else []
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Spans that tile ``text`` end to end, one per sentence (whitespace after a sentence stays with it).
+
+    The cuts are where :func:`sentences_in` starts a sentence, so a chunker that packs these spans never
+    cuts a sentence the rule extractor sees as one.
+    """
+    if not text:
+        return []
+    cuts = [0]
+    for s in sentences_in(text, 0, min(len(text), MAX_REGION_CHARS)):
+        if s.start > cuts[-1]:
+            cuts.append(s.start)
+    cuts.append(len(text))
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
 def sentences(doc: SourceDocument) -> list[Sentence]:
     """All prose sentences of ``doc`` in text order, email headers left out (a Subject line kept, flagged)."""
     text = doc.text
     ranges = _content_ranges(doc)
+    raw_json = doc.metadata.get("format") == "json" and not doc.metadata.get("rendered")
     out: list[Sentence] = []
     subj = _subject_range(doc, ranges)
     if subj:
@@ -284,14 +352,14 @@ def sentences(doc: SourceDocument) -> list[Sentence]:
         budget -= b - a
         skip, subjects = _exclusions(text, a, b)
         for sa, sb in subjects:
-            out.extend(_sentences_in(text, sa, sb, subject=True))
+            out.extend(_sentences_in(text, sa, sb, subject=True, json_escapes=raw_json))
         pos = a
         for sa, sb in skip:
             if sa > pos:
-                out.extend(_sentences_in(text, pos, sa))
+                out.extend(_sentences_in(text, pos, sa, json_escapes=raw_json))
             pos = max(pos, sb)
         if pos < b:
-            out.extend(_sentences_in(text, pos, b))
+            out.extend(_sentences_in(text, pos, b, json_escapes=raw_json))
         if len(out) >= MAX_SENTENCES:
             break
     out.sort(key=lambda s: s.start)

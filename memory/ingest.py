@@ -12,6 +12,7 @@ Order of work, chosen so a crash at any point leaves a consistent store and a re
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ class IngestReport:
     problems: list[str] = field(default_factory=list)  # bad rows: file:line: message
     failures: list[str] = field(default_factory=list)  # bad documents: path: problem
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # stored, but with a caveat (an undated file): path: why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +131,7 @@ class Ingestor:
         if self._meta is None:
             self.report.notes.append("account-level metadata extractor not available: skipped")
         self._indexer: Any | None = None
+        self._vendors_resolved = False
 
     def start_indexer(self, total: int = 0) -> None:
         """Embed documents on a worker thread while the next ones are extracted."""
@@ -152,7 +155,10 @@ class Ingestor:
         parsed: list[tuple[Path, list[SourceDocument]]] = []
         for path in files:
             try:
-                parsed.append((path, _parse_file(path, account_id, self.options.max_file_bytes)))
+                docs = _parse_file(path, account_id, self.options.max_file_bytes)
+                parsed.append((path, docs))
+                if docs and all(d.occurred_at is None for d in docs):
+                    self._warn_undated(path)
             except HealthtraceError as e:
                 self._fail(path, e)
                 parsed.append((path, []))
@@ -164,6 +170,9 @@ class Ingestor:
     def ingest_parsed(self, docs: Sequence[SourceDocument]) -> None:
         """Documents already parsed (the HTTP API's texts and uploads): the same idempotency (skip what this
         extractor version has read), extractor and transaction per document as files get."""
+        for d in docs:
+            if d.occurred_at is None:
+                self._warn_undated(Path(d.path or d.id))
         self._extract_parsed([(Path(d.path or d.id), [d]) for d in docs], total=len(docs))
 
     def _extract_parsed(self, parsed: list[tuple[Path, list[SourceDocument]]], *, done: int = 0, total: int = 0) -> int:
@@ -219,6 +228,14 @@ class Ingestor:
             rep.documents_unchanged += 1
         rep.signals_added += added
 
+    def _warn_undated(self, path: Path) -> None:
+        """Once per file: its signals are stored but cannot be placed in time, so no score counts them."""
+        msg = (f"{path}: undated: no date in its content (a Date:/NOTE line, header or message times) and no "
+               "leading YYYY-MM-DD in its file name; its signals are stored but not scored")
+        if msg not in self.report.warnings:
+            log.info("%s", msg)
+            self.report.warnings.append(msg)
+
     def _fail(self, path: Path, e: Exception, *, bug: bool = False) -> None:
         """A bad file is reported and skipped; nothing was committed for it, so the next run retries it.
         (``bug``: a parser/extractor error on one odd file must not abort a 10,000-file ingest.)"""
@@ -228,15 +245,44 @@ class Ingestor:
         msg = f"{e.__class__.__name__}: {e}" if bug else str(e)
         self.report.failures.append(msg if str(path) in msg else f"{path}: {msg}")
 
+    def resolve_vendor_domains(self, workspace_domains: Sequence[str] = ()) -> None:
+        """Which domains are ours, decided once per run for every account: configured (the metadata options,
+        i.e. HEALTHTRACE_VENDOR_DOMAINS), else the workspace's vendor_domains.txt, else inferred across all
+        the tenant's accounts in the ledger (a domain in many accounts' conversations is ours); never per
+        account, where a customer who writes most of the mail would be taken for the vendor."""
+        meta = self._meta
+        if meta is None or self._vendors_resolved or not hasattr(meta, "vendor_domains"):
+            return
+        self._vendors_resolved = True
+        if meta.vendor_domains:
+            return
+        if workspace_domains:
+            meta.vendor_domains = tuple(workspace_domains)
+            return
+        from .sides import inferred_vendor_domains
+
+        inferred = inferred_vendor_domains(self.ledger, self.options.tenant)
+        if inferred:
+            meta.vendor_domains, meta.vendor_inferred = inferred, True
+            self.report.notes.append(f"vendor domains inferred across the workspace's accounts: {', '.join(inferred)} "
+                                     "(set HEALTHTRACE_VENDOR_DOMAINS or vendor_domains.txt to fix them)")
+        else:
+            self.report.warnings.append("vendor domains unknown (set HEALTHTRACE_VENDOR_DOMAINS=your.domain or write "
+                                        "vendor_domains.txt in the workspace): silence and sponsor signals skipped")
+
     def run_metadata(self, account_id: str) -> None:
         """Account-level signals (silence, sponsor gone quiet ...) from the account's whole document set,
         recomputed only when that set changed."""
         meta = self._meta
         if meta is None:
             return
+        self.resolve_vendor_domains()
         name = getattr(meta, "name", "metadata")
         version = getattr(meta, "version", "0")
         digest = self.ledger.digest_documents(account_id, self.options.tenant)
+        vendors = ",".join(getattr(meta, "vendor_domains", ()) or ())
+        if vendors or getattr(meta, "vendor_inferred", False):  # other sides, other signals: recompute
+            digest = hashlib.sha256(f"{digest}|{vendors}|{getattr(meta, 'vendor_inferred', False)}".encode()).hexdigest()
         subject = f"account:{self.options.tenant}:{account_id}"
         if self.ledger.extracted(name, version, [subject]).get(subject) == digest:
             return
@@ -319,6 +365,8 @@ def ingest_workspace(ledger: Ledger, root: str | Path, options: IngestOptions, *
         ing.start_indexer(total)
         for account_id, files in ws.documents.items():
             done = ing.ingest_documents(account_id, files, done=done, total=total)
+        ing.resolve_vendor_domains(ws.vendor_domains)  # once, with every account's documents stored
+        for account_id in ws.documents:
             ing.run_metadata(account_id)
         ing.index()
     return rep

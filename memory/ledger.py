@@ -638,6 +638,29 @@ class Ledger:
     def document_ids(self, *, indexed: bool | None = None) -> list[str]:
         return self._ids(DocumentRow, indexed)
 
+    def addresses_by_account(self, tenant: str = DEFAULT_TENANT) -> dict[str, set[str]]:
+        """Every address that takes part in each account's documents (participants and message authors),
+        read from the stored payloads without the texts: what vendor-domain inference needs."""
+        t = DocumentRow.__table__
+        out: dict[str, set[str]] = {}
+        with self.read() as conn:
+            for aid, payload in conn.execute(select(t.c.account_id, t.c.payload).where(t.c.tenant == tenant)):
+                if not aid or not isinstance(payload, dict):
+                    continue
+                found = out.setdefault(aid, set())
+                for item in [*(payload.get("participants") or ()), *(payload.get("segments") or ())]:
+                    addr = item.get("address") if isinstance(item, dict) else None
+                    if isinstance(addr, str) and "@" in addr:
+                        found.add(addr.lower())
+        return out
+
+    def documents_stamp(self, tenant: str = DEFAULT_TENANT) -> tuple[int, str]:
+        """(count, newest created_at) of the tenant's documents: changes whenever a document is added."""
+        t = DocumentRow.__table__
+        with self.read() as conn:
+            n, newest = conn.execute(select(func.count(), func.max(t.c.created_at)).where(t.c.tenant == tenant)).one()
+        return int(n or 0), str(newest)
+
     def documents_by_ids(self, ids: Sequence[str]) -> list[tuple[SourceDocument, str]]:
         """(document, tenant) for each id found, in the given order."""
         t = DocumentRow.__table__

@@ -17,6 +17,7 @@ import numpy as np
 
 from extractors.errors import HealthtraceError
 from extractors.models import HealthScore, Signal, SourceDocument
+from memory.sides import vendor_domains as vendor_domains_for
 from memory.workspace import Workspace, load_workspace, parse_day
 from scoring.alerts import AlertEvent, compare
 from scoring.batch import Inputs
@@ -26,17 +27,23 @@ if TYPE_CHECKING:
     from memory.ledger import Ledger
 
 
-def _metadata(unresponsive_days: int, vendor_domains: Sequence[str]) -> Any:
+def _metadata(unresponsive_days: int, vendor_domains: Sequence[str], inferred: bool = False) -> Any:
     """The metadata extractor (silence, sponsor disengagement, new stakeholders), or None when unavailable."""
     try:
         from extractors.metadata import MetadataExtractor
     except ImportError:
         return None
-    return MetadataExtractor(unresponsive_days=unresponsive_days, vendor_domains=tuple(vendor_domains))
+    return MetadataExtractor(unresponsive_days=unresponsive_days, vendor_domains=tuple(vendor_domains),
+                             vendor_inferred=inferred)
 
 
-def _with_derive(inputs: Inputs, unresponsive_days: int) -> Inputs:
-    meta = _metadata(unresponsive_days, inputs.vendor_domains)
+def _with_derive(inputs: Inputs, unresponsive_days: int, *, inferred: bool = False) -> Inputs:
+    if not inputs.vendor_domains and len(inputs.documents) > 1:  # not configured: once across all accounts
+        from extractors.metadata import infer_vendor_domains
+
+        inputs.vendor_domains = infer_vendor_domains(inputs.documents)
+        inferred = bool(inputs.vendor_domains)
+    meta = _metadata(unresponsive_days, inputs.vendor_domains, inferred)
     if meta is not None:
         inputs.derived_by = meta.name
         inputs.derive = lambda docs, d: meta.extract_account(docs, as_of=d)
@@ -106,7 +113,8 @@ def inputs_from_workspace(
     starts = {a: acc.start_date for a, acc in ws.accounts.items()}
     return _with_derive(Inputs(
         accounts=ws.accounts, usage=columns_from_usage(ws.usage, ids), signals=sigs, documents=docs,
-        metric_first_day=first_days(ws.usage, starts), vendor_domains=tuple(vendor_domains), problems=problems,
+        metric_first_day=first_days(ws.usage, starts), vendor_domains=tuple(vendor_domains) or ws.vendor_domains,
+        problems=problems,
         extractor_versions=versions,
     ), unresponsive_days)
 
@@ -132,7 +140,7 @@ def inputs_for_totals(
     return _with_derive(Inputs(
         accounts=ws.accounts, usage=cols, signals=sigs, documents=docs,
         metric_first_day=first_days_of(cols, ids, {a: acc.start_date for a, acc in ws.accounts.items()}),
-        vendor_domains=tuple(vendor_domains), problems=problems, extractor_versions=versions,
+        vendor_domains=tuple(vendor_domains) or ws.vendor_domains, problems=problems, extractor_versions=versions,
     ), unresponsive_days)
 
 
@@ -298,11 +306,12 @@ def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_doma
         rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
     signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
     docs = ledger.documents_for(aid, tenant)
+    vendors, inferred = vendor_domains_for(ledger, vendor_domains, tenant)  # workspace-wide, never this account's
     return _with_derive(Inputs(
         accounts={aid: account}, usage=columns_from_usage(rows, [aid]),
         signals={aid: signals} if signals else {}, documents={aid: docs} if docs else {},
-        metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=tuple(vendor_domains),
-    ), unresponsive_days)
+        metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=vendors,
+    ), unresponsive_days, inferred=inferred)
 
 
 def account_view(inputs: Inputs, account_id: str, as_of: date) -> tuple[list[Signal], dict[str, Any] | None, set[str]]:

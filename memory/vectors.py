@@ -8,7 +8,6 @@ registered with chroma), so chroma never falls back to its downloading default.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,21 +44,32 @@ class Chunk:
     text: str
 
 
-# A sentence ends at . ! ? (optionally closed by a quote/bracket) followed by whitespace, or at a blank line.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n[ \t]*\r?\n\s*")
-_SPACE = re.compile(r"\s")
+MAX_GAP_CHARS = 300
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.start() > pos:
-            spans.append((pos, m.start()))
-        pos = m.end()
-    if pos < len(text):
-        spans.append((pos, len(text)))
-    return spans
+def _content_ranges(doc: SourceDocument) -> list[tuple[int, int]]:
+    """Where the document's prose is: its segments (merged), so headers, MIME attachments, base64 parts and
+    a JSON export's syntax are never embedded; a document without segments: its whole text."""
+    if not doc.segments:  # an email with headers but no readable part (a base64 body): nothing to embed
+        return [] if doc.kind == "email" and doc.metadata.get("headers_found") is True else [(0, len(doc.text))]
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted((s.start, s.end) for s in doc.segments if s.end > s.start):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _sentences(doc: SourceDocument) -> list[tuple[int, int]]:
+    """Sentence spans of the content (the one segmenter, :mod:`extractors.segmenter`)."""
+    from extractors.segmenter import sentences_in
+
+    out: list[tuple[int, int]] = []
+    for a, b in _content_ranges(doc):  # tiles each range: cut where a sentence starts, nothing left out
+        cuts = [a, *(s.start for s in sentences_in(doc.text, a, b) if s.start > a), b]
+        out.extend((x, y) for x, y in zip(cuts, cuts[1:], strict=False) if y > x)
+    return out
 
 
 def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
@@ -82,15 +92,12 @@ def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, i
 def chunk_document(doc: SourceDocument, size: int = CHUNK_CHARS) -> list[Chunk]:
     """Sentence-aware chunks of about ``size`` characters; ``doc.text[c.start:c.end] == c.text`` always.
 
-    An email's header block is left out (addresses and dates match every query equally and blur the
-    passage's meaning); the header facts live in the chunk metadata instead."""
+    Only the document's content (its segments) is embedded: an email's header block (addresses and dates match
+    every query equally and blur the passage's meaning; the header facts live in the chunk metadata instead),
+    MIME attachments and encoded parts are left out."""
     text = doc.text
-    skip = min(seg.start for seg in doc.segments) if doc.kind == "email" and doc.segments else 0
     pieces: list[tuple[int, int]] = []
-    for s, e in _sentences(text):
-        if e <= skip:
-            continue
-        s = max(s, skip)
+    for s, e in _sentences(doc):
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
@@ -100,8 +107,12 @@ def chunk_document(doc: SourceDocument, size: int = CHUNK_CHARS) -> list[Chunk]:
     chunks: list[Chunk] = []
     cur_s: int | None = None
     cur_e = 0
+    raw_json = doc.metadata.get("format") == "json"
     for s, e in pieces:
-        if cur_s is not None and e - cur_s > size:
+        # a chunk never reaches over what lies between two content ranges when that is more than a few
+        # header/timing lines (an attachment, a base64 part) or is a JSON export's syntax
+        gap = text[cur_e:s] if cur_s is not None else ""
+        if cur_s is not None and (e - cur_s > size or len(gap) > MAX_GAP_CHARS or (raw_json and gap.strip())):
             chunks.append(Chunk(stable_id(doc.id, cur_s, cur_e), doc.id, cur_s, cur_e, text[cur_s:cur_e]))
             cur_s = None
         if cur_s is None:

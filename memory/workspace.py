@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,6 +44,7 @@ class Workspace:
     outcomes: list[Outcome] = field(default_factory=list)
     documents: dict[str, list[Path]] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
+    vendor_domains: tuple[str, ...] = ()  # from vendor_domains.txt in the workspace root, if there
 
 
 def parse_day(value: str) -> date:
@@ -164,6 +166,35 @@ def _load_usage(path: Path, ws: Workspace, max_rows: int) -> None:
             append(UsageRow(aid, day, metric, value))
 
 
+VENDOR_FILE = "vendor_domains.txt"
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+")
+
+
+def read_vendor_domains(root: Path, problems: list[RowProblem] | None = None) -> tuple[str, ...]:
+    """Your own email domains from ``vendor_domains.txt`` in the workspace root: domains separated by commas,
+    spaces or lines, ``#`` starts a comment. A word that is not a domain is reported and skipped."""
+    path = root / VENDOR_FILE
+    if not path.is_file():
+        return ()
+    try:
+        text = path.read_bytes()[:100_000].decode("utf-8", errors="replace")
+    except OSError as e:
+        if problems is not None:
+            problems.append(RowProblem(VENDOR_FILE, 0, f"cannot read: {e.strerror or e}"))
+        return ()
+    out: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        for word in re.split(r"[,;\s]+", line.split("#", 1)[0]):
+            d = word.strip().lower().lstrip("@")
+            if not d:
+                continue
+            if _DOMAIN.fullmatch(d):
+                out.append(d)
+            elif problems is not None:
+                problems.append(RowProblem(VENDOR_FILE, n, f"{word!r} is not a domain (expected e.g. acme.io)"))
+    return tuple(dict.fromkeys(out))
+
+
 def load_workspace(
     root: str | Path,
     *,
@@ -227,6 +258,8 @@ def load_workspace(
                 problems.append(RowProblem(out_path.name, line, f"unparseable date {row['date']!r}"))
                 continue
             ws.outcomes.append(Outcome.model_construct(account_id=aid, date=day, outcome=kind, note=row.get("note") or None))
+
+    ws.vendor_domains = read_vendor_domains(root, problems)
 
     docs_root = root / "documents"
     if with_documents and docs_root.is_dir():

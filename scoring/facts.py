@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
 
+from extractors.metadata import name_addresses, person_key
 from extractors.models import Account, Citation, SourceDocument
 
 CONTACT_WINDOW_DAYS = 90
@@ -40,23 +41,26 @@ def _is_vendor(domain: str, vendor_domains: Collection[str]) -> bool:
     return any(domain == v or domain.endswith("." + v) for v in vendor_domains)
 
 
-def _identities(doc: SourceDocument, vendor_domains: Collection[str]) -> set[str]:
+def _identities(doc: SourceDocument, vendor_domains: Collection[str], names: dict[str, str]) -> set[str]:
+    """The customer people of a document, one identity each: a display name or handle seen with an address
+    anywhere (``names``) is that address, so a person counts once and our own people (a CSM speaking on a
+    call, named on an ``Attendees:`` line) are never customer contacts."""
     ids: set[str] = set()
+
+    def add(name: str | None, address: str | None) -> None:
+        addr = (address or "").strip().lower() or names.get(person_key(name), "")
+        if addr:
+            if not _is_vendor(addr.rsplit("@", 1)[-1], vendor_domains):
+                ids.add(addr)
+        elif person_key(name):
+            ids.add(person_key(name))
+
     for p in doc.participants:
-        dom = p.domain
-        if dom is not None and _is_vendor(dom, vendor_domains):
-            continue
-        ident = p.address or (p.name or "").strip().lower()
-        if ident:
-            ids.add(ident)
+        add(p.name, p.address)
     if not ids:
         for seg in doc.segments:
-            if seg.address:
-                if _is_vendor(seg.address.rsplit("@", 1)[-1].lower(), vendor_domains):
-                    continue
-                ids.add(seg.address.lower())
-            elif seg.speaker:
-                ids.add(seg.speaker.strip().lower())
+            if seg.address or seg.speaker:
+                add(seg.speaker, seg.address)
     return ids
 
 
@@ -65,6 +69,8 @@ def document_facts(
 ) -> tuple[dict[str, Fact], int]:
     """(facts, number of undated documents left out). No documents -> no facts (not zero contacts)."""
     vendor = tuple(v.lower().lstrip("@") for v in vendor_domains)
+    documents = list(documents)
+    names = name_addresses(documents)
     since = as_of - timedelta(days=CONTACT_WINDOW_DAYS)
     contacts: set[str] = set()
     recent = 0
@@ -84,7 +90,7 @@ def document_facts(
             last, last_doc = day, doc
         if day > since:
             recent += 1
-            contacts |= _identities(doc, vendor)
+            contacts |= _identities(doc, vendor, names)
     if not seen_any:
         return {}, undated
     label = last_doc.path or last_doc.title or last_doc.id if last_doc else ""

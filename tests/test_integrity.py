@@ -183,5 +183,8 @@ def test_concurrent_ingests_store_each_document_once(workspace: Path, tmp_path: 
     assert sum(r["usage_added"] for r in reports) == _count(url, "SELECT count(*) FROM usage_points")
     assert _count(url, "SELECT count(*) FROM documents") == N_DOCS
     assert _count(url, "SELECT count(*) FROM extractions WHERE extractor = 'rules'") == N_DOCS
-    assert sum(r["signals_added"] for r in reports) == _count(url, "SELECT count(*) FROM signals")
+    # document signals exactly once; account-level (metadata) signals are replaced per account, not added up
+    assert sum(r["signals_added"] for r in reports) == _count(url, "SELECT count(*) FROM signals WHERE extractor <> 'metadata'")
+    assert _count(url, "SELECT count(*) FROM signals WHERE extractor = 'metadata'") <= sum(
+        r["metadata_signals_added"] for r in reports)
     _assert_consistent(url)

@@ -73,8 +73,10 @@ def test_customer_reply_cancels_but_only_if_dated_on_or_before_as_of() -> None:
 def test_follow_ups_and_configured_sides_raise_confidence() -> None:
     docs = thread()
     configured = MetadataExtractor(vendor_domains=("acme.io",)).extract_account(docs, as_of=date(2024, 3, 1))
-    inferred = MetadataExtractor().extract_account(docs, as_of=date(2024, 3, 1))
+    inferred = MetadataExtractor(vendor_domains=("acme.io",), vendor_inferred=True).extract_account(
+        docs, as_of=date(2024, 3, 1))
     assert configured[0].confidence > inferred[0].confidence
+    assert MetadataExtractor().extract_account(docs, as_of=date(2024, 3, 1)) == []  # sides never guessed per account
     more = [*docs, email(ANA, LILY, "Mon, 12 Feb 2024 09:00:00 +0000", "Following up", "Any news?")]
     followed = MetadataExtractor(vendor_domains=("acme.io",)).extract_account(more, as_of=date(2024, 3, 1))
     assert followed[0].confidence > configured[0].confidence

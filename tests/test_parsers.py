@@ -228,15 +228,16 @@ def test_speaker_lines_with_timestamps_and_header() -> None:
     ]
 
 
-def test_json_transcript_rendered_as_speaker_lines() -> None:
-    doc = load_document(SOURCES / "transcript.json")
-    assert doc.kind == "transcript" and doc.metadata["rendered"] is True
-    assert doc.text == "Ana: How is the rollout going?\nLily: We went live on Monday.\nLily: Renewal is not\nguaranteed.\n"
+def test_json_transcript_segments_index_the_file_as_stored() -> None:
+    path = SOURCES / "transcript.json"
+    doc = load_document(path)
+    assert doc.kind == "transcript" and doc.text == raw_text(path)  # never a rendered view
     check_segments(doc)
     assert [(s.speaker, s.start_seconds, s.end_seconds) for s in doc.segments] == [
         ("Ana", 0.0, 2.5), ("Lily", 2.5, 6.0), ("Lily", 6.5, 9.0)
     ]
-    assert doc.metadata["original"]["segments"][0]["speaker"] == "Ana"
+    # the characters of each message as they stand in the file, blanks and JSON quotes left out
+    assert seg_texts(doc) == ["How is the rollout going?", "We went live on Monday.", "Renewal is not\\nguaranteed."]
     assert_citation(doc, "We went live on Monday.")
 
 
@@ -262,7 +263,7 @@ def test_chat_json_messages() -> None:
         ("message", "lily.ng", None, datetime(2024, 3, 4, 10, 0, tzinfo=UTC), "The dashboard is down again \U0001F621"),
         ("message", "Ana Souza", "ana@acme.io", datetime(2024, 3, 4, 10, 10, tzinfo=UTC), "Looking into it now."),
     ]  # the empty third message is skipped
-    assert doc.text.startswith("lily.ng: The dashboard")
+    assert doc.text == raw_text(SOURCES / "chat.json")
 
 
 def test_slack_export_list() -> None:
@@ -275,22 +276,24 @@ def test_slack_export_list() -> None:
 def test_ticket_json_subject_description_comments() -> None:
     doc = load_document(SOURCES / "ticket.json")
     assert doc.kind == "ticket" and doc.title == "Cannot export  reports"
-    assert doc.text.splitlines()[0] == "Subject: Cannot export reports"
+    assert doc.text == raw_text(SOURCES / "ticket.json")
     check_segments(doc)
-    assert seg_texts(doc) == ["Export fails with error 500.", "We are on it.", "Still broken, this is urgent."]
-    assert [s.speaker for s in doc.segments] == ["Lily Ng", "Ana Souza", "Lily Ng"]
+    assert seg_texts(doc, "message") == ["Export fails with error 500.", "We are on it.", "Still broken, this is urgent."]
+    assert seg_texts(doc, "section") == ["Cannot export  reports"]  # the subject, citable in the file
+    assert [s.speaker for s in doc.segments if s.role == "message"] == ["Lily Ng", "Ana Souza", "Lily Ng"]
     assert [(p.name, p.address) for p in doc.participants] == [("Lily Ng", "lily.ng@globex.com"), ("Ana Souza", "ana@acme.io")]
-    assert not any("Subject" in t for t in seg_texts(doc))
 
 
 def test_ticket_list_splits_in_load_documents_only() -> None:
     docs = load_documents(SOURCES / "tickets.json")
-    assert [(d.title, seg_texts(d)) for d in docs] == [
+    assert [(d.title, seg_texts(d, "message")) for d in docs] == [
         ("Invoice wrong", ["We were double charged."]),
         ("Feature request", ["Please add SAML."]),
     ]
+    raw = raw_text(SOURCES / "tickets.json")
+    assert all(d.text == raw for d in docs) and len({d.id for d in docs}) == 2  # offsets are the file's
     one = load_document(SOURCES / "tickets.json")
-    assert seg_texts(one) == ["We were double charged.", "Please add SAML."]
+    assert seg_texts(one, "message") == ["We were double charged.", "Please add SAML."]
 
 
 def test_plain_chat_text_stays_plain() -> None:

@@ -88,7 +88,8 @@ def _print_report(report: Any, fmt: Format) -> None:
         Console().print(t)
         if not report.changed and not report.documents_failed:
             print("nothing new: everything was already ingested")
-    for items, label, more in ((report.problems, "skipped row", "bad rows"), (report.failures, "failed", "failed documents")):
+    for items, label, more in ((report.problems, "skipped row", "bad rows"), (report.failures, "failed", "failed documents"),
+                               (getattr(report, "warnings", []), "warning", "warnings")):
         for item in items[:200]:
             print(f"{label}: {item}", file=sys.stderr)
         if len(items) > 200:
