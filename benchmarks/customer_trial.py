@@ -81,6 +81,11 @@ def expected_types(item: dict[str, Any]) -> set[str]:
     return set(t) if isinstance(t, list) else {t}
 
 
+def expected_phrases(item: dict[str, Any]) -> list[str]:
+    p = item["phrase"]
+    return list(p) if isinstance(p, list) else [p]
+
+
 def run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
@@ -124,7 +129,7 @@ def match_signal(sig: dict[str, Any], item: dict[str, Any], text: str) -> bool:
     """An extracted signal matches an expected one: accepted type and a cited span overlapping the phrase."""
     if sig.get("type") not in expected_types(item):
         return False
-    spans = phrase_spans(text, item["phrase"])
+    spans = [sp for p in expected_phrases(item) for sp in phrase_spans(text, p)]
     for e in evidence_of(sig):
         s, t = e.get("start"), e.get("end")
         if isinstance(s, int) and isinstance(t, int) and any(s < pe and ps < t for ps, pe in spans):
@@ -136,8 +141,10 @@ def match_text(sig: dict[str, Any], item: dict[str, Any]) -> bool:
     """Diagnostic only: the quote's words contain the phrase or lie inside it, whatever the offsets say."""
     if sig.get("type") not in expected_types(item):
         return False
-    p = norm(item["phrase"])
-    return any((q := norm(e.get("quote") or "")) and (p in q or q in p) for e in evidence_of(sig))
+    for p in map(norm, expected_phrases(item)):
+        if any((q := norm(e.get("quote") or "")) and (p in q or q in p) for e in evidence_of(sig)):
+            return True
+    return False
 
 
 def verify_citation(text: str, ev: dict[str, Any]) -> bool:
@@ -185,7 +192,7 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
             per_type[key][0] += hit
             per_type[key][1] += 1
             if not hit:
-                misses.append(f"{aid}/{f.name}: {key} {item['phrase'][:60]!r}")
+                misses.append(f"{aid}/{f.name}: {key} {expected_phrases(item)[0][:60]!r}")
         for sig in sigs:
             n_sig += 1
             ok = any(match_signal(sig, item, text) for item in items)
@@ -270,8 +277,10 @@ def metrics_check(cli: list[str], env: dict[str, str], ws: Path, expected: dict[
     data = parse_json_output(proc.stdout) if proc.returncode in (0, 1) else None
     if data is None:
         proc = run([*cli, "metrics", "check", "--workspace", str(ws)], env, ws)
-    if proc.returncode not in (0, 1) or "No such command" in proc.stderr + proc.stdout:
-        return {"status": "n/a", "detail": last_line(proc.stderr or proc.stdout)}, aliases
+    if "No such command" in proc.stderr + proc.stdout:
+        return {"status": "n/a", "detail": "the CLI has no `metrics check` command"}, aliases
+    if proc.returncode not in (0, 1):
+        return {"status": "n/a", "detail": f"rc {proc.returncode}: {last_line(proc.stderr or proc.stdout)}"}, aliases
     listed = mapped = unused = 0
     units_right = units_checked = 0
     rows: list[dict[str, Any]] = []
