@@ -15,7 +15,8 @@ and once with it unset (the product must infer it). A feature the CLI does not h
 
 Figures:
 * direction: accounts whose score moves in the story's direction between date_a and date_b (x/10)
-* end_tier: accounts whose tier at date_b is one a CSM finds plausible (x/10)
+* end_tier: accounts whose tier at date_b is one a CSM finds plausible (x/10); start_tier the same at date_a
+  (a product that calls every account At Risk passes end_tier for the declining stories, not start_tier)
 * reasons: share of the expected reasons (signal types, raw metric names) that `why` names as a driver pushing
   in the story's direction
 * extraction recall / precision: an expected signal is found when a signal of an accepted type cites a span of
@@ -188,7 +189,7 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
             found_text += hit or any(match_text(s, item) for s in sigs)
             for t in expected_types(item):
                 per_type.setdefault(t, [0, 0])
-            key = sorted(expected_types(item))[0]
+            key = item["type"][0] if isinstance(item["type"], list) else item["type"]
             per_type[key][0] += hit
             per_type[key][1] += 1
             if not hit:
@@ -349,7 +350,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         if isinstance(r, dict) and "account_id" in r:
             scores[(r["account_id"], str(r.get("as_of"))[:10])] = r
     min_move, flat_band = float(expected.get("min_move", 2.0)), float(expected.get("flat_band", 5.0))
-    direction_ok = tier_ok = reasons_total = reasons_named = cit_total = cit_ok = 0
+    direction_ok = tier_ok = start_ok = reasons_total = reasons_named = cit_total = cit_ok = 0
     accounts: dict[str, Any] = {}
     for aid, acc in expected["accounts"].items():
         ra, rb = scores.get((aid, a)), scores.get((aid, b))
@@ -364,6 +365,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         moved = (delta <= -min_move) if want == "down" else (delta >= min_move) if want == "up" else abs(delta) < flat_band
         direction_ok += moved
         tier_ok += rb.get("tier") in acc["end_tiers"]
+        start_ok += ra.get("tier") in (acc.get("start_tiers") or [])
         info.update({"a": f"{ra['score']} {ra.get('tier')}", "b": f"{rb['score']} {rb.get('tier')}",
                      "delta": round(delta, 2), "follows": moved, "tier_plausible": rb.get("tier") in acc["end_tiers"]})
         why = run([*cli, "why", aid, "--from", a, "--to", b, "--format", "json"], env, ws)
@@ -393,6 +395,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         "status": "ok",
         "direction": f"{direction_ok}/{n}",
         "end_tier": f"{tier_ok}/{n}",
+        "start_tier": f"{start_ok}/{n}",
         "reasons": round(reasons_named / reasons_total, 3) if reasons_total else None,
         "reasons_named": f"{reasons_named}/{reasons_total}",
         "why_citations": cit_total,
@@ -440,6 +443,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         "vendor_domains": res["vendor_domains"],
         "direction": sc.get("direction", "n/a") if ok else "n/a",
         "end_tier": sc.get("end_tier", "n/a") if ok else "n/a",
+        "start_tier": sc.get("start_tier", "n/a") if ok else "n/a",
         "reasons": sc.get("reasons", "n/a") if ok else "n/a",
         "extraction_recall": ex.get("recall", "n/a") if ex_ok else "n/a",
         "extraction_precision": ex.get("precision", "n/a") if ex_ok else "n/a",
