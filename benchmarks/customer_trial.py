@@ -100,22 +100,31 @@ def last_line(s: str) -> str:
 
 
 def parse_json_output(out: str) -> Any:
-    """JSON or JSON lines (a list either way for jsonl)."""
+    """A JSON document (after any warning lines), or JSON lines as a list."""
     out = out.strip()
     if not out:
         return None
     try:
         return json.loads(out)
     except json.JSONDecodeError:
-        items = []
-        for ln in out.splitlines():
-            ln = ln.strip()
-            if ln.startswith(("{", "[")):
-                try:
-                    items.append(json.loads(ln))
-                except json.JSONDecodeError:
-                    continue
-        return items or None
+        pass
+    starts = [i for i in (out.find("["), out.find("{")) if i >= 0]
+    if starts:  # a warning line before the document
+        try:
+            value, end = json.JSONDecoder().raw_decode(out, min(starts))
+            if not out[end:].strip().startswith(("{", "[")):
+                return value
+        except json.JSONDecodeError:
+            pass
+    items = []
+    for ln in out.splitlines():
+        ln = ln.strip()
+        if ln.startswith(("{", "[")):
+            try:
+                items.append(json.loads(ln))
+            except json.JSONDecodeError:
+                continue
+    return items or None
 
 
 # ---------------------------------------------------------------------------------------------- extraction
@@ -239,7 +248,9 @@ def metric_names_of(driver: dict[str, Any]) -> set[str]:
 
 
 def reason_named(reason: str, kind: str, drivers: list[dict[str, Any]], direction: str,
-                 aliases: dict[str, set[str]]) -> bool:
+                 aliases: dict[str, set[str]], meaning: str | None = None) -> bool:
+    """A driver pushing in the story's direction names the reason: its signal type, or its metric by the raw
+    export name, by the canonical name `metrics check` maps it to, or by the metric's meaning in its sentence."""
     sign = -1 if direction == "down" else 1
     for d in drivers:
         pts = d.get("points")
@@ -248,6 +259,8 @@ def reason_named(reason: str, kind: str, drivers: list[dict[str, Any]], directio
         if kind == "signal" and reason in (d.get("signal_type"), d.get("reason_code")):
             return True
         if kind == "metric" and metric_names_of(d) & ({reason} | aliases.get(reason, set())):
+            return True
+        if kind == "metric" and d.get("kind") == "metric" and meaning and meaning.lower() in str(d.get("description") or "").lower():
             return True
     return False
 
@@ -383,7 +396,8 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         for kind, key in (("signal", "signals"), ("metric", "metrics")):
             for r in reasons.get(key) or []:
                 reasons_total += 1
-                if reason_named(r, kind, drivers, want, aliases):
+                meaning = ((expected.get("metrics") or {}).get(r) or {}).get("meaning") if kind == "metric" else None
+                if reason_named(r, kind, drivers, want, aliases, meaning):
                     reasons_named += 1
                     named.append(r)
                 else:
