@@ -179,6 +179,8 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
             by_file.setdefault(str(Path(src).resolve()) if src else "", []).append(sig)
     n_exp = found = found_text = n_sig = correct = cit_total = cit_ok = 0
     per_type: dict[str, list[int]] = {}
+    per_format: dict[str, list[int]] = {}
+    unverified: list[str] = []
     misses: list[str] = []
     wrong: list[str] = []
     failed_files = [ln for ln in proc.stderr.splitlines() if ln.strip() and "error" in ln.lower()][:5]
@@ -190,7 +192,10 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
         for sig in sigs:
             for e in evidence_of(sig):
                 cit_total += 1
-                cit_ok += verify_citation(text, e)
+                good = verify_citation(text, e)
+                cit_ok += good
+                if not good:
+                    unverified.append(f"{aid}/{f.name}: [{e.get('start')}:{e.get('end')}] {str(e.get('quote'))[:50]!r}")
         for item in items:
             n_exp += 1
             hit = any(match_signal(s, item, text) for s in sigs)
@@ -201,6 +206,9 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
             key = item["type"][0] if isinstance(item["type"], list) else item["type"]
             per_type[key][0] += hit
             per_type[key][1] += 1
+            fmt = per_format.setdefault(f.suffix.lstrip("."), [0, 0])
+            fmt[0] += hit
+            fmt[1] += 1
             if not hit:
                 misses.append(f"{aid}/{f.name}: {key} {expected_phrases(item)[0][:60]!r}")
         for sig in sigs:
@@ -221,7 +229,9 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
         "precision": round(correct / n_sig, 3) if n_sig else None,
         "citations": cit_total,
         "citations_verified": round(cit_ok / cit_total, 3) if cit_total else None,
+        "per_format_recall": {t: f"{a}/{b}" for t, (a, b) in sorted(per_format.items()) if b},
         "per_type_recall": {t: f"{a}/{b}" for t, (a, b) in sorted(per_type.items()) if b},
+        "unverified_citations": unverified,
         "misses": misses,
         "unexpected": wrong,
         "stderr": failed_files,
@@ -265,7 +275,7 @@ def reason_named(reason: str, kind: str, drivers: list[dict[str, Any]], directio
     return False
 
 
-def why_citations(why: dict[str, Any], ws: Path) -> tuple[int, int]:
+def why_citations(why: dict[str, Any], ws: Path, bad: list[str] | None = None) -> tuple[int, int]:
     total = ok = 0
     cache: dict[str, str | None] = {}
     for d in why.get("drivers") or []:
@@ -278,7 +288,10 @@ def why_citations(why: dict[str, Any], ws: Path) -> tuple[int, int]:
                 p = Path(path) if Path(path).is_absolute() else ws / path
                 cache[path] = raw_text(p) if p.is_file() else None
             text = cache[path]
-            ok += bool(text is not None and verify_citation(text, c))
+            good = bool(text is not None and verify_citation(text, c))
+            ok += good
+            if not good and bad is not None:
+                bad.append(f"{Path(path).name}: [{c.get('start')}:{c.get('end')}] {str(c.get('quote'))[:50]!r}")
     return total, ok
 
 
@@ -365,6 +378,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
     min_move, flat_band = float(expected.get("min_move", 2.0)), float(expected.get("flat_band", 5.0))
     direction_ok = tier_ok = start_ok = reasons_total = reasons_named = cit_total = cit_ok = 0
     accounts: dict[str, Any] = {}
+    bad_cites: list[str] = []
     for aid, acc in expected["accounts"].items():
         ra, rb = scores.get((aid, a)), scores.get((aid, b))
         info: dict[str, Any] = {"story": acc["direction"]}
@@ -387,7 +401,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         if not isinstance(wj, dict):
             info["why"] = f"failed (rc {why.returncode}): {last_line(why.stderr)}"
         else:
-            t, o = why_citations(wj, ws)
+            t, o = why_citations(wj, ws, bad_cites)
             cit_total, cit_ok = cit_total + t, cit_ok + o
             info["top_drivers"] = [f"{d.get('points'):+} {d.get('signal_type') or d.get('reason_code') or d.get('key')}"
                                    for d in drivers[:4]]
@@ -414,6 +428,7 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         "reasons_named": f"{reasons_named}/{reasons_total}",
         "why_citations": cit_total,
         "why_citations_verified": round(cit_ok / cit_total, 3) if cit_total else None,
+        "why_unverified": bad_cites,
         "accounts": accounts,
     })
     return out
@@ -486,10 +501,13 @@ def main(argv: list[str] | None = None) -> int:
         ex, sc = res["extraction"], res["scoring"]
         print(f"== {m} (vendor domains: {res['vendor_domains']})")
         print(f"   metrics check: {json.dumps(res['metrics_check'])}")
-        print(f"   extraction: " + json.dumps({k: v for k, v in ex.items() if k not in ("misses", "unexpected", "per_type_recall")}))
+        print("   extraction: " + json.dumps({k: v for k, v in ex.items() if k not in ("misses", "unexpected", "per_type_recall", "unverified_citations")}))
         if ex.get("status") == "ok":
             print(f"   per type recall: {ex['per_type_recall']}")
-        print(f"   scoring: " + json.dumps({k: v for k, v in sc.items() if k != "accounts"}))
+        print("   scoring: " + json.dumps({k: v for k, v in sc.items() if k not in ("accounts", "why_unverified")}))
+        if args.verbose:
+            for x in sc.get("why_unverified") or []:
+                print(f"   unverified why citation: {x}")
         for aid, info in (sc.get("accounts") or {}).items():
             line = f"   {aid:22} {info.get('story'):5} {info.get('a', '-'):>20} -> {info.get('b', '-'):<20}"
             line += f" follows={info.get('follows')} tier_ok={info.get('tier_plausible')} missing={info.get('reasons_missing')}"
@@ -501,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   miss: {x}")
             for x in ex["unexpected"]:
                 print(f"   unexpected: {x}")
+            for x in ex["unverified_citations"]:
+                print(f"   unverified citation: {x}")
     result: dict[str, Any] = {"benchmark": "customer_trial", "accounts": len(expected["accounts"]),
                               "documents": sum(len(a["documents"]) for a in expected["accounts"].values()),
                               "embedder": args.embedder, "wall_s": round(time.perf_counter() - t0, 1)}
