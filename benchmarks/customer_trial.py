@@ -22,6 +22,8 @@ Figures:
 * extraction recall / precision: an expected signal is found when a signal of an accepted type cites a span of
   the raw file that overlaps the phrase (offsets on the file as stored); precision is the share of extracted
   signals that match an expected one (a lower bound: expected lists name what a CSM would name, not everything)
+* contacts: accounts whose count of customer contacts in the 90 days before date_b (the score's fact) lies in
+  the range a CSM would count (never the vendor's own people, one person once)
 * citations: every quote of `extract` and `why` must equal raw_file_text[start:end]
 * metrics_check: share of the raw metric names that `metrics check` lists with a mapping or a reason
 
@@ -418,8 +420,11 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
                     missing.append(r)
         info["reasons_named"], info["reasons_missing"] = named, missing
         accounts[aid] = info
+    contacts_ok, contacts_n, contacts = people(cli, env, ws, expected, b)
     n = len(expected["accounts"])
     out.update({
+        "contacts_plausible": f"{contacts_ok}/{contacts_n}" if contacts_n else "n/a",
+        "contacts_b": contacts,
         "status": "ok",
         "direction": f"{direction_ok}/{n}",
         "end_tier": f"{tier_ok}/{n}",
@@ -432,6 +437,32 @@ def scoring(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, A
         "accounts": accounts,
     })
     return out
+
+
+def people(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, Any], b: str) -> tuple[int, int, dict[str, Any]]:
+    """Customer contacts in the 90 days before date_b as the score counts them (a fact of `score --full`)."""
+    proc = run([*cli, "score", "--as-of", b, "--format", "json", "--full"], env, ws)
+    data = parse_json_output(proc.stdout)
+    rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    ok = n = 0
+    found: dict[str, Any] = {}
+    for r in rows:
+        if not isinstance(r, dict) or r.get("account_id") not in expected["accounts"]:
+            continue
+        value = None
+        for c in r.get("contributions") or []:
+            m = c.get("metric") if isinstance(c, dict) else None
+            name = str((m or {}).get("metric") or c.get("key") or "")
+            if "contact" in name and isinstance((m or {}).get("value"), int | float):
+                value = m["value"]
+                break
+        want = expected["accounts"][r["account_id"]].get("contacts_b")
+        if value is None or not want:
+            continue
+        n += 1
+        ok += want[0] <= value <= want[1]
+        found[r["account_id"]] = f"{value:g} (expected {want[0]}-{want[1]})"
+    return ok, n, found
 
 
 def one_mode(mode: str, cli: list[str], base_env: dict[str, str], expected: dict[str, Any], keep: bool) -> dict[str, Any]:
@@ -473,6 +504,7 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         "direction": sc.get("direction", "n/a") if ok else "n/a",
         "end_tier": sc.get("end_tier", "n/a") if ok else "n/a",
         "start_tier": sc.get("start_tier", "n/a") if ok else "n/a",
+        "contacts_plausible": sc.get("contacts_plausible", "n/a") if ok else "n/a",
         "reasons": sc.get("reasons", "n/a") if ok else "n/a",
         "extraction_recall": ex.get("recall", "n/a") if ex_ok else "n/a",
         "extraction_precision": ex.get("precision", "n/a") if ex_ok else "n/a",

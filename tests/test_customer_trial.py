@@ -49,6 +49,8 @@ def test_accounts_documents_and_expectations_agree(expected) -> None:
     for aid, acc in expected["accounts"].items():
         assert 4 <= len(acc["documents"]) <= 8, aid
         assert acc["direction"] in ("up", "down", "flat"), aid
+        lo, hi = acc["contacts_b"]
+        assert 0 <= lo <= hi, aid
         for key in ("start_tiers", "end_tiers"):
             assert acc[key] and set(acc[key]) <= {"Healthy", "Attention", "At Risk", "Critical"}, (aid, key)
     suffixes = {p.suffix for p in _documents()}
