@@ -312,40 +312,48 @@ def metrics_check(cli: list[str], env: dict[str, str], ws: Path, expected: dict[
         return {"status": "n/a", "detail": f"rc {proc.returncode}: {last_line(proc.stderr or proc.stdout)}"}, aliases
     listed = mapped = unused = 0
     units_right = units_checked = 0
+    unit_misses: list[str] = []
+    unused_names: list[str] = []
     rows: list[dict[str, Any]] = []
     if isinstance(data, dict):
         data = next((v for v in data.values() if isinstance(v, list)), [data])
     if isinstance(data, list):
         rows = [r for r in data if isinstance(r, dict)]
     exp_metrics = expected.get("metrics") or {}
+    unit_words = {"share": "share", "percent": "percent", "score": "score", "response": "respon"}
     for name in raw:
         row = next((r for r in rows if name in (r.get("raw"), r.get("raw_name"), r.get("metric"), r.get("name"))), None)
         if row is not None:
             canon = row.get("canonical") or row.get("mapped_to") or row.get("canonical_name")
-            reason = row.get("reason") or row.get("why") or row.get("note")
-            if canon and canon != "ignore":
+            reason = row.get("reason_unused") or row.get("reason") or row.get("why") or row.get("note")
+            used = row.get("used", bool(canon and canon != "ignore"))
+            if used and canon:
                 listed += 1
                 mapped += 1
                 aliases.setdefault(name, set()).add(str(canon))
             elif reason:
                 listed += 1
                 unused += 1
-            unit = row.get("unit")
+                unused_names.append(f"{name}: {str(reason)[:80]}")
+            unit = str(row.get("unit_read") or row.get("unit") or "").lower()
             want = (exp_metrics.get(name) or {}).get("unit")
-            if unit and want in ("share", "percent"):
+            if used and want in unit_words:
                 units_checked += 1
-                units_right += str(unit).lower().startswith(want[:4]) or (want == "share" and "0-1" in str(unit)) or (
-                    want == "percent" and "0-100" in str(unit))
+                right = unit_words[want] in unit or (want == "share" and "0-1" in unit) or (want == "percent" and "0-100" in unit)
+                units_right += right
+                if not right:
+                    unit_misses.append(f"{name}: read as {unit or '?'}, is {want}")
         else:  # text output: a line naming the metric and saying something about it
             line = next((ln for ln in proc.stdout.splitlines() if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", ln)), None)
             if line and len(line.replace(name, "").strip(" |│:-")) > 3:
                 listed += 1
-                m = re.search(rf"{re.escape(name)}\s*(?:->|→|=>)\s*([a-z][a-z0-9_]*)", line)
-                if m and m.group(1) not in ("ignore", "unused", "not"):
+                m = re.search(rf"{re.escape(name)}.*?(?:->|→|=>)\s*([a-z][a-z0-9_]*)", line)
+                if re.search(r"not used|unused|ignored", line, re.I):
+                    unused += 1
+                    unused_names.append(line.strip()[:120])
+                elif m:
                     mapped += 1
                     aliases.setdefault(name, set()).add(m.group(1))
-                elif re.search(r"not used|unused|ignored", line, re.I):
-                    unused += 1
     return {
         "status": "ok",
         "raw_metrics": len(raw),
@@ -353,7 +361,9 @@ def metrics_check(cli: list[str], env: dict[str, str], ws: Path, expected: dict[
         "coverage": round(listed / len(raw), 3) if raw else None,
         "mapped": mapped,
         "unused": unused,
-        "share_percent_units": f"{units_right}/{units_checked}" if units_checked else "n/a",
+        "units_right": f"{units_right}/{units_checked}" if units_checked else "n/a",
+        "unit_misses": unit_misses,
+        "not_used": unused_names,
     }, aliases
 
 
@@ -510,6 +520,8 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
         "extraction_precision": ex.get("precision", "n/a") if ex_ok else "n/a",
         "citations_verified": verified,
         "metrics_check_coverage": mc.get("coverage", "n/a") if mc.get("status") == "ok" else "n/a",
+        "metrics_used": f"{mc['mapped']}/{mc['raw_metrics']}" if mc.get("status") == "ok" else "n/a",
+        "metric_units_right": mc.get("units_right", "n/a") if mc.get("status") == "ok" else "n/a",
     }
 
 
@@ -532,7 +544,12 @@ def main(argv: list[str] | None = None) -> int:
     for m, res in results.items():
         ex, sc = res["extraction"], res["scoring"]
         print(f"== {m} (vendor domains: {res['vendor_domains']})")
-        print(f"   metrics check: {json.dumps(res['metrics_check'])}")
+        mc = res["metrics_check"]
+        print(f"   metrics check: {json.dumps({k: v for k, v in mc.items() if k not in ('not_used', 'unit_misses')})}")
+        for x in mc.get("not_used") or []:
+            print(f"      not used: {x}")
+        for x in mc.get("unit_misses") or []:
+            print(f"      unit: {x}")
         print("   extraction: " + json.dumps({k: v for k, v in ex.items() if k not in ("misses", "unexpected", "per_type_recall", "unverified_citations")}))
         if ex.get("status") == "ok":
             print(f"   per type recall: {ex['per_type_recall']}")
