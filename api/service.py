@@ -214,9 +214,12 @@ class HealthService:
         from scoring.batch import score_inputs
         from scoring.engine import compile_model, score_batch, BatchInputs
 
-        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
-                                    tenant=tenant, unresponsive_days=self.settings.unresponsive_days)
+        from memory.metric_files import tenant_mapping
+
         model = self.model(tenant, model_name)
+        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
+                                    tenant=tenant, unresponsive_days=self.settings.unresponsive_days, model=model,
+                                    mapping_file=tenant_mapping(self.settings.home, tenant))
         for res in score_inputs(inputs, model, [as_of]):
             return res.to_health_score()
         # an account that starts after as-of: scored anyway, on what little there is
