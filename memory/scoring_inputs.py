@@ -361,3 +361,55 @@ def signals_as_of(inputs: Inputs, account_id: str, as_of: date) -> list[Signal]:
     if docs and inputs.derive is not None:
         sigs = [s for s in sigs if s.extractor != inputs.derived_by] + inputs.derive(docs, as_of)
     return sigs
+
+
+def latest_data_days(inputs: Inputs) -> dict[str, date]:
+    """Per account, the day of its latest data (usage row, document or signal); accounts with none left out."""
+    from scoring.columns import _BIG
+    from scoring.engine import signal_day
+
+    out: dict[str, int] = {}
+    cols = inputs.usage
+    if cols is not None and len(cols.key):
+        series = cols.key // _BIG
+        day = cols.key - series * _BIG
+        last = np.full(len(cols.rstart), -1, dtype=np.int64)
+        np.maximum.at(last, series, day)
+        for aid, row in cols.account_row.items():
+            sids = cols.sid_of[row]
+            sids = sids[sids >= 0]
+            if len(sids):
+                out[aid] = int(last[sids].max())
+    for aid, docs in inputs.documents.items():
+        for d in docs:
+            if d.occurred_at is not None:
+                out[aid] = max(out.get(aid, 0), d.occurred_at.date().toordinal())
+    for aid, sigs in inputs.signals.items():
+        for s in sigs:
+            d = signal_day(s)
+            if d is not None:
+                out[aid] = max(out.get(aid, 0), d.toordinal())
+    return {a: date.fromordinal(o) for a, o in out.items() if a in inputs.accounts}
+
+
+def score_latest(ledger: Ledger, model: Any, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
+                 unresponsive_days: int = 14, mapping_file: MappingFile | None = None,
+                 drop_points: float = 10.0) -> tuple[int, int, Any]:
+    """Score every account of the tenant as of its latest data and store the snapshots (after an ingest, so the
+    dashboard and the export never miss an account). Returns (accounts scored, new alerts, metric mapping)."""
+    from scoring.batch import score_inputs
+
+    inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=vendor_domains,
+                                unresponsive_days=unresponsive_days, model=model, mapping_file=mapping_file)
+    by_day: dict[date, list[str]] = {}
+    for aid, d in latest_data_days(inputs).items():
+        acc = inputs.accounts[aid]
+        if acc.start_date is not None and acc.start_date > d:
+            d = acc.start_date
+        by_day.setdefault(d, []).append(aid)
+    results = []
+    for d in sorted(by_day):
+        results.extend(score_inputs(inputs, model, [d], account_ids=by_day[d]))
+    saved, alerts = store_results(ledger, results, drop_points=drop_points,
+                                  extractor_versions=inputs.extractor_versions, tenant=tenant)
+    return len({r.account_id for r in results}), len(alerts), inputs.metric_mapping
