@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from extractors.errors import HealthtraceError
-from extractors.models import HealthScore, Signal, SourceDocument
+from extractors.models import HealthScore, Signal, SourceDocument, UsageRow
 from memory.workspace import Workspace, load_workspace, parse_day
 from scoring.alerts import AlertEvent, compare
 from scoring.batch import Inputs
