@@ -302,7 +302,9 @@ def whatif_command(
 # ----------------------------------------------------------------------------------------- feedback
 def override_command(
     account: Annotated[str, typer.Argument(help="Account id (in the stored memory).")],
-    reason: Annotated[str, typer.Option(help="Reason code (champion_risk, budget_cut, competitor, ...).")],
+    reason: Annotated[str, typer.Option("--reason-code", "--reason",
+                                        help="Reason code (champion_risk, budget_cut, competitor, ...); the API's "
+                                             "reason_code.")],
     tier: Annotated[str | None, typer.Option(help="Healthy | Attention | At Risk | Critical.")] = None,
     score: Annotated[float | None, typer.Option(help="The CSM's score 0-100.")] = None,
     note: Annotated[str | None, typer.Option(help="Free text.")] = None,

@@ -91,6 +91,20 @@ def resolve_score(
     )
 
 
+def _override(ledger: Ledger, account_id: str, tenant: str, on: date) -> dict[str, Any] | None:
+    """The CSM's latest override dated on or before ``on`` (shown beside the computed score)."""
+    from memory.feedback import FeedbackStore
+    from scoring.overrides import latest_override
+
+    return latest_override(FeedbackStore(ledger).overrides(account_id=account_id, tenant=tenant), on)
+
+
+def _json_override(ov: dict[str, Any] | None) -> dict[str, Any] | None:
+    if ov is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in ov.items()}
+
+
 def _mapping(settings: Any, tenant: str) -> Any:
     """The tenant's metric mapping file kept by ``ingest --workspace`` (None: aliases and unit detection only)."""
     from memory.metric_files import tenant_mapping
@@ -176,14 +190,21 @@ def why_command(
         before = resolve_score(ledger, acc, scoring_model, start, vendor_domains=vendors, tenant=tenant,
                                mapping_file=_mapping(settings, tenant))
         kinds = source_kinds(ledger, account, tenant)
+        override = _override(ledger, account, tenant, end)
     finally:
         ledger.close()
     n = narrate(before, after, account=acc, playbooks=pb, source_kinds=kinds)
     if format is TextOrJson.json:
-        json.dump(narrative_json(n), sys.stdout, ensure_ascii=False, indent=2)
+        data = narrative_json(n)
+        data["override"] = _json_override(override)
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return
     print(n.text)
+    if override is not None:
+        from scoring.overrides import override_sentence
+
+        print(override_sentence(override, after.score))
     if n.drivers:
         print()
         print(f"Drivers ({n.from_as_of.isoformat()} -> {n.to_as_of.isoformat()}, {n.delta:+.1f} points):")
@@ -222,10 +243,12 @@ def recap_command(
             except NotFoundError:
                 previous = None
         kinds = source_kinds(ledger, account, tenant)
+        override = _override(ledger, account, tenant, end)
     finally:
         ledger.close()
     n = narrate(previous, current, account=acc, playbooks=pb, source_kinds=kinds) if previous is not None else None
-    md = render_recap(acc, current, n, audience=audience.value, days=days, source_kinds=kinds)  # type: ignore[arg-type]
+    md = render_recap(acc, current, n, audience=audience.value, days=days, source_kinds=kinds,  # type: ignore[arg-type]
+                      override=override)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(md, encoding="utf-8")

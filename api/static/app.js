@@ -23,6 +23,11 @@
   function tierBadge(tier) {
     return el("span", { "class": "tier " + String(tier || "").replace(/ /g, "-") }, tier || "not scored");
   }
+  function overrideText(o) {
+    // the CSM's own call, shown beside the computed score (never mixed into it)
+    return "CSM override: " + o.tier + (o.score !== null && o.score !== undefined ? " (" + fmt(o.score) + ")" : "") +
+      ", " + String(o.reason_code || "").replace(/_/g, " ") + " · " + o.as_of + (o.author ? " · " + o.author : "");
+  }
   function fmt(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(0); }
 
   // ---------------------------------------------------------------- key handling
@@ -90,7 +95,9 @@
         var td = el("td"); var link = el("a", { href: "#/account/" + encodeURIComponent(a.account_id), "class": "account-link" }, a.name || a.account_id);
         td.appendChild(link); if (a.name) td.appendChild(el("div", { "class": "muted" }, a.account_id)); tr.appendChild(td);
         tr.appendChild(el("td", { "class": "num" }, fmt(a.score)));
-        var tt = el("td"); tt.appendChild(tierBadge(a.tier)); tr.appendChild(tt);
+        var tt = el("td"); tt.appendChild(tierBadge(a.tier));
+        if (a.override) tt.appendChild(el("div", { "class": "muted override" }, overrideText(a.override)));
+        tr.appendChild(tt);
         tr.appendChild(el("td", { "class": "reason" }, (a.top_reasons || [])[0] || ""));
         tr.appendChild(el("td", { "class": "muted" }, a.as_of || ""));
         body.appendChild(tr);
@@ -201,6 +208,8 @@
         .filter(Boolean).join(" · ");
       $("acct-score").textContent = fmt(a.score);
       var t = $("acct-tier"); clear(t); t.appendChild(tierBadge(a.tier));
+      if (a.override) t.appendChild(el("div", { "class": "muted override" }, overrideText(a.override) +
+        (a.override.note ? ": “" + a.override.note + "”" : "")));
     }).catch(fail);
     api(base + "/history").then(function (h) { historyChart(h.points); }).catch(fail);
     api(base + "/health").then(contributions).catch(fail);
