@@ -176,3 +176,16 @@ def test_ingest_scores_every_account_and_export_has_all(ingested: Path) -> None:
             assert snaps[-1].as_of >= D2.replace(day=20)  # as of its latest data, not today
     finally:
         ledger.close()
+
+
+def test_cli_override_shown_in_why_and_recap(ingested: Path) -> None:
+    r = runner.invoke(app, ["override", "orbit", "--reason-code", "champion_risk", "--tier", "At Risk",
+                            "--as-of", D2.isoformat(), "--note", "new CFO reviewing all tools", "--author", "maya"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["why", "orbit", "--from", D1.isoformat(), "--to", D2.isoformat(), "--format", "json"])
+    ov = json.loads(r.stdout)["override"]
+    assert ov["reason_code"] == "champion_risk" and ov["tier"] == "At Risk" and ov["as_of"] == D2.isoformat()
+    text = runner.invoke(app, ["why", "orbit", "--from", D1.isoformat(), "--to", D2.isoformat()]).stdout
+    assert "CSM override" in text and "computed score" in text
+    md = runner.invoke(app, ["recap", "orbit", "--as-of", D2.isoformat()]).stdout
+    assert "CSM override" in md and "new CFO" in md
