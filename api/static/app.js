@@ -154,7 +154,8 @@
       var m = el("mark", { "data-source": c.source_id }); m.textContent = text.slice(c.start, c.end);
       pre.appendChild(m);
       pre.appendChild(document.createTextNode(text.slice(c.end)));
-      $("source-title").textContent = (doc.title || doc.path || doc.kind) + (doc.occurred_at ? " · " + doc.occurred_at.slice(0, 10) : "");
+      // a file name, never the absolute path on the server
+      $("source-title").textContent = (doc.title || (doc.path ? String(doc.path).split(/[\\/]/).pop() : "") || doc.kind) + (doc.occurred_at ? " · " + doc.occurred_at.slice(0, 10) : "");
       $("source").hidden = false;
       m.scrollIntoView({ block: "center" });
       $("source").scrollIntoView({ block: "nearest" });
@@ -163,7 +164,10 @@
 
   function contributions(health) {
     var box = $("contributions"); clear(box);
-    var items = health.contributions.filter(function (c) { return Math.abs(c.points) >= 0.05; });
+    // reasons only: category starting points and 0-100 bounds are arithmetic, not something a CSM acts on
+    var items = health.contributions.filter(function (c) {
+      return Math.abs(c.points) >= 0.05 && c.kind !== "baseline" && c.kind !== "clamp";
+    });
     items.sort(function (a, b) { return Math.abs(b.points) - Math.abs(a.points); });
     var max = Math.max.apply(null, items.map(function (c) { return Math.abs(c.points); }).concat([1]));
     items.forEach(function (c) {
