@@ -111,6 +111,44 @@ def alias_of(raw: str) -> tuple[str, int] | None:
     return hit
 
 
+# Fallback when no alias matches: words in the name, first rule that matches wins. Each rule is a tuple of
+# alternatives; every alternative set must have one word-part (substring of a name token) present.
+_KEYWORDS: tuple[tuple[tuple[tuple[str, ...], ...], str], ...] = (
+    ((("ticket", "case", "incident"), ("age", "days_open", "open_days")), "ticket_age_days"),
+    ((("p1", "sev1", "sev_1", "critical", "urgent", "blocker", "priority1", "highest"), ("ticket", "case", "incident",
+                                                                                        "bug", "issue")),
+     "open_critical_tickets"),
+    ((("ticket", "case", "incident"),), "open_tickets"),
+    ((("overdue", "past_due", "pastdue", "late_payment", "unpaid", "dso", "outstanding"),), "payment_delay_days"),
+    ((("regenerat", "retry", "retries", "regen", "rerun"),), "regeneration_rate"),
+    ((("accept",),), "output_acceptance_rate"),
+    ((("workflow", "task", "job", "run", "automation"), ("complet", "success", "finish")), "workflow_completion_rate"),
+    ((("feature",), ("adopt", "usage", "used", "breadth")), "feature_adoption"),
+    ((("nps", "promoter"),), "nps"),
+    ((("csat", "satisf"),), "csat"),
+    ((("arr", "revenue", "mrr"), ("change", "growth", "delta", "diff")), "arr_change_pct"),
+    ((("login", "logon", "signin", "sign_in"),), "logins"),
+    ((("seat", "licen"), ("used", "assign", "provision", "occupied", "consumed", "utili", "active")), "seats_used"),
+    ((("seat", "licen"),), "seats_contracted"),
+    ((("active", "actives"), ("user", "member", "people", "account", "seat")), "active_users"),
+    ((("wau", "mau", "dau"),), "active_users"),
+)
+
+
+_NOT_A_COUNT = ("minute", "duration", "hour", "second", "length", "time_spent", "cost", "price", "amount")
+
+
+def keyword_of(raw: str) -> str | None:
+    """The canonical metric the words of a name point to (a reported guess: 'weekly_logins_total' -> logins)."""
+    n = "_" + normalise(raw) + "_"
+    if any(w in n for w in _NOT_A_COUNT):  # a duration or an amount is not what any canonical metric counts
+        return None
+    for groups, canon in _KEYWORDS:
+        if all(any(w in n for w in alts) for alts in groups):
+            return canon
+    return None
+
+
 # ----------------------------------------------------------------------------------------- mapping file
 @dataclass(frozen=True, slots=True)
 class FileEntry:
@@ -450,6 +488,10 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
         if unknown_enabled:
             cand[raw] = (raw, "model", None, 1, None)
             continue
+        kw = keyword_of(raw)
+        if kw is not None:
+            cand[raw] = (kw, "name words", None, 100, None)
+            continue
         cand[raw] = (None, "", None, 0, "unknown meaning: no alias matches this name; map it in metrics.yaml "
                                          "(raw name: canonical name, or ignore)")
     # second pass: one raw name per canonical per tenant (the highest priority), units and conversions
@@ -494,6 +536,9 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
                                           reason=f"means {canon} ({cobj.meaning}), but the model has no rubric "
                                                  "for it")
             continue
+        if src == "name words":
+            note = (f"matched by the words of its name (map it in metrics.yaml if that is wrong)"
+                    + (f"; {note}" if note else ""))
         out.decisions[raw] = Decision(raw, canon, src, unit, conv, factor, note, None, reads, n, lo, hi)
     return out
 

@@ -111,3 +111,17 @@ def test_rows_and_arrays_apply_the_same_mapping() -> None:
     assert stats_of_arrays(names, met, val) == stats
     new_names, new_met, new_val, keep = mm.apply_arrays(names, met, val)
     assert [(new_names[m], v) for m, v in zip(new_met[keep], new_val[keep])] == [(r[2], r[3]) for r in mapped]
+
+
+@pytest.mark.parametrize("raw,canonical", [
+    ("weekly_logins", "logins"), ("num_p1_incidents", "open_critical_tickets"),
+    ("avg_open_ticket_age_days", "ticket_age_days"), ("invoice_past_due_days", "payment_delay_days"),
+    ("active_members_30d", "active_users"), ("support_cases_open", "open_tickets"), ("nps_latest", "nps"),
+    ("avg_session_minutes", None), ("invoice_amount_overdue", None), ("widget_x", None),
+])
+def test_name_words_fallback_is_reported(raw: str, canonical: str | None) -> None:
+    st = _st(0, 40, True) if canonical != "nps" else _st(-20, 40, True)
+    d = resolve_for_model({raw: st}, default_model()).decisions[raw]
+    assert d.canonical == canonical
+    if canonical is not None:
+        assert d.source == "name words" and "words of its name" in (d.note or "")
