@@ -310,8 +310,16 @@ def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: S
     day = today()
     changes = [parse_change(c) for c in body.set]
     signals, usage, facts = service.inputs(principal.tenant, account, day)
-    w = whatif(signals, usage, account, service.model(principal.tenant), day, set_metrics=changes,
-               add_signals=body.add_signals, facts=facts)
+    model = service.model(principal.tenant)
+    # the rows and the changed metrics in the model's names and units, as scoring reads them
+    from memory.metric_files import tenant_mapping
+    from memory.scoring_inputs import map_usage_rows
+    from scoring.whatif import map_change
+
+    usage, mm = map_usage_rows(usage, model, tenant_mapping(service.settings.home, principal.tenant))
+    if mm is not None:
+        changes = [map_change(mm, c) for c in changes]
+    w = whatif(signals, usage, account, model, day, set_metrics=changes, add_signals=body.add_signals, facts=facts)
     text = narrate(w.before, w.after, account=account).text
     return WhatIfOut(
         account_id=account_id, changes=w.changes, baseline=health_out(w.before), scenario=health_out(w.after),
