@@ -394,13 +394,14 @@ def latest_data_days(inputs: Inputs) -> dict[str, date]:
 
 def score_latest(ledger: Ledger, model: Any, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
                  unresponsive_days: int = 14, mapping_file: MappingFile | None = None,
-                 drop_points: float = 10.0) -> tuple[int, int, Any]:
+                 drop_points: float = 10.0, account_ids: Iterable[str] | None = None) -> tuple[int, int, Any]:
     """Score every account of the tenant as of its latest data and store the snapshots (after an ingest, so the
     dashboard and the export never miss an account). Returns (accounts scored, new alerts, metric mapping)."""
     from scoring.batch import score_inputs
 
     inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=vendor_domains,
-                                unresponsive_days=unresponsive_days, model=model, mapping_file=mapping_file)
+                                unresponsive_days=unresponsive_days, model=model, mapping_file=mapping_file,
+                                account_ids=account_ids)
     by_day: dict[date, list[str]] = {}
     for aid, d in latest_data_days(inputs).items():
         acc = inputs.accounts[aid]

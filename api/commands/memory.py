@@ -95,7 +95,8 @@ def _print_report(report: Any, fmt: Format) -> None:
             print(f"... and {len(items) - 200} more {more}", file=sys.stderr)
 
 
-def _score_after_ingest(settings: Any, ledger: Any, workspace: Path | None) -> tuple[int, int]:
+def _score_after_ingest(settings: Any, ledger: Any, workspace: Path | None,
+                        account_ids: list[str] | None = None) -> tuple[int, int]:
     """Keep the workspace's metrics.yaml for the tenant, print the mapping's warnings once, and store a score of
     every account as of its latest data."""
     from api.commands.common import resolve_model
@@ -112,7 +113,7 @@ def _score_after_ingest(settings: Any, ledger: Any, workspace: Path | None) -> t
     mapping = tenant_mapping(settings.home, tenant)
     n, alerts, mm = score_latest(ledger, model, tenant=tenant, vendor_domains=tuple(settings.vendor_domains),
                                  unresponsive_days=settings.unresponsive_days, mapping_file=mapping,
-                                 drop_points=settings.alert_drop_points)
+                                 drop_points=settings.alert_drop_points, account_ids=account_ids)
     print_mapping_warnings(mm)
     return n, alerts
 
@@ -153,7 +154,7 @@ def ingest_command(
             else:
                 report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
         if not no_score:
-            scored = _score_after_ingest(settings, ledger, workspace)
+            scored = _score_after_ingest(settings, ledger, workspace, None if workspace is not None else [account])
     finally:
         ledger.close()
     _print_report(report, format)
