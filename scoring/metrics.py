@@ -483,7 +483,10 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
             continue
         hit = alias_of(raw)
         if hit is not None:
-            cand[raw] = (hit[0], "alias", None, 10 + hit[1], None)
+            canon = hit[0]
+            if canon in ("active_users", "seats_used") and name_unit_hint(raw) is not None and "seat_utilisation" in vocab:
+                canon = "seat_utilisation"  # 'active_users_pct': a share of the seats, not a number of people
+            cand[raw] = (canon, "alias", None, 10 + hit[1], None)
             continue
         if unknown_enabled:
             cand[raw] = (raw, "model", None, 1, None)

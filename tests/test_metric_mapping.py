@@ -125,3 +125,11 @@ def test_name_words_fallback_is_reported(raw: str, canonical: str | None) -> Non
     assert d.canonical == canonical
     if canonical is not None:
         assert d.source == "name words" and "words of its name" in (d.note or "")
+
+
+def test_a_percent_of_users_is_seat_utilisation_not_a_head_count() -> None:
+    mm = resolve_for_model({"active_users_pct": _st(20, 85, True), "weekly_active_users": _st(5, 60, True)},
+                           default_model())
+    d = mm.decisions["active_users_pct"]
+    assert d.canonical == "seat_utilisation" and d.factor == 0.01 and d.note
+    assert mm.decisions["weekly_active_users"].canonical == "active_users"
