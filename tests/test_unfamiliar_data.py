@@ -189,3 +189,14 @@ def test_cli_override_shown_in_why_and_recap(ingested: Path) -> None:
     assert "CSM override" in text and "computed score" in text
     md = runner.invoke(app, ["recap", "orbit", "--as-of", D2.isoformat()]).stdout
     assert "CSM override" in md and "new CFO" in md
+
+
+def test_ingest_keeps_the_mapping_file_for_the_tenant(ws: Path) -> None:
+    (ws / "metrics.yaml").write_text("internal_widget_count: ignore\n")
+    r = runner.invoke(app, ["ingest", "--workspace", str(ws), "--no-vectors", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert "internal_widget_count" in r.stderr and "ignored in the mapping file" in r.stderr
+    r = runner.invoke(app, ["metrics", "check", "--format", "json"])  # the stored memory, the kept mapping
+    rows = {x["raw"]: x for x in json.loads(r.stdout)["metrics"]}
+    assert rows["internal_widget_count"]["reason_unused"] == "ignored in the mapping file"
+    assert rows["weekly_active_users"]["canonical"] == "active_users"

@@ -168,7 +168,7 @@ def _table(results: list[Result]) -> None:
     for col in ("account", "as of", "score", "tier", "top reasons"):
         table.add_column(col, overflow="fold")
     for r in results:
-        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact", "cap") and it.h < 0),
+        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact", "cap") and it.h <= -5),
                        key=lambda it: it.h)[:2]
         reasons = "; ".join(f"{it.reason} ({it.h / 100:+.1f})" for it in worst)
         table.add_row(r.account_id, r.as_of.isoformat(), f"{r.total_h / 100:.2f}", r.tier, reasons)
