@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, StringConstraints
 
 from extractors.dates import RANGE_TEXT, DateRangeError, parse_day, parse_moment
 from extractors.models import Category, OutcomeKind, Tier
@@ -72,6 +72,22 @@ class AccountsIn(_In):
     accounts: list[AccountIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class OverrideOut(BaseModel):
+    id: int | None = None
+    account_id: str | None = None
+    as_of: date
+    tier: Tier
+    score: float | None = None
+    reason_code: str
+    reason: str | None = Field(default=None, description="the same as reason_code (older clients)")
+    note: str | None = None
+    author: str | None = None
+    model_ref: str | None = None
+    model_score: float | None = None
+    model_tier: Tier | None = None
+    created_at: datetime | None = None
+
+
 class AccountOut(BaseModel):
     account_id: str
     name: str | None = None
@@ -83,6 +99,7 @@ class AccountOut(BaseModel):
     as_of: date | None = None
     top_reasons: list[str] = Field(default_factory=list)
     updated_at: datetime | None = None
+    override: OverrideOut | None = Field(default=None, description="the CSM's latest override, beside the score")
 
 
 class AccountPage(BaseModel):
@@ -192,6 +209,7 @@ class ChangeOut(BaseModel):
     text: str
     drivers: list[DriverOut]
     recommended_action: dict[str, Any] | None = None
+    override: OverrideOut | None = None
 
 
 class ChangesOut(BaseModel):
@@ -255,25 +273,11 @@ class OverrideIn(_In):
 
     tier: Tier | None = None
     score: float | None = Field(default=None, ge=0, le=100)
-    reason: OverrideReason
+    # the CLI's --reason-code; "reason" is still accepted
+    reason_code: OverrideReason = Field(validation_alias=AliasChoices("reason_code", "reason"))
     note: str | None = Field(default=None, max_length=4000)
     author: str | None = Field(default=None, max_length=200)
     as_of: ApiDay | None = Field(default=None, description="the day the judgement applies to (default today)")
-
-
-class OverrideOut(BaseModel):
-    id: int
-    account_id: str
-    as_of: date
-    tier: Tier
-    score: float | None = None
-    reason: str
-    note: str | None = None
-    author: str | None = None
-    model_ref: str | None = None
-    model_score: float | None = None
-    model_tier: Tier | None = None
-    created_at: datetime
 
 
 class ScoreChangeOut(BaseModel):

@@ -193,18 +193,20 @@ class HealthService:
         return found[0][0]
 
     # ------------------------------------------------------------------------------------ scoring
-    def inputs(self, tenant: str, account: Account, as_of: date
-               ) -> tuple[list[Signal], list[UsageRow], dict[str, Any] | None, set[str]]:
+    def inputs(self, tenant: str, account: Account, as_of: date, *, model: Any = None
+               ) -> tuple[list[Signal], list[UsageRow], dict[str, Any] | None, set[str], Any]:
         """What the scorer reads for one account as of a date, through the same reader as ``compute`` and the
-        CLI: verified signals with account-level silence derived as of that date, usage, document facts and
-        the metrics expected by then."""
-        from memory.scoring_inputs import account_view, inputs_for_account
+        CLI: verified signals with account-level silence derived as of that date, usage (through the tenant's
+        metric mapping when ``model`` is given), document facts, the metrics expected by then, and the mapping."""
+        from memory.metric_files import tenant_mapping
+        from memory.scoring_inputs import account_view, inputs_for_account, map_usage_rows
 
-        usage = list(self.ledger.usage_for(account.account_id, until=as_of, tenant=tenant))
+        raw = list(self.ledger.usage_for(account.account_id, until=as_of, tenant=tenant))
+        usage, mm = map_usage_rows(raw, model, tenant_mapping(self.settings.home, tenant))
         inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
                                     tenant=tenant, rows=usage, unresponsive_days=self.settings.unresponsive_days)
         signals, facts, expected = account_view(inputs, account.account_id, as_of)
-        return signals, usage, facts, expected
+        return signals, usage, facts, expected, mm
 
     def compute(self, tenant: str, account: Account, as_of: date, *, model_name: str | None = None) -> HealthScore:
         """Score an account as of a date from what the ledger holds (nothing dated after it counts), through the
@@ -213,9 +215,12 @@ class HealthService:
         from scoring.batch import score_inputs
         from scoring.engine import compile_model, score_batch, BatchInputs
 
-        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
-                                    tenant=tenant, unresponsive_days=self.settings.unresponsive_days)
+        from memory.metric_files import tenant_mapping
+
         model = self.model(tenant, model_name)
+        inputs = inputs_for_account(self.ledger, account, as_of, vendor_domains=self.settings.vendor_domains,
+                                    tenant=tenant, unresponsive_days=self.settings.unresponsive_days, model=model,
+                                    mapping_file=tenant_mapping(self.settings.home, tenant))
         for res in score_inputs(inputs, model, [as_of]):
             return res.to_health_score()
         # an account that starts after as-of: scored anyway, on what little there is

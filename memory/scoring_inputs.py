@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from extractors.errors import HealthtraceError
-from extractors.models import HealthScore, Signal, SourceDocument
+from extractors.models import HealthScore, Signal, SourceDocument, UsageRow
 from memory.sides import vendor_domains as vendor_domains_for
 from memory.workspace import Workspace, load_workspace, parse_day
 from scoring.alerts import AlertEvent, compare
@@ -25,6 +25,22 @@ from scoring.columns import UsageColumns, columns_from_rows, columns_from_usage,
 
 if TYPE_CHECKING:
     from memory.ledger import Ledger
+    from scoring.metrics import MappingFile, MetricMapping
+    from scoring.model import ScoringModel
+
+
+def map_usage_rows(rows: Sequence[UsageRow], model: ScoringModel | None, mapping_file: MappingFile | None
+                   ) -> tuple[list[UsageRow], MetricMapping | None]:
+    """Usage rows read through the metric mapping for ``model`` (export names to canonical, units converted,
+    unused metrics left out); without a model the rows stay as they are."""
+    if model is None:
+        return list(rows), None
+    from scoring.metrics import resolve_for_model, stats_of_rows
+
+    mm = resolve_for_model(stats_of_rows(rows), model, mapping_file)
+    if mm.is_identity():
+        return list(rows), mm
+    return mm.apply_rows(rows, lambda r, name, v: UsageRow(r[0], r[1], name, v)), mm
 
 
 def _metadata(unresponsive_days: int, vendor_domains: Sequence[str], inferred: bool = False) -> Any:
@@ -105,23 +121,32 @@ def _workspace_documents(
 
 def inputs_from_workspace(
     ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules", vendor_domains: Sequence[str] = (),
-    unresponsive_days: int = 14,
+    unresponsive_days: int = 14, model: ScoringModel | None = None, mapping_file: MappingFile | None = None,
 ) -> Inputs:
-    """A loaded workspace, its documents parsed and extracted (a bad file becomes a problem line)."""
+    """A loaded workspace, its documents parsed and extracted (a bad file becomes a problem line).
+
+    With ``model`` the usage is read through the metric mapping (the workspace's ``metrics.yaml`` unless
+    ``mapping_file`` is given, then the built-in aliases and unit detection)."""
     problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
     ids = list(ws.accounts)
     starts = {a: acc.start_date for a, acc in ws.accounts.items()}
+    if model is not None and mapping_file is None:
+        from memory.metric_files import workspace_mapping
+
+        mapping_file = workspace_mapping(ws.root)
+    usage, mm = map_usage_rows(ws.usage, model, mapping_file)
     return _with_derive(Inputs(
-        accounts=ws.accounts, usage=columns_from_usage(ws.usage, ids), signals=sigs, documents=docs,
-        metric_first_day=first_days(ws.usage, starts), vendor_domains=tuple(vendor_domains) or ws.vendor_domains,
+        accounts=ws.accounts, usage=columns_from_usage(usage, ids), signals=sigs, documents=docs,
+        metric_first_day=first_days(usage, starts), vendor_domains=tuple(vendor_domains) or ws.vendor_domains,
         problems=problems,
-        extractor_versions=versions,
+        extractor_versions=versions, metric_mapping=mm,
     ), unresponsive_days)
 
 
 def inputs_for_totals(
     root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules",
     vendor_domains: Sequence[str] = (), block_chars: int = 1 << 24, unresponsive_days: int = 14,
+    model: ScoringModel | None = None, mapping_file: MappingFile | None = None,
 ) -> Inputs | None:
     """A workspace read for totals only (``score --format jsonl``): usage.csv goes straight into columns.
 
@@ -130,23 +155,31 @@ def inputs_for_totals(
     ws = load_workspace(root, max_rows=max_rows, with_usage=False)
     ids = list(ws.accounts)
     usage_path = Path(root) / "usage.csv"
+    mm = None
+    if model is not None and mapping_file is None:
+        from memory.metric_files import workspace_mapping
+
+        mapping_file = workspace_mapping(root)
     if usage_path.exists():
-        cols = read_usage_csv(usage_path, ids, max_rows, block_chars=block_chars)
-        if cols is None:
+        got = read_usage_csv(usage_path, ids, max_rows, block_chars=block_chars, model=model,
+                             mapping_file=mapping_file)
+        if got is None:
             return None
+        cols, mm = got if isinstance(got, tuple) else (got, None)
     else:
         cols = empty_columns(ids)
     problems, docs, sigs, versions = _workspace_documents(ws, max_bytes=max_bytes, extractor=extractor)
     return _with_derive(Inputs(
         accounts=ws.accounts, usage=cols, signals=sigs, documents=docs,
         metric_first_day=first_days_of(cols, ids, {a: acc.start_date for a, acc in ws.accounts.items()}),
-        vendor_domains=tuple(vendor_domains) or ws.vendor_domains, problems=problems, extractor_versions=versions,
+        vendor_domains=tuple(vendor_domains) or ws.vendor_domains, problems=problems, extractor_versions=versions, metric_mapping=mm,
     ), unresponsive_days)
 
 
 def inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
                        until: date | None = None, account_ids: Iterable[str] | None = None,
-                       unresponsive_days: int = 14) -> Inputs:
+                       unresponsive_days: int = 14, model: ScoringModel | None = None,
+                       mapping_file: MappingFile | None = None) -> Inputs:
     """The stored memory: accounts, verified signals, usage and documents (only what is dated by ``until``)."""
     accounts = {a.account_id: a for a in ledger.list_accounts(tenant)}
     if account_ids is not None:
@@ -165,9 +198,11 @@ def inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domain
             docs[aid] = d
     starts = {a: acc.start_date for a, acc in accounts.items()}
     versions = sorted({(s.extractor, s.extractor_version) for ss in sigs.values() for s in ss})
+    rows, mm = map_usage_rows(rows, model, mapping_file)
     return _with_derive(Inputs(accounts=accounts, usage=columns_from_usage(rows, sorted(accounts)), signals=sigs,
                                documents=docs, metric_first_day=first_days(rows, starts),
-                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions)),
+                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions),
+                               metric_mapping=mm),
                         unresponsive_days)
 
 
@@ -207,7 +242,8 @@ def store_results(
 
 
 def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
-                   block_chars: int = 1 << 24) -> UsageColumns | None:
+                   block_chars: int = 1 << 24, model: ScoringModel | None = None,
+                   mapping_file: MappingFile | None = None) -> UsageColumns | tuple[UsageColumns, Any] | None:
     """``usage.csv`` straight into columns, or None when the file is not plain and clean.
 
     Plain: no quotes, no blank lines, ``\n`` or ``\r\n`` line ends, the header's number of fields on every
@@ -215,6 +251,7 @@ def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
     and such a file splits into fields with ``str.split`` (no Python object per row besides its strings, so no
     garbage-collector churn). Anything else returns None and the caller reads the file with
     :func:`load_workspace`, which handles quoting and reports each bad row with its line.
+    With ``model``: (columns read through the metric mapping, the mapping).
     """
     index = {a: i for i, a in enumerate(account_ids)}
     days: dict[str, int] = {}
@@ -292,18 +329,29 @@ def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
     else:
         acc = day = met = np.zeros(0, dtype=np.int64)
         val = np.zeros(0)
-    return columns_from_rows(acc, day, met, val, list(account_ids), [metric_names[i] for i in order])
+    names = [metric_names[i] for i in order]
+    if model is None:
+        return columns_from_rows(acc, day, met, val, list(account_ids), names)
+    from scoring.metrics import resolve_for_model, stats_of_arrays
+
+    mm = resolve_for_model(stats_of_arrays(names, met, val), model, mapping_file)
+    if not mm.is_identity():
+        new_names, new_met, new_val, keep = mm.apply_arrays(names, met, val)
+        acc, day, met, val, names = acc[keep], day[keep], new_met[keep], new_val[keep], new_names
+    return columns_from_rows(acc, day, met, val, list(account_ids), names), mm
 
 
 
 
 def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_domains: Sequence[str] = (),
                        tenant: str = "default", rows: list[Any] | None = None,
-                       unresponsive_days: int = 14) -> Inputs:
+                       unresponsive_days: int = 14, model: ScoringModel | None = None,
+                       mapping_file: MappingFile | None = None) -> Inputs:
     """One account from the stored memory as of a date (``rows``: its usage when the caller has read it)."""
     aid = account.account_id
     if rows is None:
         rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
+    rows, mm = map_usage_rows(rows, model, mapping_file)
     signals = ledger.signals_for(aid, until=as_of, verified_only=True, tenant=tenant)
     docs = ledger.documents_for(aid, tenant)
     vendors, inferred = vendor_domains_for(ledger, vendor_domains, tenant)  # workspace-wide, never this account's
@@ -311,6 +359,7 @@ def inputs_for_account(ledger: Ledger, account: Any, as_of: date, *, vendor_doma
         accounts={aid: account}, usage=columns_from_usage(rows, [aid]),
         signals={aid: signals} if signals else {}, documents={aid: docs} if docs else {},
         metric_first_day=first_days(rows, {aid: account.start_date}), vendor_domains=vendors,
+        metric_mapping=mm,
     ), unresponsive_days, inferred=inferred)
 
 
@@ -333,3 +382,56 @@ def signals_as_of(inputs: Inputs, account_id: str, as_of: date) -> list[Signal]:
     if docs and inputs.derive is not None:
         sigs = [s for s in sigs if s.extractor != inputs.derived_by] + inputs.derive(docs, as_of)
     return sigs
+
+
+def latest_data_days(inputs: Inputs) -> dict[str, date]:
+    """Per account, the day of its latest data (usage row, document or signal); accounts with none left out."""
+    from scoring.columns import _BIG
+    from scoring.engine import signal_day
+
+    out: dict[str, int] = {}
+    cols = inputs.usage
+    if cols is not None and len(cols.key):
+        series = cols.key // _BIG
+        day = cols.key - series * _BIG
+        last = np.full(len(cols.rstart), -1, dtype=np.int64)
+        np.maximum.at(last, series, day)
+        for aid, row in cols.account_row.items():
+            sids = cols.sid_of[row]
+            sids = sids[sids >= 0]
+            if len(sids):
+                out[aid] = int(last[sids].max())
+    for aid, docs in inputs.documents.items():
+        for d in docs:
+            if d.occurred_at is not None:
+                out[aid] = max(out.get(aid, 0), d.occurred_at.date().toordinal())
+    for aid, sigs in inputs.signals.items():
+        for s in sigs:
+            d = signal_day(s)
+            if d is not None:
+                out[aid] = max(out.get(aid, 0), d.toordinal())
+    return {a: date.fromordinal(o) for a, o in out.items() if a in inputs.accounts}
+
+
+def score_latest(ledger: Ledger, model: Any, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
+                 unresponsive_days: int = 14, mapping_file: MappingFile | None = None,
+                 drop_points: float = 10.0, account_ids: Iterable[str] | None = None) -> tuple[int, int, Any]:
+    """Score every account of the tenant as of its latest data and store the snapshots (after an ingest, so the
+    dashboard and the export never miss an account). Returns (accounts scored, new alerts, metric mapping)."""
+    from scoring.batch import score_inputs
+
+    inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=vendor_domains,
+                                unresponsive_days=unresponsive_days, model=model, mapping_file=mapping_file,
+                                account_ids=account_ids)
+    by_day: dict[date, list[str]] = {}
+    for aid, d in latest_data_days(inputs).items():
+        acc = inputs.accounts[aid]
+        if acc.start_date is not None and acc.start_date > d:
+            d = acc.start_date
+        by_day.setdefault(d, []).append(aid)
+    results = []
+    for d in sorted(by_day):
+        results.extend(score_inputs(inputs, model, [d], account_ids=by_day[d]))
+    saved, alerts = store_results(ledger, results, drop_points=drop_points,
+                                  extractor_versions=inputs.extractor_versions, tenant=tenant)
+    return len({r.account_id for r in results}), len(alerts), inputs.metric_mapping

@@ -40,6 +40,8 @@ class Inputs:
     # set by the reader when an extractor derives account-level signals: its name and the function
     derived_by: str | None = None
     derive: DeriveSignals | None = None
+    # how the raw metric names were read (scoring.metrics.MetricMapping), None when read as they are
+    metric_mapping: Any = None
 
 
 def _prepare(inputs: Inputs, ids: Sequence[str], d: date, cm: CompiledModel
@@ -71,6 +73,17 @@ def _prepare(inputs: Inputs, ids: Sequence[str], d: date, cm: CompiledModel
     expected = metrics_as_of(inputs.metric_first_day, d)
     return BatchInputs(accounts, cols, sb if len(sb.account) else None, facts if any_facts else None, expected,
                        merged), merged
+
+
+def _unused_note(mm: Any) -> str | None:
+    """One note naming the workspace's metrics that do not count (each reason: ``healthtrace metrics check``)."""
+    if mm is None:
+        return None
+    names = mm.unused()
+    if not names:
+        return None
+    more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+    return (f"metric(s) not used: {', '.join(names[:8])}{more} (see healthtrace metrics check for why)")
 
 
 def _groups(inputs: Inputs, model: ScoringModel, ids: Sequence[str], d: date
@@ -107,7 +120,10 @@ def score_inputs(
             batch, _ = _prepare(inputs, members, d, cm)
             res = score_batch(batch, cm, d, explain=True, digest=digest)
             assert res.accounts is not None
+            unused = _unused_note(inputs.metric_mapping)
             for r in res.accounts:
+                if unused:
+                    r.notes.append(unused)
                 if profiled:  # the snapshot names the model file (its hash); the note names the profile
                     r.model_hash = model.content_hash
                     r.notes.append(f"segment profile {inputs.accounts[r.account_id].segment!r} of model "

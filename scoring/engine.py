@@ -733,6 +733,15 @@ def _explain(i: int, account: Account, as_of: date, items: list[_Col], sig: _Sig
     elif no_measured:
         out.insert(0, Item("baseline:no_data", "baseline", None, level, None,
                            "no usage or facts yet: the score starts from the model's no-data score", "no_data"))
+    counted_metrics = sorted({it.metric for it in items if it.kind == "metric" and it.present[i] and it.has_value[i]
+                              and measured[it.cat]})
+    counted_facts = sorted({it.metric for it in items if it.kind == "fact" and it.present[i]
+                            and (not it.needs_other or own[it.cat])})
+    n_sig = len(mine)
+    notes.append("data coverage: " + "; ".join((
+        f"metrics {', '.join(counted_metrics)}" if counted_metrics else "no usage metrics",
+        f"facts {', '.join(counted_facts)}" if counted_facts else "no facts",
+        f"{n_sig} verified signal(s)")))
     if missing and not bool(res["no_data"][i]):
         notes.append(f"no data for {', '.join(missing)}: their weight is shared among the categories with data")
     so_names = [CATEGORIES[c] for c in range(N_CAT) if signal_only[c]]

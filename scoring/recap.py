@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from extractors.models import Account, Citation, Contribution, HealthScore
 
@@ -68,6 +68,7 @@ def render_recap(
     days: int = 30,
     source_kinds: Mapping[str, str] | None = None,
     max_drivers: int = 6,
+    override: Mapping[str, Any] | None = None,
 ) -> str:
     """Markdown: score and tier, what changed over ``days``, cited evidence, open risks, next steps."""
     if audience not in ("csm", "exec"):
@@ -88,6 +89,10 @@ def render_recap(
         if narrative.tier_move != "none":
             status += f" (was {narrative.from_tier})"
     lines.append(status + ".  ")
+    if override:  # the CSM's own call, beside the computed score (never mixed into it)
+        from scoring.overrides import override_sentence
+
+        lines.append(md_escape(override_sentence(override, score.score)) + "  ")
     if account.end_date is not None:
         left = (account.end_date - score.as_of).days
         when = f"in {left} days" if left >= 0 else f"{-left} days ago"

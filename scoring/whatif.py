@@ -62,6 +62,21 @@ def parse_change(text: str) -> MetricChange:
     return MetricChange(metric, "set", num)
 
 
+def map_change(mm: object, ch: MetricChange) -> MetricChange:
+    """A change named by a raw export name, in the canonical metric and its unit (``mm``: a MetricMapping)."""
+    d = getattr(mm, "decisions", {}).get(ch.metric)
+    if d is None:
+        return ch
+    if d.canonical is None:
+        raise InputError(f"--set: metric {ch.metric!r} is not used by the score: {d.reason}")
+    value = ch.value
+    if ch.op != "scale":
+        value = mm.convert_value(d, value)  # type: ignore[attr-defined]
+        if ch.op == "add" and d.convert not in ("none", "scale"):
+            raise InputError(f"--set: {ch.metric} is converted ({d.note}); set it to a value or scale it by %")
+    return MetricChange(d.canonical, ch.op, value)
+
+
 def _window_for(model: ScoringModel, metric: str) -> int:
     wins = [r.window_days for r in model.metrics if r.metric == metric or r.denominator == metric]
     return min(max(wins), 3650) if wins else 30

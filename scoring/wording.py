@@ -56,8 +56,10 @@ METRIC_LABELS: dict[str, str] = {
     "workflow_completion_rate": "workflow completion",
     "arr_change_pct": "ARR change",
     "nps": "NPS",
+    "nps_response": "NPS from survey answers",
     "csat": "CSAT",
     "open_critical_tickets": "open critical tickets",
+    "open_tickets": "open support tickets",
     "ticket_age_days": "the age of open tickets",
     "payment_delay_days": "invoice days overdue",
 }

@@ -264,6 +264,35 @@ def test_override_is_recorded_beside_the_model_score(client, seeded):
     assert r.status_code == 422
 
 
+def test_override_shown_beside_the_score_everywhere(client, seeded):
+    aid = seeded.account_id
+    r = client.post(f"/v1/accounts/{aid}/overrides", headers=seeded.write,
+                    json={"tier": "At Risk", "reason_code": "champion_risk", "note": "Dana is leaving", "author": "sam"})
+    assert r.status_code == 201, r.text
+    assert r.json()["reason_code"] == "champion_risk"
+    computed = client.get(f"/v1/accounts/{aid}", headers=seeded.read).json()
+    assert computed["override"]["tier"] == "At Risk" and computed["override"]["reason_code"] == "champion_risk"
+    assert computed["score"] is not None  # the computed score stays, the override is beside it
+    page = client.get("/v1/accounts", headers=seeded.read).json()
+    assert next(a for a in page["items"] if a["account_id"] == aid)["override"]["author"] == "sam"
+    why = client.get(f"/v1/accounts/{aid}/why", headers=seeded.read).json()
+    assert why["override"]["reason_code"] == "champion_risk"
+    recap = client.get(f"/v1/accounts/{aid}/recap", headers=seeded.read).json()["markdown"]
+    assert "CSM override" in recap and "At Risk" in recap
+    rows = list(csv.DictReader(io.StringIO(client.get("/v1/export/scores", headers=seeded.read).text)))
+    row = next(x for x in rows if x["account_id"] == aid)
+    assert row["override_tier"] == "At Risk" and row["override_reason_code"] == "champion_risk" and row["score"]
+
+
+def test_export_lists_unscored_accounts(client, seeded):
+    r = client.put("/v1/accounts", headers=seeded.write, json={"accounts": [{"account_id": "brand-new"}]})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(client.get("/v1/export/scores", headers=seeded.read).text)))
+    new = [x for x in rows if x["account_id"] == "brand-new"]
+    assert new and new[0]["tier"] == "not scored" and new[0]["score"] == ""
+    assert rows[-1]["account_id"] == "brand-new"  # scored accounts first
+
+
 def test_rescore_route(client, seeded):
     r = client.post(f"/v1/accounts/{seeded.account_id}/rescore", headers=seeded.write)
     assert r.status_code == 200 and r.json()["as_of"] == today().isoformat()

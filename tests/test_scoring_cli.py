@@ -247,8 +247,16 @@ def test_eval_workspace_smoke(tmp_path: Path) -> None:
             if i == 0 or line.split(",", 1)[0] in keep:
                 out.write(line)
     shutil.copy(root / "outcomes.csv", small / "outcomes.csv")
+    # the default model reads no metric of unknown meaning: every metric is reported as unused, scores stay put
+    r = runner.invoke(app, ["score", "--workspace", str(small), "--as-of", "2013-11-01", "--format", "jsonl"])
+    assert r.exit_code == 0, r.output
+    assert "not used" in r.stderr and len({x["score"] for x in jsonl(r.stdout)}) == 1
+    # a model that opts into the generic activity reading of unknown metrics scores them
+    text = (Path(__file__).parents[1] / "scoring" / "default_model.yaml").read_text()
+    model = tmp_path / "generic.yaml"
+    model.write_text(text.replace("  enabled: false", "  enabled: true"))
     r = runner.invoke(app, ["score", "--workspace", str(small), "--as-of", "2013-11-01", "--as-of", "2014-02-01",
-                            "--format", "jsonl"])
+                            "--format", "jsonl", "--model", str(model)])
     assert r.exit_code == 0, r.output
     recs = jsonl(r.stdout)
     assert len(recs) >= 300 and len({x["score"] for x in recs}) > 10

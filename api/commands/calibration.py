@@ -259,7 +259,7 @@ def whatif_command(
         ws = load_workspace(workspace)
         if account not in ws.accounts:
             raise InputError(f"account {account!r} is not in {workspace}/accounts.csv")
-        inputs = inputs_from_workspace(ws, vendor_domains=_vendors(), unresponsive_days=_unresponsive())
+        inputs = inputs_from_workspace(ws, vendor_domains=_vendors(), unresponsive_days=_unresponsive(), model=m)
         acc = ws.accounts[account]
         rows = [r for r in ws.usage if r.account_id == account]
     else:
@@ -267,9 +267,20 @@ def whatif_command(
 
         ledger = _ledger()
         acc = ledger.get_account(account, tenant)
+        from api.settings import get_settings
+        from memory.metric_files import tenant_mapping
+
         inputs = inputs_from_ledger(ledger, tenant=tenant, until=d, account_ids=[account], vendor_domains=_vendors(),
-                                    unresponsive_days=_unresponsive())
+                                    unresponsive_days=_unresponsive(), model=m,
+                                    mapping_file=tenant_mapping(get_settings().home, tenant))
         rows = ledger.usage_for(account, until=d, tenant=tenant)
+    mm = inputs.metric_mapping
+    if mm is not None:  # the rows and the changed metrics in the model's names and units, as scoring reads them
+        from extractors.models import UsageRow
+        from scoring.whatif import map_change
+
+        rows = mm.apply_rows(rows, lambda r, name, v: UsageRow(r[0], r[1], name, v))
+        changes = [map_change(mm, c) for c in changes]
     from memory.scoring_inputs import account_view
 
     signals, facts, expected = account_view(inputs, account, d)
@@ -287,7 +298,9 @@ def whatif_command(
 # ----------------------------------------------------------------------------------------- feedback
 def override_command(
     account: Annotated[str, typer.Argument(help="Account id (in the stored memory).")],
-    reason: Annotated[str, typer.Option(help="Reason code (champion_risk, budget_cut, competitor, ...).")],
+    reason: Annotated[str, typer.Option("--reason-code", "--reason",
+                                        help="Reason code (champion_risk, budget_cut, competitor, ...); the API's "
+                                             "reason_code.")],
     tier: Annotated[str | None, typer.Option(help="Healthy | Attention | At Risk | Critical.")] = None,
     score: Annotated[float | None, typer.Option(help="The CSM's score 0-100.")] = None,
     note: Annotated[str | None, typer.Option(help="Free text.")] = None,

@@ -96,6 +96,29 @@ def _print_report(report: Any, fmt: Format) -> None:
             print(f"... and {len(items) - 200} more {more}", file=sys.stderr)
 
 
+def _score_after_ingest(settings: Any, ledger: Any, workspace: Path | None,
+                        account_ids: list[str] | None = None) -> tuple[int, int]:
+    """Keep the workspace's metrics.yaml for the tenant, print the mapping's warnings once, and store a score of
+    every account as of its latest data."""
+    from api.commands.common import resolve_model
+    from api.commands.scoring import print_mapping_warnings
+    from memory.metric_files import save_tenant_mapping, tenant_mapping, workspace_mapping_path
+    from memory.scoring_inputs import score_latest
+
+    tenant = "default"
+    if workspace is not None:
+        src = workspace_mapping_path(workspace)
+        if src is not None:
+            save_tenant_mapping(settings.home, tenant, src)
+    model = resolve_model(None, settings, tenant=tenant)
+    mapping = tenant_mapping(settings.home, tenant)
+    n, alerts, mm = score_latest(ledger, model, tenant=tenant, vendor_domains=tuple(settings.vendor_domains),
+                                 unresponsive_days=settings.unresponsive_days, mapping_file=mapping,
+                                 drop_points=settings.alert_drop_points, account_ids=account_ids)
+    print_mapping_warnings(mm)
+    return n, alerts
+
+
 def ingest_command(
     files: Annotated[list[Path] | None, typer.Argument(help="Single documents to ingest (needs --account).")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (accounts.csv, usage.csv, outcomes.csv, documents/).")] = None,
@@ -104,8 +127,10 @@ def ingest_command(
     extractor: Annotated[str | None, typer.Option(help="Extractor: rules, llm, hybrid (default: HEALTHTRACE_EXTRACTOR, rules).")] = None,
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
+    no_score: Annotated[bool, typer.Option("--no-score", help="Do not score the accounts after the ingest.")] = False,
 ) -> None:
-    """Load a workspace or single documents into the ledger and the vector memory. Re-running adds nothing."""
+    """Load a workspace or single documents into the ledger and the vector memory, then score every account as
+    of its latest data (the metric mapping's warnings are printed once). Re-running adds nothing."""
     from extractors.errors import InputError
     from memory.ingest import IngestOptions, ingest_files, ingest_workspace
 
@@ -122,15 +147,20 @@ def ingest_command(
         create_account=create_account,
         metadata_options={"unresponsive_days": settings.unresponsive_days, "vendor_domains": list(settings.vendor_domains)},
     )
+    scored = None
     try:
         with _progress(True) as progress:
             if workspace is not None:
                 report = ingest_workspace(ledger, workspace, options, vectors=vectors, progress=progress)
             else:
                 report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
+        if not no_score:
+            scored = _score_after_ingest(settings, ledger, workspace, None if workspace is not None else [account])
     finally:
         ledger.close()
     _print_report(report, format)
+    if scored is not None:
+        print(f"{scored[0]} account(s) scored as of their latest data, {scored[1]} new alert(s)", file=sys.stderr)
     if report.documents_failed:  # the others were stored; the exit code still says something failed
         print(f"error: {report.documents_failed} document(s) failed (listed above); the others were stored",
               file=sys.stderr)

@@ -77,12 +77,13 @@ def score_command(
             quick = format is ScoreFormat.jsonl and not save and not full
             inputs = inputs_for_totals(workspace, max_rows=settings.max_csv_rows, max_bytes=settings.max_file_bytes,
                                        extractor=extractor, vendor_domains=settings.vendor_domains,
-                                       unresponsive_days=settings.unresponsive_days) if quick else None
+                                       unresponsive_days=settings.unresponsive_days,
+                                       model=scoring_model) if quick else None
             if inputs is None:
                 ws = load_workspace(workspace, max_rows=settings.max_csv_rows)
                 inputs = inputs_from_workspace(ws, max_bytes=settings.max_file_bytes, extractor=extractor,
                                                vendor_domains=settings.vendor_domains,
-                                               unresponsive_days=settings.unresponsive_days)
+                                               unresponsive_days=settings.unresponsive_days, model=scoring_model)
             for p in inputs.problems[:20]:
                 print(f"warning: {p}", file=sys.stderr)
             if len(inputs.problems) > 20:
@@ -91,8 +92,12 @@ def score_command(
             from memory.ledger import Ledger
 
             ledger = Ledger.from_settings(settings)
+            from memory.metric_files import tenant_mapping
+
             inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=settings.vendor_domains,
-                                        until=max(dates), unresponsive_days=settings.unresponsive_days)
+                                        until=max(dates), unresponsive_days=settings.unresponsive_days,
+                                        model=scoring_model, mapping_file=tenant_mapping(settings.home, tenant))
+        print_mapping_warnings(inputs.metric_mapping)
         ids = None
         if account:
             unknown = [a for a in account if a not in inputs.accounts]
@@ -144,6 +149,17 @@ def score_command(
             ledger.close()
 
 
+def print_mapping_warnings(mm: object, limit: int = 30) -> None:
+    """The metric mapping's warnings (conversions, unused metrics), once per command, on stderr."""
+    if mm is None:
+        return
+    lines = mm.warnings()  # type: ignore[attr-defined]
+    for line in lines[:limit]:
+        print(f"warning: {line}", file=sys.stderr)
+    if len(lines) > limit:
+        print(f"warning: {len(lines) - limit} more metric warning(s): see healthtrace metrics check", file=sys.stderr)
+
+
 def _table(results: list[Result]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -152,7 +168,7 @@ def _table(results: list[Result]) -> None:
     for col in ("account", "as of", "score", "tier", "top reasons"):
         table.add_column(col, overflow="fold")
     for r in results:
-        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact", "cap") and it.h < 0),
+        worst = sorted((it for it in r.items if it.kind in ("signal", "metric", "fact", "cap") and it.h <= -5),
                        key=lambda it: it.h)[:2]
         reasons = "; ".join(f"{it.reason} ({it.h / 100:+.1f})" for it in worst)
         table.add_row(r.account_id, r.as_of.isoformat(), f"{r.total_h / 100:.2f}", r.tier, reasons)

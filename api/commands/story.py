@@ -53,7 +53,7 @@ def _day(value: str | None, option: str) -> date | None:
 # ----------------------------------------------------------------------------------------- scores
 def score_from_ledger(
     ledger: Ledger, account: Account, model: ScoringModel, as_of: date, *, vendor_domains: tuple[str, ...] = (),
-    tenant: str = "default", rows: list[UsageRow] | None = None,
+    tenant: str = "default", rows: list[UsageRow] | None = None, mapping_file: Any = None,
 ) -> HealthScore | None:
     """Score one account from the stored memory as the batch scorer does (None before the account started).
 
@@ -61,7 +61,8 @@ def score_from_ledger(
     from memory.scoring_inputs import inputs_for_account
     from scoring.batch import score_inputs
 
-    inputs = inputs_for_account(ledger, account, as_of, vendor_domains=vendor_domains, tenant=tenant, rows=rows)
+    inputs = inputs_for_account(ledger, account, as_of, vendor_domains=vendor_domains, tenant=tenant, rows=rows,
+                                model=model, mapping_file=mapping_file)
     for res in score_inputs(inputs, model, [as_of]):
         return res.to_health_score()
     return None
@@ -69,7 +70,7 @@ def score_from_ledger(
 
 def resolve_score(
     ledger: Ledger, account: Account, model: ScoringModel, as_of: date, *, vendor_domains: tuple[str, ...] = (),
-    tenant: str = "default",
+    tenant: str = "default", mapping_file: Any = None,
 ) -> HealthScore:
     """The stored snapshot of that exact date, else a fresh score from the ledger, else the latest earlier one."""
     aid = account.account_id
@@ -79,7 +80,7 @@ def resolve_score(
     rows = ledger.usage_for(aid, until=as_of, tenant=tenant)
     if rows or ledger.signals_for(aid, until=as_of, tenant=tenant):  # any input at all, verified or not
         fresh = score_from_ledger(ledger, account, model, as_of, vendor_domains=vendor_domains, tenant=tenant,
-                                  rows=rows)
+                                  rows=rows, mapping_file=mapping_file)
         if fresh is not None:
             return fresh
     if snap is not None:
@@ -88,6 +89,27 @@ def resolve_score(
         f"no score for account {aid!r} on or before {as_of.isoformat()}: ingest its data or run "
         "`healthtrace score` first"
     )
+
+
+def _override(ledger: Ledger, account_id: str, tenant: str, on: date) -> dict[str, Any] | None:
+    """The CSM's latest override dated on or before ``on`` (shown beside the computed score)."""
+    from memory.feedback import FeedbackStore
+    from scoring.overrides import latest_override
+
+    return latest_override(FeedbackStore(ledger).overrides(account_id=account_id, tenant=tenant), on)
+
+
+def _json_override(ov: dict[str, Any] | None) -> dict[str, Any] | None:
+    if ov is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in ov.items()}
+
+
+def _mapping(settings: Any, tenant: str) -> Any:
+    """The tenant's metric mapping file kept by ``ingest --workspace`` (None: aliases and unit detection only)."""
+    from memory.metric_files import tenant_mapping
+
+    return tenant_mapping(settings.home, tenant)
 
 
 def _latest_date(ledger: Ledger, aid: str, model_id: str, tenant: str) -> date:
@@ -163,17 +185,26 @@ def why_command(
             raise InputError(f"the period is over {MAX_DAYS} days")
         if acc.start_date is not None and start < acc.start_date:
             start = acc.start_date
-        after = resolve_score(ledger, acc, scoring_model, end, vendor_domains=vendors, tenant=tenant)
-        before = resolve_score(ledger, acc, scoring_model, start, vendor_domains=vendors, tenant=tenant)
+        after = resolve_score(ledger, acc, scoring_model, end, vendor_domains=vendors, tenant=tenant,
+                               mapping_file=_mapping(settings, tenant))
+        before = resolve_score(ledger, acc, scoring_model, start, vendor_domains=vendors, tenant=tenant,
+                               mapping_file=_mapping(settings, tenant))
         kinds = source_kinds(ledger, account, tenant)
+        override = _override(ledger, account, tenant, end)
     finally:
         ledger.close()
     n = narrate(before, after, account=acc, playbooks=pb, source_kinds=kinds)
     if format is TextOrJson.json:
-        json.dump(narrative_json(n), sys.stdout, ensure_ascii=False, indent=2)
+        data = narrative_json(n)
+        data["override"] = _json_override(override)
+        json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return
     print(n.text)
+    if override is not None:
+        from scoring.overrides import override_sentence
+
+        print(override_sentence(override, after.score))
     if n.drivers:
         print()
         print(f"Drivers ({n.from_as_of.isoformat()} -> {n.to_as_of.isoformat()}, {n.delta:+.1f} points):")
@@ -202,18 +233,22 @@ def recap_command(
         acc = ledger.get_account(account, tenant)
         end = _day(as_of, "--as-of") or _latest_date(ledger, account, scoring_model.id, tenant)
         start = end - timedelta(days=days)
-        current = resolve_score(ledger, acc, scoring_model, end, vendor_domains=vendors, tenant=tenant)
+        current = resolve_score(ledger, acc, scoring_model, end, vendor_domains=vendors, tenant=tenant,
+                               mapping_file=_mapping(settings, tenant))
         previous = None
         if acc.start_date is None or start >= acc.start_date:
             try:
-                previous = resolve_score(ledger, acc, scoring_model, start, vendor_domains=vendors, tenant=tenant)
+                previous = resolve_score(ledger, acc, scoring_model, start, vendor_domains=vendors, tenant=tenant,
+                               mapping_file=_mapping(settings, tenant))
             except NotFoundError:
                 previous = None
         kinds = source_kinds(ledger, account, tenant)
+        override = _override(ledger, account, tenant, end)
     finally:
         ledger.close()
     n = narrate(previous, current, account=acc, playbooks=pb, source_kinds=kinds) if previous is not None else None
-    md = render_recap(acc, current, n, audience=audience.value, days=days, source_kinds=kinds)  # type: ignore[arg-type]
+    md = render_recap(acc, current, n, audience=audience.value, days=days, source_kinds=kinds,  # type: ignore[arg-type]
+                      override=override)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(md, encoding="utf-8")
@@ -286,7 +321,7 @@ def run_demo(
 
         t1 = time.perf_counter()
         inputs = inputs_from_ledger(ledger, vendor_domains=vendors, until=dates[-1],
-                                    unresponsive_days=settings.unresponsive_days)
+                                    unresponsive_days=settings.unresponsive_days, model=model)
         results = list(score_inputs(inputs, model, dates))
         saved, alerts = store_results(ledger, results, drop_points=settings.alert_drop_points,
                                       extractor_versions=inputs.extractor_versions)

@@ -67,12 +67,21 @@ def score_change(r: Rescored) -> ScoreChangeOut:
     )
 
 
-def _account_out(a: Account, s: HealthScore | None, updated_at: datetime | None = None) -> AccountOut:
+def _account_out(a: Account, s: HealthScore | None, updated_at: datetime | None = None,
+                 override: OverrideOut | None = None) -> AccountOut:
     return AccountOut(
         account_id=a.account_id, name=a.name, segment=a.segment, start_date=a.start_date, end_date=a.end_date,
         score=s.score if s else None, tier=s.tier if s else None, as_of=s.as_of if s else None,
-        top_reasons=top_reasons(s) if s else [], updated_at=updated_at,
+        top_reasons=top_reasons(s) if s else [], updated_at=updated_at, override=override,
     )
+
+
+def _overrides_by_account(service: object, tenant: str) -> dict[str, OverrideOut]:
+    from scoring.overrides import latest_by_account
+
+    rows = service.feedback.overrides(tenant=tenant)  # type: ignore[attr-defined]
+    by_id = {r.get("id"): r for r in rows}
+    return {aid: _override_out({**by_id.get(v["id"], {}), **v}) for aid, v in latest_by_account(rows).items()}
 
 
 @router.put("", response_model=UpsertResult)
@@ -125,13 +134,15 @@ def list_accounts(
     else:
         kept.sort(key=lambda r: ((r[0].name or r[0].account_id).lower(), r[0].account_id))
     page = kept[offset : offset + limit]
-    items = [_account_out(a, s, at) for a, s, at in page]
+    overrides = _overrides_by_account(service, principal.tenant) if page else {}
+    items = [_account_out(a, s, at, overrides.get(a.account_id)) for a, s, at in page]
     return AccountPage(items=items, total=len(kept), limit=limit, offset=offset, tiers=tiers)
 
 
 @router.get("/{account_id}", response_model=AccountOut)
 def get_account(account_id: AccountId, principal: Reader, service: Service) -> AccountOut:
-    return _account_out(service.account(principal.tenant, account_id), service.latest(principal.tenant, account_id))
+    return _account_out(service.account(principal.tenant, account_id), service.latest(principal.tenant, account_id),
+                        override=_latest_override(service, principal.tenant, account_id))
 
 
 @router.get("/{account_id}/health", response_model=HealthOut)
@@ -217,7 +228,9 @@ async def get_why(
         raise InputError(f"since ({start}) must be before the score date ({after.as_of})")
     if before is None or before.as_of != start:
         before = service.health_of(principal.tenant, account, start)
-    return change_out(narrate(before, after, account=account, source_kinds=kinds))
+    out = change_out(narrate(before, after, account=account, source_kinds=kinds))
+    out.override = _latest_override(service, principal.tenant, account_id, after.as_of)
+    return out
 
 
 @router.get("/{account_id}/recap", response_model=RecapOut)
@@ -237,7 +250,9 @@ def get_recap(
     before = service.health_of(principal.tenant, account, now.as_of - timedelta(days=days))
     kinds = service.source_kinds(principal.tenant, account_id)
     story = narrate(before, now, account=account, source_kinds=kinds) if before.as_of < now.as_of else None
-    md = render_recap(account, now, story, audience=audience, days=days, source_kinds=kinds)
+    ov = _latest_override(service, principal.tenant, account_id, now.as_of)
+    md = render_recap(account, now, story, audience=audience, days=days, source_kinds=kinds,
+                      override=ov.model_dump() if ov is not None else None)
     return RecapOut(account_id=account_id, as_of=now.as_of, audience=audience, markdown=md)
 
 
@@ -294,9 +309,14 @@ def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: S
     account = service.account(principal.tenant, account_id)
     day = today()
     changes = [parse_change(c) for c in body.set]
-    signals, usage, facts, expected = service.inputs(principal.tenant, account, day)
-    w = whatif(signals, usage, account, service.model(principal.tenant), day, set_metrics=changes,
-               add_signals=body.add_signals, facts=facts, expected_metrics=expected)
+    model = service.model(principal.tenant)
+    signals, usage, facts, expected, mm = service.inputs(principal.tenant, account, day, model=model)
+    if mm is not None:  # the changed metrics in the model's names and units, as scoring reads them
+        from scoring.whatif import map_change
+
+        changes = [map_change(mm, c) for c in changes]
+    w = whatif(signals, usage, account, model, day, set_metrics=changes, add_signals=body.add_signals, facts=facts,
+               expected_metrics=expected)
     text = narrate(w.before, w.after, account=account).text
     return WhatIfOut(
         account_id=account_id, changes=w.changes, baseline=health_out(w.before), scenario=health_out(w.after),
@@ -307,13 +327,22 @@ def what_if(account_id: AccountId, body: WhatIfIn, principal: Reader, service: S
 
 
 def _override_out(row: dict) -> OverrideOut:  # type: ignore[type-arg]
-    return OverrideOut.model_validate(row)
+    code = row.get("reason_code", row.get("reason"))
+    return OverrideOut.model_validate({**row, "reason_code": code, "reason": code})
+
+
+def _latest_override(service: object, tenant: str, account_id: str, on: object = None) -> OverrideOut | None:
+    from scoring.overrides import latest_override
+
+    rows = service.feedback.overrides(account_id=account_id, tenant=tenant)  # type: ignore[attr-defined]
+    v = latest_override(rows, on)  # type: ignore[arg-type]
+    return _override_out({**next(r for r in rows if r.get("id") == v["id"]), **v}) if v is not None else None
 
 
 @router.post("/{account_id}/overrides", response_model=OverrideOut, status_code=201)
 def add_override(account_id: AccountId, body: OverrideIn, principal: Writer, service: Service) -> OverrideOut:
     """Record a CSM's tier/score judgement with a reason code, beside the model's score of that day."""
-    row = service.add_override(principal.tenant, account_id, tier=body.tier, score=body.score, reason=body.reason,
+    row = service.add_override(principal.tenant, account_id, tier=body.tier, score=body.score, reason=body.reason_code,
                                note=body.note, author=body.author, as_of=body.as_of)
     return _override_out(row)
 

@@ -35,7 +35,8 @@ def activate_model(
 
 
 EXPORT_COLUMNS = ("account_id", "name", "score", "tier", "as_of", "top_reason_1", "top_reason_2", "top_reason_3",
-                  "updated_at", "model_id", "model_version")
+                  "updated_at", "model_id", "model_version", "override_tier", "override_score",
+                  "override_reason_code", "override_as_of", "override_author")
 
 
 @router.get(
@@ -50,18 +51,29 @@ def export_scores(
     format: Annotated[Literal["csv", "json"], Query(description="csv for spreadsheet/CRM import")] = "csv",
 ) -> Response:
     """One row per scored account, ready for a CRM import (Salesforce/HubSpot custom fields)."""
+    from scoring.overrides import latest_by_account
+
+    overrides = latest_by_account(service.feedback.overrides(tenant=principal.tenant))
     rows = []
     for a, s, at in service.portfolio(principal.tenant):
-        if s is None:
+        ov = overrides.get(a.account_id) or {}
+        extra = {"override_tier": ov.get("tier") or "", "override_score": ov.get("score") if ov.get("score") is not None
+                 else "", "override_reason_code": ov.get("reason_code") or "",
+                 "override_as_of": ov["as_of"].isoformat() if ov.get("as_of") else "",
+                 "override_author": ov.get("author") or ""}
+        if s is None:  # an account that has no score yet is listed, not left out
+            rows.append({"account_id": a.account_id, "name": a.name or "", "score": "", "tier": "not scored",
+                         "as_of": "", "top_reason_1": "", "top_reason_2": "", "top_reason_3": "",
+                         "updated_at": "", "model_id": "", "model_version": "", **extra})
             continue
         reasons = top_reasons(s, 3) + ["", "", ""]
         rows.append({
             "account_id": a.account_id, "name": a.name or "", "score": round(s.score, 2), "tier": s.tier,
             "as_of": s.as_of.isoformat(), "top_reason_1": reasons[0], "top_reason_2": reasons[1],
             "top_reason_3": reasons[2], "updated_at": at.isoformat() if at else "", "model_id": s.model_id,
-            "model_version": s.model_version,
+            "model_version": s.model_version, **extra,
         })
-    rows.sort(key=lambda r: (r["score"], r["account_id"]))
+    rows.sort(key=lambda r: (r["score"] == "", r["score"] if r["score"] != "" else 0.0, r["account_id"]))
     if format == "json":
         import json
 

@@ -23,6 +23,11 @@
   function tierBadge(tier) {
     return el("span", { "class": "tier " + String(tier || "").replace(/ /g, "-") }, tier || "not scored");
   }
+  function overrideText(o) {
+    // the CSM's own call, shown beside the computed score (never mixed into it)
+    return "CSM override: " + o.tier + (o.score !== null && o.score !== undefined ? " (" + fmt(o.score) + ")" : "") +
+      ", " + String(o.reason_code || "").replace(/_/g, " ") + " · " + o.as_of + (o.author ? " · " + o.author : "");
+  }
   function fmt(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(0); }
 
   // ---------------------------------------------------------------- key handling
@@ -90,7 +95,9 @@
         var td = el("td"); var link = el("a", { href: "#/account/" + encodeURIComponent(a.account_id), "class": "account-link" }, a.name || a.account_id);
         td.appendChild(link); if (a.name) td.appendChild(el("div", { "class": "muted" }, a.account_id)); tr.appendChild(td);
         tr.appendChild(el("td", { "class": "num" }, fmt(a.score)));
-        var tt = el("td"); tt.appendChild(tierBadge(a.tier)); tr.appendChild(tt);
+        var tt = el("td"); tt.appendChild(tierBadge(a.tier));
+        if (a.override) tt.appendChild(el("div", { "class": "muted override" }, overrideText(a.override)));
+        tr.appendChild(tt);
         tr.appendChild(el("td", { "class": "reason" }, (a.top_reasons || [])[0] || ""));
         tr.appendChild(el("td", { "class": "muted" }, a.as_of || ""));
         body.appendChild(tr);
@@ -147,7 +154,8 @@
       var m = el("mark", { "data-source": c.source_id }); m.textContent = text.slice(c.start, c.end);
       pre.appendChild(m);
       pre.appendChild(document.createTextNode(text.slice(c.end)));
-      $("source-title").textContent = (doc.title || doc.path || doc.kind) + (doc.occurred_at ? " · " + doc.occurred_at.slice(0, 10) : "");
+      // a file name, never the absolute path on the server
+      $("source-title").textContent = (doc.title || (doc.path ? String(doc.path).split(/[\\/]/).pop() : "") || doc.kind) + (doc.occurred_at ? " · " + doc.occurred_at.slice(0, 10) : "");
       $("source").hidden = false;
       m.scrollIntoView({ block: "center" });
       $("source").scrollIntoView({ block: "nearest" });
@@ -156,7 +164,10 @@
 
   function contributions(health) {
     var box = $("contributions"); clear(box);
-    var items = health.contributions.filter(function (c) { return Math.abs(c.points) >= 0.05; });
+    // reasons only: category starting points and 0-100 bounds are arithmetic, not something a CSM acts on
+    var items = health.contributions.filter(function (c) {
+      return Math.abs(c.points) >= 0.05 && c.kind !== "baseline" && c.kind !== "clamp";
+    });
     items.sort(function (a, b) { return Math.abs(b.points) - Math.abs(a.points); });
     var max = Math.max.apply(null, items.map(function (c) { return Math.abs(c.points); }).concat([1]));
     items.forEach(function (c) {
@@ -201,6 +212,8 @@
         .filter(Boolean).join(" · ");
       $("acct-score").textContent = fmt(a.score);
       var t = $("acct-tier"); clear(t); t.appendChild(tierBadge(a.tier));
+      if (a.override) t.appendChild(el("div", { "class": "muted override" }, overrideText(a.override) +
+        (a.override.note ? ": “" + a.override.note + "”" : "")));
     }).catch(fail);
     api(base + "/history").then(function (h) { historyChart(h.points); }).catch(fail);
     api(base + "/health").then(contributions).catch(fail);
