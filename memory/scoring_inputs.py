@@ -336,7 +336,7 @@ def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
 
     mm = resolve_for_model(stats_of_arrays(names, met, val), model, mapping_file)
     if not mm.is_identity():
-        new_names, new_met, new_val, keep = mm.apply_arrays(names, met, val)
+        new_names, new_met, new_val, keep = mm.apply_arrays(names, met, val, acc)
         acc, day, met, val, names = acc[keep], day[keep], new_met[keep], new_val[keep], new_names
     return columns_from_rows(acc, day, met, val, list(account_ids), names), mm
 

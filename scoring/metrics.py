@@ -282,6 +282,7 @@ class Decision:
     n: int = 0
     lo: float | None = None
     hi: float | None = None
+    rank: int = 0  # among raw names of one canonical: 0 counts first; a higher rank only where 0 is absent
 
     @property
     def used(self) -> bool:
@@ -320,6 +321,8 @@ class MetricMapping:
             return v * d.factor
         if d.convert == "nps":
             return 100.0 if v >= 9 else (0.0 if v >= 7 else -100.0)
+        if d.convert == "nps_mean":
+            return _nps_from_mean(v)
         if d.convert == "csat_percent":
             return 1.0 + 4.0 * v / 100.0
         if d.convert == "csat_10":
@@ -328,15 +331,30 @@ class MetricMapping:
             return 1.0 + 4.0 * v
         return v
 
+    def _shared(self) -> bool:
+        """Whether two used raw names feed one canonical metric (then precedence is decided per account)."""
+        return any(d.rank > 0 for d in self.decisions.values() if d.used)
+
     def apply_rows(self, rows: Iterable[Any], make: Any = None) -> list[Any]:
-        """Usage rows with canonical names and converted values; unused metrics left out.
+        """Usage rows with canonical names and converted values; unused metrics left out. Where one account
+        reports two raw names of one canonical metric, only the preferred one (rank 0 first) counts for it.
 
         ``make(row, name, value)`` builds a row (default: a tuple of the same shape)."""
         out = []
         dec = self.decisions
+        rows = list(rows)
+        best: dict[tuple[Any, str], int] = {}
+        if self._shared():
+            for r in rows:
+                d = dec.get(r[2])
+                if d is not None and d.canonical is not None:
+                    k = (r[0], d.canonical)
+                    best[k] = min(best.get(k, d.rank), d.rank)
         for r in rows:
             d = dec.get(r[2])
             if d is None or d.canonical is None:
+                continue
+            if best and best[(r[0], d.canonical)] != d.rank:
                 continue
             if d.canonical == r[2] and d.convert == "none":
                 out.append(r)
@@ -345,9 +363,10 @@ class MetricMapping:
             out.append(make(r, d.canonical, v) if make is not None else (r[0], r[1], d.canonical, v))
         return out
 
-    def apply_arrays(self, names: Sequence[str], metric: np.ndarray, value: np.ndarray
-                     ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """(new names, new metric index per row, new values, kept-row mask) for column readers."""
+    def apply_arrays(self, names: Sequence[str], metric: np.ndarray, value: np.ndarray,
+                     account: np.ndarray | None = None) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """(new names, new metric index per row, new values, kept-row mask) for column readers; ``account``
+        (an integer code per row) lets two raw names of one canonical metric be decided per account."""
         new_names = sorted({d.canonical for n in names if (d := self.decisions.get(n)) is not None
                             and d.canonical is not None})
         idx = {c: i for i, c in enumerate(new_names)}
@@ -368,6 +387,8 @@ class MetricMapping:
             elif d.convert == "nps":
                 v = val[sel]
                 val[sel] = np.where(v >= 9, 100.0, np.where(v >= 7, 0.0, -100.0))
+            elif d.convert == "nps_mean":
+                val[sel] = np.clip(NPS_PER_MEAN_POINT * (val[sel] - NPS_NEUTRAL_MEAN), -100.0, 100.0)
             elif d.convert == "csat_percent":
                 val[sel] = 1.0 + 4.0 * val[sel] / 100.0
             elif d.convert == "csat_10":
@@ -375,7 +396,29 @@ class MetricMapping:
             elif d.convert == "csat_share":
                 val[sel] = 1.0 + 4.0 * val[sel]
         new_metric = remap[metric] if len(metric) else metric
+        if account is not None and len(metric) and self._shared():
+            ranks = np.zeros(len(names) + 1, dtype=np.int64)
+            for i, n in enumerate(names):
+                d = self.decisions.get(n)
+                if d is not None:
+                    ranks[i] = d.rank
+            row_rank = ranks[metric]
+            key = account.astype(np.int64) * (len(new_names) + 1) + np.where(keep, new_metric, len(new_names))
+            uniq, inv = np.unique(key, return_inverse=True)
+            low = np.full(len(uniq), np.iinfo(np.int64).max)
+            np.minimum.at(low, inv, row_rank)
+            keep = keep & (row_rank == low[inv])
         return new_names, new_metric, val, keep
+
+
+# A survey's mean answer (0-10) is not its NPS; the two move together, and a mean near 7 is an NPS near 0 in
+# published benchmarks. An approximation, said so in the warning; map the metric in metrics.yaml to be exact.
+NPS_NEUTRAL_MEAN = 7.0
+NPS_PER_MEAN_POINT = 25.0
+
+
+def _nps_from_mean(v: float) -> float:
+    return max(-100.0, min(100.0, NPS_PER_MEAN_POINT * (v - NPS_NEUTRAL_MEAN)))
 
 
 def _fmt(v: float) -> str:
@@ -427,14 +470,21 @@ def _detect(canon: Canonical, raw: str, st: Stats | None, forced: str | None
         if hi is not None and (hi > 100.0 or (lo is not None and lo < 0)):
             return "", "none", 1.0, None, f"{rng} do not fit a percent 0-100"
         return "percent", "none", 1.0, None, None
+    mean_note = (f"{rng}, within 0-10 but not whole numbers: read as mean survey answers and converted to an "
+                 f"approximate NPS ({NPS_PER_MEAN_POINT:g} points per point above {NPS_NEUTRAL_MEAN:g}); map it in "
+                 "metrics.yaml if that is wrong")
     if canon.name == "nps":
         if lo is not None and hi is not None and lo >= 0 and hi <= 10 and st is not None and st.integers:
             return ("responses", "nps", 1.0, f"{rng}, all whole numbers 0-10: read as survey answers (promoters "
                     "+100, passives 0, detractors -100); say unit: score in metrics.yaml for a -100..100 NPS", None)
+        if lo is not None and hi is not None and lo >= 0 and hi <= 10 and hi > 1:
+            return "mean_responses", "nps_mean", 1.0, mean_note, None
         if lo is not None and hi is not None and (lo < -100 or hi > 100):
             return "", "none", 1.0, None, f"{rng} do not fit an NPS of -100..100"
         return "score", "none", 1.0, None, None
     if canon.name == "nps_response":
+        if lo is not None and hi is not None and lo >= 0 and hi <= 10 and st is not None and not st.integers:
+            return "mean_responses", "nps_mean", 1.0, mean_note, None
         if lo is not None and hi is not None and lo >= 0 and hi <= 10:
             return "responses", "nps", 1.0, None, None
         if lo is not None and hi is not None and lo >= -100 and hi <= 100:
@@ -497,14 +547,18 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
             continue
         cand[raw] = (None, "", None, 0, "unknown meaning: no alias matches this name; map it in metrics.yaml "
                                          "(raw name: canonical name, or ignore)")
-    # second pass: one raw name per canonical per tenant (the highest priority), units and conversions
-    best: dict[str, str] = {}
+    # second pass: raw names of one canonical ranked by priority (an account reporting two of them counts the
+    # best one; accounts of other export families keep theirs), units and conversions
+    by_canon: dict[str, list[str]] = {}
     for raw, (canon, _src, _u, prio, _r) in cand.items():
-        if canon is None:
-            continue
-        cur = best.get(canon)
-        if cur is None or (prio, raw) < (cand[cur][3], cur):
-            best[canon] = raw
+        if canon is not None:
+            by_canon.setdefault(canon, []).append(raw)
+    rank_of: dict[str, int] = {}
+    best: dict[str, str] = {}
+    for canon, raws in by_canon.items():
+        raws.sort(key=lambda r: (cand[r][3], r))
+        best[canon] = raws[0]
+        rank_of.update({r: i for i, r in enumerate(raws)})
     out = MetricMapping(file_source=mapping.source if mapping is not None else None)
     for raw in sorted(cand):
         canon, src, forced, _prio, reason = cand[raw]
@@ -513,10 +567,7 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
         if canon is None:
             out.decisions[raw] = Decision(raw, None, src, None, reason=reason, n=n, lo=lo, hi=hi)
             continue
-        if best.get(canon) != raw:
-            out.decisions[raw] = Decision(raw, None, src, None, reason=f"{best[canon]!r} already supplies {canon}",
-                                          n=n, lo=lo, hi=hi)
-            continue
+        rank = rank_of.get(raw, 0)
         cobj = vocab.get(canon)
         if cobj is None:  # a name only the model knows: used as it is, in its own unit
             if canon not in known and not unknown_enabled:
@@ -531,7 +582,7 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
         if why_not is not None:
             out.decisions[raw] = Decision(raw, None, src, None, reason=why_not, n=n, lo=lo, hi=hi)
             continue
-        if canon == "nps" and conv == "nps" and "nps_response" in rub and "nps_response" not in best:
+        if canon == "nps" and conv in ("nps", "nps_mean") and "nps_response" in rub and "nps_response" not in best:
             canon = "nps_response"  # answers 0-10: their mean over a window is the NPS, not the last answer
         reads = tuple(rub.get(canon, ()))
         if not reads and known and canon not in known:
@@ -542,7 +593,10 @@ def resolve(stats: Mapping[str, Stats], *, model_metrics: Iterable[str] = (), un
         if src == "name words":
             note = (f"matched by the words of its name (map it in metrics.yaml if that is wrong)"
                     + (f"; {note}" if note else ""))
-        out.decisions[raw] = Decision(raw, canon, src, unit, conv, factor, note, None, reads, n, lo, hi)
+        if rank:
+            note = (f"counts only for accounts that do not also report {best[canon]!r}"
+                    + (f"; {note}" if note else ""))
+        out.decisions[raw] = Decision(raw, canon, src, unit, conv, factor, note, None, reads, n, lo, hi, rank)
     return out
 
 

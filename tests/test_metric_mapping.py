@@ -78,11 +78,35 @@ def test_values_that_fit_no_unit_are_not_used() -> None:
     assert not mm.decisions["arr_change"].used and "amounts" in mm.decisions["arr_change"].reason
 
 
-def test_unknown_and_duplicate_metrics_are_unused_with_a_reason() -> None:
+def test_unknown_metrics_are_unused_with_a_reason_and_two_names_of_one_metric_are_decided_per_account() -> None:
     mm = resolve_for_model({"widgets": _st(0, 5), "wau": _st(5, 50), "mau": _st(10, 90)}, default_model())
     assert "unknown meaning" in mm.decisions["widgets"].reason
-    assert mm.decisions["wau"].used and "already supplies" in mm.decisions["mau"].reason
-    assert mm.unused() == ["mau", "widgets"]
+    assert mm.decisions["wau"].used and mm.decisions["mau"].used and mm.unused() == ["widgets"]
+    preferred, other = sorted(["wau", "mau"], key=lambda n: mm.decisions[n].rank)
+    assert "do not also report" in (mm.decisions[other].note or "")
+    rows = [("both", date(2026, 1, 5), "wau", 40.0), ("both", date(2026, 1, 5), "mau", 80.0),
+            ("only_mau", date(2026, 1, 5), "mau", 70.0), ("only_wau", date(2026, 1, 5), "wau", 30.0)]
+    mapped = mm.apply_rows(rows)
+    kept = {(r[0], r[3]) for r in mapped}
+    # an account with both counts the preferred name only; an account of another export family keeps its own
+    assert ("both", 40.0 if preferred == "wau" else 80.0) in kept and len([k for k in kept if k[0] == "both"]) == 1
+    assert ("only_mau", 70.0) in kept and ("only_wau", 30.0) in kept
+    names = sorted({r[2] for r in rows})
+    acc_codes = {"both": 0, "only_mau": 1, "only_wau": 2}
+    met = np.array([names.index(r[2]) for r in rows])
+    new_names, new_met, new_val, keep = mm.apply_arrays(names, met, np.array([r[3] for r in rows]),
+                                                        np.array([acc_codes[r[0]] for r in rows]))
+    assert sorted(new_val[keep].tolist()) == sorted(r[3] for r in mapped)
+
+
+def test_nps_survey_means_are_converted_approximately_and_said_so() -> None:
+    mm = resolve_for_model({"nps": Stats(n=20, lo=5.9, hi=8.9, integers=False)}, default_model())
+    d = mm.decisions["nps"]
+    assert d.used and d.convert == "nps_mean" and "approximate" in d.note
+    assert mm.convert_value(d, 8.9) > mm.convert_value(d, 7.0) > mm.convert_value(d, 5.9)
+    assert -100 <= mm.convert_value(d, 0.0) and mm.convert_value(d, 10.0) <= 100
+    score = resolve_for_model({"nps_score": _st(-20, 47)}, default_model()).decisions["nps_score"]
+    assert score.used and score.convert == "none"
 
 
 def test_mapping_file_wins_and_bad_files_are_one_line_errors() -> None:
