@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     llm_chunk_tokens: int = Field(default=1500, ge=200)
     llm_price_prompt_per_1k: float = 0.00015
     llm_price_completion_per_1k: float = 0.0006
-    llm_batch_tokens: int = Field(default=4000, ge=200)  # small chunks of several documents share one request
-    llm_batch_pieces: int = Field(default=16, ge=1)
+    llm_batch_tokens: int = Field(default=6000, ge=200)  # small chunks of several documents share one request
+    llm_batch_pieces: int = Field(default=32, ge=1)
     llm_context_tokens: int = Field(default=64, ge=0)  # tail of the previous chunk shown before each chunk
     llm_cache: bool = True  # SQLite cache of answers in ``home`` keyed by (text hash, prompt version, model)
     llm_hybrid_window_tokens: int = Field(default=200, ge=50)  # hybrid: size of the windows rules pre-select
