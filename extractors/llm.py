@@ -183,6 +183,30 @@ class RunStats:
 
 
 @dataclass(frozen=True)
+class VerifiedClaim:
+    """A claim of the model whose quote aligned to the document: offsets are ours, ``text[start:end] == quote``."""
+
+    type: str
+    quote: str
+    start: int
+    end: int
+    confidence: float
+
+
+@dataclass
+class DocClaims:
+    """What the LLM said about one document and survived verification, with what produced it (distillation's
+    training examples: only verified claims, stamped with prompt and model version)."""
+
+    doc: SourceDocument
+    claims: list[VerifiedClaim]
+    prompt_version: str
+    model: str
+    extractor_version: str
+    unverified: int = 0  # claims dropped because their quote is not in the document
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     """What a run would send, computed without calling the endpoint."""
 
@@ -954,6 +978,17 @@ class LLMExtractor:
         self.last_run = stats
         _accumulate(self.totals, stats)
         return results, failures
+
+    def verified_claims(self, docs: Sequence[SourceDocument]) -> tuple[list[DocClaims], list[DocFailure]]:
+        """Per document, the LLM's verified claims (prompt and model version attached); failures as in
+        :meth:`extract_many`. Claims of the hybrid's offline rules are not included: only what the LLM said."""
+        results, failures = self.extract_many(docs)
+        out = []
+        for r in results:
+            claims = [VerifiedClaim(s.type, c.quote, c.start, c.end, s.confidence)
+                      for s in r.signals if s.extractor == self.signal_extractor and s.verified for c in s.evidence[:1]]
+            out.append(DocClaims(r.doc, claims, self.prompt_id, self.config.model, self.version, r.unverified))
+        return out, failures
 
 
 def _accumulate(total: RunStats, run: RunStats) -> None:

@@ -329,3 +329,20 @@ def test_adversarial_endpoint_every_document_processed_only_real_quotes_verified
     sent = sum(count_prompt_tokens(req) for req in ok)
     print(f"adversarial: {len(ok)} successful calls, {failed_calls} failed, prompt {sent} / source {source} tokens")
     assert sent <= 1.5 * source, (sent, source)
+
+
+def test_verified_claims_per_document_carry_prompt_and_model_version() -> None:
+    """The API distillation builds on: only verified claims, with offsets that index the document."""
+    def respond(req: dict[str, Any]) -> Reply:
+        out = [{"piece": "P1", "type": t, "quote": q, "confidence": 0.8} for _, t, q in _real_claims(req)]
+        out.append({"piece": "P2", "type": "churn_intent", "quote": "we are cancelling everything", "confidence": 1})
+        return answer(out)
+
+    with FakeOpenAI(respond) as fake:
+        got, failures = _ex(fake).verified_claims(_docs())
+    assert not failures and len(got) == len(NOTES)
+    for dc, (t, q) in zip(got, NOTES):
+        assert [(c.type, c.quote) for c in dc.claims] == [(t, q)]
+        assert all(dc.doc.text[c.start : c.end] == c.quote for c in dc.claims)
+        assert (dc.prompt_version, dc.model) == ("extract/v1", "gpt-4o-mini")
+    assert sum(dc.unverified for dc in got) == 1
