@@ -779,12 +779,17 @@ class LLMExtractor:
         out: dict[str, list[Claim]] = {p.text_hash: [] for p in batch.pieces}
         single = batch.pieces[0] if len({p.doc_index for p in batch.pieces}) == 1 else None
         sim = self.config.min_similarity
-        aligned = relabelled = unattributed = 0
-        for label, c in items:
+        aligned = relabelled = 0
+        cap = MAX_CLAIMS_PER_PIECE * len(batch.pieces)
+        unattributed = max(0, len(items) - cap)  # bounds the alignment work a runaway answer can cause
+        for label, c in items[:cap]:
             hinted = ids.get(label.upper()) if label else None
             best: tuple[tuple[Any, ...], _Piece] | None = None
             in_doc: dict[int, Any] = {}  # document-level alignment, once per document and claim
+            exact = {id(p) for p in batch.pieces if c.quote.strip() and c.quote.strip() in p.text}
             for order, p in enumerate(batch.pieces):
+                if exact and id(p) not in exact:
+                    continue  # an exact hit elsewhere beats any fuzzy one: skip the costly search
                 tier, a = 0, align(p.text, c.quote, min_similarity=sim)
                 if a is None:
                     if p.doc_index not in in_doc:
