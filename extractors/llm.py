@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from functools import cached_property, lru_cache
@@ -176,7 +176,7 @@ class RunStats:
     stopped: str | None = None  # why the run stopped early (a dead endpoint); every document then is a failure
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "usage"}  # noqa: C416
+        d = {k: v for k, v in self.__dict__.items() if k != "usage"}
         d.update(prompt_tokens=self.usage.prompt_tokens, completion_tokens=self.usage.completion_tokens,
                  calls=self.usage.calls, usage_estimated=self.usage.estimated)
         return d
