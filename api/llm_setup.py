@@ -21,6 +21,7 @@ def llm_setup(settings: Settings) -> LLMSetup:
             model=settings.llm_model,
             connect_timeout_s=settings.llm_connect_timeout_s,
             read_timeout_s=settings.llm_timeout_s,
+            max_tokens=settings.llm_max_tokens,
         ),
         config=LLMConfig(
             model=settings.llm_model,

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = Field(default=60.0, gt=0)  # read timeout: how long one answer may take
     llm_connect_timeout_s: float = Field(default=5.0, gt=0)  # connect timeout: a dead endpoint is known this fast
+    llm_max_tokens: int | None = Field(default=None, ge=16)  # cap on each answer's completion tokens
     llm_structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
     llm_max_retries: int = Field(default=5, ge=0)
     llm_concurrency: int = Field(default=4, ge=1)

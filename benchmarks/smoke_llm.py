@@ -90,7 +90,8 @@ def main() -> int:
         env = dict(os.environ, HEALTHTRACE_HOME=str(work / "home"), HEALTHTRACE_LLM_BASE_URL=url,
                    HEALTHTRACE_LLM_API_KEY="not-needed", HEALTHTRACE_LLM_MODEL="smollm2-135m",
                    HEALTHTRACE_LLM_STRUCTURED_METHOD="function_calling", HEALTHTRACE_LLM_TIMEOUT_S="600",
-                   HEALTHTRACE_LLM_CONCURRENCY="1", HEALTHTRACE_LLM_MAX_RETRIES="1")
+                   HEALTHTRACE_LLM_CONCURRENCY="1", HEALTHTRACE_LLM_MAX_RETRIES="1",
+                   HEALTHTRACE_LLM_MAX_TOKENS="512")
         r = subprocess.run([sys.executable, "-m", "api.cli", "extract", "--extractor", "llm", "--format", "jsonl",
                             "--include-unverified", *map(str, files)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)

@@ -99,6 +99,7 @@ class LLMClientConfig:
     model: str = "gpt-4o-mini"
     connect_timeout_s: float = 5.0  # a dead or unroutable endpoint is known after this long, not after a read timeout
     read_timeout_s: float = 60.0  # a slow answer (a long completion) may take this long
+    max_tokens: int | None = None  # cap on each answer's length (a small local model can ramble to its context end)
 
     def __post_init__(self) -> None:
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
@@ -1157,6 +1158,7 @@ def chat_model(client: LLMClientConfig) -> BaseChatModel:
         timeout=httpx.Timeout(client.read_timeout_s, connect=client.connect_timeout_s),
         max_retries=0,
         temperature=0,
+        max_tokens=client.max_tokens,  # type: ignore[call-arg]
     )
 
 

@@ -190,6 +190,13 @@ def test_connect_timeout_is_separate_from_the_read_timeout() -> None:
     assert timeout.connect == 1.5 and timeout.read == 90
 
 
+def test_answer_length_cap_is_sent_when_configured() -> None:
+    with FakeOpenAI(lambda req: answer([])) as fake:
+        ex = build(LLMSetup(client=LLMClientConfig(base_url=fake.base_url, max_tokens=300)))
+        ex.extract(_docs()[0])
+        assert fake.requests[0].get("max_tokens") == 300 or fake.requests[0].get("max_completion_tokens") == 300
+
+
 def test_dead_endpoint_stops_the_run_at_the_first_request() -> None:
     url = _dead_url()
     setup = LLMSetup(client=LLMClientConfig(base_url=url), config=LLMConfig(max_retries=5, batch_pieces=1))
