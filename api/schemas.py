@@ -290,6 +290,24 @@ class ScoreChangeOut(BaseModel):
     events: list[str] = Field(default_factory=list)
 
 
+class SignalReviewIn(_In):
+    """A CSM's verdict on one stored signal. A rejected signal stops counting in scores at once."""
+
+    verdict: Literal["confirm", "reject"]
+    reason: str = Field(min_length=1, max_length=2000)
+    author: str | None = Field(default=None, max_length=200)
+
+
+class SignalReviewOut(BaseModel):
+    signal_id: str
+    account_id: str | None = None
+    verdict: str
+    reason: str
+    author: str | None = None
+    created_at: datetime
+    score: ScoreChangeOut | None = None  # the account rescored with the verdict applied (POST only)
+
+
 class IngestOut(BaseModel):
     received: int
     added: int

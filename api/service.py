@@ -393,6 +393,15 @@ class HealthService:
         self._require_accounts(tenant, {o.account_id for o in outcomes})
         return self.ledger.add_outcomes(outcomes, tenant=tenant)
 
+    def review_signal(self, tenant: str, account_id: str, signal_id: str, *, verdict: str, reason: str,
+                      author: str | None) -> tuple[dict[str, Any], Rescored]:
+        """Record a CSM's verdict on a signal and rescore the account now: a rejected signal stops counting at
+        once, in the stored snapshot too."""
+        self.account(tenant, account_id)
+        row = self.ledger.review_signal(signal_id, verdict, reason, author=author, account_id=account_id,
+                                        tenant=tenant)
+        return row, self.rescore(tenant, account_id)
+
     def add_override(self, tenant: str, account_id: str, *, tier: str | None, score: float | None, reason: str,
                      note: str | None, author: str | None, as_of: date | None) -> dict[str, Any]:
         """Record a CSM's judgement beside the model's score of that day (the same store as the CLI's)."""

@@ -36,15 +36,17 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(default=60.0, gt=0)  # read timeout: how long one answer may take
+    llm_connect_timeout_s: float = Field(default=5.0, gt=0)  # connect timeout: a dead endpoint is known this fast
+    llm_max_tokens: int | None = Field(default=None, ge=16)  # cap on each answer's completion tokens
     llm_structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
     llm_max_retries: int = Field(default=5, ge=0)
     llm_concurrency: int = Field(default=4, ge=1)
     llm_chunk_tokens: int = Field(default=1500, ge=200)
     llm_price_prompt_per_1k: float = 0.00015
     llm_price_completion_per_1k: float = 0.0006
-    llm_batch_tokens: int = Field(default=4000, ge=200)  # small chunks of several documents share one request
-    llm_batch_pieces: int = Field(default=16, ge=1)
+    llm_batch_tokens: int = Field(default=6000, ge=200)  # small chunks of several documents share one request
+    llm_batch_pieces: int = Field(default=32, ge=1)
     llm_context_tokens: int = Field(default=64, ge=0)  # tail of the previous chunk shown before each chunk
     llm_cache: bool = True  # SQLite cache of answers in ``home`` keyed by (text hash, prompt version, model)
     llm_hybrid_window_tokens: int = Field(default=200, ge=50)  # hybrid: size of the windows rules pre-select

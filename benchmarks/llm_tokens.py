@@ -98,12 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from api.settings import get_settings
     from extractors.base import get_extractor
-    from extractors.llm import HybridExtractor, LLMExtractor, config_from_settings
+    from api.llm_setup import llm_setup
+    from extractors.llm import HybridExtractor, LLMExtractor
     from extractors.tokens import count_tokens
     from fake_openai import FakeOpenAI, chat_model
 
     settings = get_settings()
-    config = config_from_settings(settings)
+    config = llm_setup(settings).config
     if args.chunk_tokens:
         config = replace(config, chunk_tokens=args.chunk_tokens)
     if args.batch_tokens:

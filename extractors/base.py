@@ -26,8 +26,22 @@ class Extractor(Protocol):
 _FACTORIES: dict[str, Callable[..., Extractor]] = {}
 
 
+_DEFAULT_OPTIONS: dict[str, Callable[[], dict[str, object]]] = {}
+
+
 def register_extractor(name: str, factory: Callable[..., Extractor]) -> None:
     _FACTORIES[name] = factory
+
+
+def set_default_options(name: str, provider: Callable[[], dict[str, object]] | None) -> None:
+    """Let the edge (CLI, API) supply an extractor's configuration as plain values, read when one is built.
+
+    Options given to :func:`get_extractor` win over the provider's; extractors never read settings themselves.
+    """
+    if provider is None:
+        _DEFAULT_OPTIONS.pop(name, None)
+    else:
+        _DEFAULT_OPTIONS[name] = provider
 
 
 # name -> module that registers it when imported; imported lazily because the LLM stack is heavy and
@@ -61,4 +75,7 @@ def get_extractor(name: str = "rules", **options: object) -> Extractor:
         factory = _FACTORIES[name]
     except KeyError:
         raise ConfigError(f"unknown extractor {name!r}; available: {', '.join(available_extractors())}") from None
+    provider = _DEFAULT_OPTIONS.get(name)
+    if provider is not None:
+        options = {**provider(), **options}
     return factory(**options)

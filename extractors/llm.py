@@ -1,7 +1,8 @@
 """LLM extractor ("llm") and rules-first hybrid ("hybrid") over any OpenAI-compatible endpoint.
 
-The chat model is injected (a langchain ``BaseChatModel``, normally ``ChatOpenAI``); :func:`chat_model_from_settings`
-builds one only at the edge. What the model says is a claim, not evidence: it returns a type and a verbatim
+The chat model is injected (a langchain ``BaseChatModel``, normally ``ChatOpenAI``); :func:`chat_model` builds one
+from plain values (:class:`LLMClientConfig`) that the edge (CLI, API) reads from settings and passes in: this
+module imports nothing from ``api``. What the model says is a claim, not evidence: it returns a type and a verbatim
 quote per signal, never offsets, and every quote is aligned to the text by :mod:`extractors.grounding`. A quote
 that does not align becomes an *unverified* signal (stored and visible, never scored).
 
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,8 +44,6 @@ from .tokens import count_tokens
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
-
-    from api.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ class LLMConfig:
     concurrency: int = 4
     chunk_tokens: int = 1500  # longest piece of one document
     context_tokens: int = 64
-    batch_tokens: int = 4000  # document text per request: pieces of several documents are packed together
-    batch_pieces: int = 16
+    batch_tokens: int = 6000  # document text per request: pieces of several documents are packed together
+    batch_pieces: int = 32  # attribution is by alignment, so more pieces per request cost no accuracy
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     prompt_version: str = DEFAULT_PROMPT_VERSION
@@ -88,6 +88,32 @@ class LLMConfig:
             )
         if self.chunk_tokens < 50 or self.batch_pieces < 1 or self.concurrency < 1 or self.max_retries < 0:
             raise ConfigError("LLM settings out of range (chunk_tokens >= 50, batch_pieces >= 1, concurrency >= 1)")
+
+
+@dataclass(frozen=True)
+class LLMClientConfig:
+    """How to reach the endpoint (plain values; the edge reads them from settings and passes them in)."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str = "gpt-4o-mini"
+    connect_timeout_s: float = 5.0  # a dead or unroutable endpoint is known after this long, not after a read timeout
+    read_timeout_s: float = 60.0  # a slow answer (a long completion) may take this long
+    max_tokens: int | None = None  # cap on each answer's length (a small local model can ramble to its context end)
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise ConfigError("LLM timeouts must be > 0 seconds")
+
+
+@dataclass(frozen=True)
+class LLMSetup:
+    """Everything the ``llm``/``hybrid`` registry factories need, built at the edge (CLI, API) from settings."""
+
+    client: LLMClientConfig = field(default_factory=LLMClientConfig)
+    config: LLMConfig = field(default_factory=LLMConfig)
+    cache_path: Path | None = None  # SQLite answer cache; None: no cache
+    hybrid_window_tokens: int = 200
 
 
 @dataclass
@@ -141,16 +167,44 @@ class RunStats:
     usage: TokenUsage = field(default_factory=TokenUsage)
     verified: int = 0
     unverified: int = 0
-    rejected: int = 0  # items of an answer that were off-schema (unknown type, empty quote, unknown piece)
+    rejected: int = 0  # items of an answer that were off-schema (unknown type, empty quote, unattributable)
+    relabelled: int = 0  # claims whose quote aligned to another piece than the one the model named
     retries: int = 0
     reasks: int = 0
+    fallbacks: int = 0  # requests whose answer was unusable: their pieces were asked again one document per request
+    fallback_requests: int = 0
     skipped_chunks: int = 0  # hybrid: chunks not sent to the LLM
+    stopped: str | None = None  # why the run stopped early (a dead endpoint); every document then is a failure
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "usage"}
         d.update(prompt_tokens=self.usage.prompt_tokens, completion_tokens=self.usage.completion_tokens,
                  calls=self.usage.calls, usage_estimated=self.usage.estimated)
         return d
+
+
+@dataclass(frozen=True)
+class VerifiedClaim:
+    """A claim of the model whose quote aligned to the document: offsets are ours, ``text[start:end] == quote``."""
+
+    type: str
+    quote: str
+    start: int
+    end: int
+    confidence: float
+
+
+@dataclass
+class DocClaims:
+    """What the LLM said about one document and survived verification, with what produced it (distillation's
+    training examples: only verified claims, stamped with prompt and model version)."""
+
+    doc: SourceDocument
+    claims: list[VerifiedClaim]
+    prompt_version: str
+    model: str
+    extractor_version: str
+    unverified: int = 0  # claims dropped because their quote is not in the document
 
 
 @dataclass(frozen=True)
@@ -184,7 +238,7 @@ class _ClaimIn(BaseModel):
     @field_validator("type")
     @classmethod
     def _known(cls, v: str) -> str:
-        v = v.strip()
+        v = re.sub(r"[\s-]+", "_", v.strip().lower())  # "Churn Intent", "churn-intent": weak models vary the case
         if v not in taxonomy():
             raise ValueError(f"unknown type {v!r}")
         return v
@@ -261,8 +315,11 @@ def _decode_json(raw: str) -> Any:
     raise BadAnswer("the reply is not valid JSON")
 
 
-def parse_answer(payload: str | dict[str, Any] | list[Any], piece_ids: Sequence[str]) -> tuple[dict[str, list[Claim]], int]:
-    """Claims per piece id from a reply, plus the number of items rejected as off-schema."""
+def parse_claims(payload: str | dict[str, Any] | list[Any]) -> tuple[list[tuple[str | None, Claim]], int]:
+    """(piece label, claim) items of a reply, plus the number of items rejected as off-schema.
+
+    The label is what the model *said*; it is only a hint (see :meth:`LLMExtractor._attribute`).
+    """
     data: Any = _decode_json(payload) if isinstance(payload, str) else payload
     if isinstance(data, dict):
         items = data.get("signals")
@@ -272,11 +329,9 @@ def parse_answer(payload: str | dict[str, Any] | list[Any], piece_ids: Sequence[
         items = data
     if not isinstance(items, list):
         raise BadAnswer('the reply has no "signals" list')
-    known = set(piece_ids)
-    only = piece_ids[0] if len(piece_ids) == 1 else None
-    out: dict[str, list[Claim]] = {pid: [] for pid in piece_ids}
+    out: list[tuple[str | None, Claim]] = []
     rejected = 0
-    for item in items:
+    for item in items[: MAX_CLAIMS_PER_PIECE * 64]:  # bound a runaway answer
         if not isinstance(item, dict):
             rejected += 1
             continue
@@ -285,12 +340,42 @@ def parse_answer(payload: str | dict[str, Any] | list[Any], piece_ids: Sequence[
         except ValidationError:
             rejected += 1
             continue
-        pid = c.piece if c.piece in known else only
+        out.append((c.piece, Claim(c.type, c.quote, c.confidence)))
+    rejected += max(0, len(items) - MAX_CLAIMS_PER_PIECE * 64)
+    return out, rejected
+
+
+def parse_answer(payload: str | dict[str, Any] | list[Any], piece_ids: Sequence[str]) -> tuple[dict[str, list[Claim]], int]:
+    """Claims per piece id *by the model's labels* (no alignment), plus the number of items rejected."""
+    items, rejected = parse_claims(payload)
+    known = set(piece_ids)
+    only = piece_ids[0] if len(piece_ids) == 1 else None
+    out: dict[str, list[Claim]] = {pid: [] for pid in piece_ids}
+    for label, c in items:
+        pid = label if label in known else only
         if pid is None or len(out[pid]) >= MAX_CLAIMS_PER_PIECE:
             rejected += 1
             continue
-        out[pid].append(Claim(c.type, c.quote, c.confidence))
+        out[pid].append(c)
     return out, rejected
+
+
+class EndpointDown(LLMError):
+    """The endpoint could not be connected to on the run's first request: the run stops, nothing is lost."""
+
+
+def _connect_failure(e: BaseException) -> bool:
+    """True when the request never reached the server (refused, unresolvable, connect timeout)."""
+    import httpx
+
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 # ----------------------------------------------------------------------------------------- errors & retries
@@ -410,6 +495,27 @@ def _shares(batch: _Batch, usage: TokenUsage) -> dict[str, TokenUsage]:
 
 
 @dataclass
+class _Outcome:
+    """What one request (plus its re-ask and fallback requests) produced, per piece hash."""
+
+    answers: dict[str, list[Claim]]
+    usage: TokenUsage
+    shares: dict[str, TokenUsage]
+    errors: dict[str, str]
+
+
+class _OffSchema(LLMError):
+    def __init__(self, message: str, usage: TokenUsage) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def _add_shares(into: dict[str, TokenUsage], more: dict[str, TokenUsage]) -> None:
+    for h, u in more.items():
+        into.setdefault(h, TokenUsage()).add(u)
+
+
+@dataclass
 class _Plan:
     pieces: list[list[_Piece]]  # per document
     cached: dict[str, tuple[Claim, ...]]
@@ -440,10 +546,14 @@ class LLMExtractor:
         config: LLMConfig | None = None,
         cache: LLMCache | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint: str | None = None,
     ) -> None:
         from prompts.loader import load_prompt
 
         self.llm = llm
+        # named in the one-line error of a dead endpoint (ChatOpenAI knows its own base URL)
+        self.endpoint = endpoint or getattr(llm, "openai_api_base", None) or "the LLM endpoint"
+        self._alive = False  # set once the endpoint answered anything (even an HTTP error) in this run
         self.config = config or LLMConfig()
         self.cache = cache
         self.signal_extractor = NAME  # what LLM-found signals record as their extractor, in every mode
@@ -596,8 +706,16 @@ class LLMExtractor:
         attempts = self.config.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return self._runnable.invoke(messages)
+                msg = self._runnable.invoke(messages)
+                self._alive = True
+                return msg
             except (openai.OpenAIError, TimeoutError, ConnectionError) as e:
+                if _status(e) is not None:
+                    self._alive = True
+                elif not self._alive and _connect_failure(e):
+                    # dead on the first request: retrying (and every other request) would only add minutes
+                    raise EndpointDown(f"LLM endpoint {self.endpoint} is unreachable "
+                                       f"({describe_error(e, self.config.structured_method)}); run stopped") from e
                 if not is_retryable(e) or attempt == attempts:
                     tried = f" after {attempt} attempts" if attempt > 1 else ""
                     raise LLMError(f"LLM request failed{tried}: {describe_error(e, self.config.structured_method)}") from e
@@ -632,8 +750,8 @@ class LLMExtractor:
         text = payload if isinstance(payload, str) else json.dumps(payload)
         return TokenUsage(self.prompt_tokens_of(messages), count_tokens(text, self.config.model), 1, estimated=True)
 
-    def _run_batch(self, batch: _Batch, stats: RunStats) -> tuple[dict[str, list[Claim]], TokenUsage]:
-        ids = [f"P{i}" for i in range(1, len(batch.pieces) + 1)]
+    def _ask(self, batch: _Batch, stats: RunStats) -> tuple[list[tuple[str | None, Claim]], int, TokenUsage]:
+        """One request and at most one re-ask: the (label, claim) items and the count of off-schema items."""
         usage = TokenUsage()
         reask: str | None = None  # one re-ask, quoting what was wrong with the first answer
         while True:
@@ -642,22 +760,120 @@ class LLMExtractor:
             payload = self._payload(msg)
             usage.add(self._usage(msg, messages, payload))
             try:
-                claims, rejected = parse_answer(payload, ids)
-                break
+                items, rejected = parse_claims(payload)
+                return items, rejected, usage
             except BadAnswer as e:
                 if reask is not None:
-                    raise LLMError(f"the LLM answered off-schema twice ({e}); model {self.config.model}") from None
+                    raise _OffSchema(f"the LLM answered off-schema twice ({e}); model {self.config.model}",
+                                     usage) from None
                 reask = str(e)
                 with self._lock:
                     stats.reasks += 1
+
+    def _attribute(
+        self, batch: _Batch, docs: Sequence[SourceDocument], items: Sequence[tuple[str | None, Claim]]
+    ) -> tuple[dict[str, list[Claim]], int, int, int]:
+        """Claims per piece hash, decided by where each quote aligns, not by the model's piece label.
+
+        Each quote is aligned to every piece of the request, then to the pieces' documents; the best alignment
+        wins (a piece's own text before its document, exact before fuzzy), then a piece that does not already
+        hold the same claim, then the labelled piece, then reading order. A quote that aligns nowhere stays an
+        unverified claim of the labelled piece (or of the only document of the request); without a usable
+        label in a request of several documents it cannot be attributed and is dropped.
+        Returns (answers, aligned, relabelled, unattributed).
+        """
+        ids = {f"P{i}": p for i, p in enumerate(batch.pieces, 1)}
+        out: dict[str, list[Claim]] = {p.text_hash: [] for p in batch.pieces}
+        single = batch.pieces[0] if len({p.doc_index for p in batch.pieces}) == 1 else None
+        sim = self.config.min_similarity
+        aligned = relabelled = 0
+        cap = MAX_CLAIMS_PER_PIECE * len(batch.pieces)
+        unattributed = max(0, len(items) - cap)  # bounds the alignment work a runaway answer can cause
+        for label, c in items[:cap]:
+            hinted = ids.get(label.upper()) if label else None
+            best: tuple[tuple[Any, ...], _Piece] | None = None
+            in_doc: dict[int, Any] = {}  # document-level alignment, once per document and claim
+            exact = {id(p) for p in batch.pieces if c.quote.strip() and c.quote.strip() in p.text}
+            for order, p in enumerate(batch.pieces):
+                if exact and id(p) not in exact:
+                    continue  # an exact hit elsewhere beats any fuzzy one: skip the costly search
+                tier, a = 0, align(p.text, c.quote, min_similarity=sim)
+                if a is None:
+                    if p.doc_index not in in_doc:
+                        in_doc[p.doc_index] = align(docs[p.doc_index].text, c.quote, hint=p.chunk.start,
+                                                    min_similarity=sim)
+                    tier, a = 1, in_doc[p.doc_index]
+                if a is None:
+                    continue
+                held = any(k.type == c.type and k.quote == c.quote for k in out[p.text_hash])
+                rank = (tier, -a.similarity, held, p is not hinted, order)
+                if best is None or rank < best[0]:
+                    best = (rank, p)
+            if best is not None:
+                target = best[1]
+                aligned += 1
+                relabelled += target is not hinted
+            elif hinted is not None or single is not None:
+                target = hinted or single  # type: ignore[assignment]
+            else:
+                unattributed += 1
+                continue
+            if len(out[target.text_hash]) >= MAX_CLAIMS_PER_PIECE:
+                unattributed += 1
+                continue
+            out[target.text_hash].append(c)
+        return out, aligned, relabelled, unattributed
+
+    def _run_batch(self, batch: _Batch, docs: Sequence[SourceDocument], stats: RunStats) -> _Outcome:
+        """Ask once for the batch; when the answer is unusable, ask again one document per request."""
+        multi = len({p.doc_index for p in batch.pieces}) > 1
+        junk = False
+        try:
+            items, rejected, usage = self._ask(batch, stats)
+        except _OffSchema as e:
+            if not multi:
+                raise
+            items, rejected, usage, junk = [], 0, e.usage, True
+        answers, aligned, relabelled, unattributed = self._attribute(batch, docs, items)
+        shares = _shares(batch, usage)
+        errors: dict[str, str] = {}
+        if multi and (junk or ((items or rejected) and aligned == 0)):
+            # nothing in the answer is in any of the documents (or it is not the schema): the model lost track of
+            # the packing; one document per request takes that away
+            with self._lock:
+                stats.fallbacks += 1
+            answers, rejected, relabelled, unattributed = {}, 0, 0, 0
+            groups: dict[int, list[_Piece]] = {}
+            for p in batch.pieces:
+                groups.setdefault(p.doc_index, []).append(p)
+            for group in groups.values():
+                sub = _Batch(group)
+                with self._lock:
+                    stats.fallback_requests += 1
+                try:
+                    sub_items, sub_rejected, sub_usage = self._ask(sub, stats)
+                except EndpointDown:
+                    raise
+                except HealthtraceError as e:
+                    usage.add(getattr(e, "usage", TokenUsage()))
+                    errors.update({p.text_hash: str(e) for p in group})
+                    continue
+                got, _, moved, lost = self._attribute(sub, docs, sub_items)
+                answers.update(got)
+                rejected += sub_rejected
+                relabelled += moved
+                unattributed += lost
+                usage.add(sub_usage)
+                _add_shares(shares, _shares(sub, sub_usage))
         with self._lock:
-            stats.rejected += rejected
-        by_hash = {p.text_hash: claims[pid] for pid, p in zip(ids, batch.pieces)}
+            stats.rejected += rejected + unattributed
+            stats.relabelled += relabelled
         if self.cache is not None:
-            for h, part in _shares(batch, usage).items():
-                self.cache.put(h, self.cache_version, self.config.model, by_hash[h],
-                               part.prompt_tokens, part.completion_tokens)
-        return by_hash, usage
+            for h, claims in answers.items():
+                part = shares.get(h, TokenUsage())
+                self.cache.put(h, self.cache_version, self.config.model, claims, part.prompt_tokens,
+                               part.completion_tokens)
+        return _Outcome(answers, usage, shares, errors)
 
     # -- grounding -----------------------------------------------------------------------------
     def ground(self, doc: SourceDocument, piece: _Piece | Chunk, claims: Iterable[Claim]) -> list[Signal]:
@@ -705,10 +921,20 @@ class LLMExtractor:
         answers: dict[str, list[Claim] | tuple[Claim, ...]] = dict(plan.cached)
         errors: dict[str, str] = {}
         usage_by_hash: dict[str, TokenUsage] = {}
+        self._alive = False
 
         def work(batch: _Batch) -> None:
+            if stats.stopped is not None:
+                with self._lock:
+                    errors.update({p.text_hash: stats.stopped for p in batch.pieces})
+                return
             try:
-                by_hash, usage = self._run_batch(batch, stats)
+                outcome = self._run_batch(batch, docs, stats)
+            except EndpointDown as e:
+                with self._lock:
+                    stats.stopped = stats.stopped or str(e)
+                    errors.update({p.text_hash: stats.stopped for p in batch.pieces})
+                return
             except HealthtraceError as e:
                 with self._lock:
                     for p in batch.pieces:
@@ -721,14 +947,18 @@ class LLMExtractor:
                         errors[p.text_hash] = f"unexpected {type(e).__name__}: {e}"
                 return
             with self._lock:
-                stats.usage.add(usage)
-                stats.source_tokens += sum(p.tokens for p in batch.pieces)
-                answers.update(by_hash)
-                usage_by_hash.update(_shares(batch, usage))
+                stats.usage.add(outcome.usage)
+                stats.source_tokens += sum(p.tokens for p in batch.pieces if p.text_hash not in outcome.errors)
+                answers.update(outcome.answers)
+                errors.update(outcome.errors)
+                usage_by_hash.update(outcome.shares)
 
         if plan.batches:
-            with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(plan.batches))) as pool:
-                list(pool.map(work, plan.batches))
+            work(plan.batches[0])  # alone: a dead endpoint is known from one request, before any other is sent
+            rest = plan.batches[1:]
+            if rest:
+                with ThreadPoolExecutor(max_workers=min(self.config.concurrency, len(rest))) as pool:
+                    list(pool.map(work, rest))
 
         results: list[DocResult] = []
         failures: list[DocFailure] = []
@@ -736,6 +966,9 @@ class LLMExtractor:
             failed = [errors[p.text_hash] for p in pieces if p.text_hash in errors]
             if failed:
                 n = len(failed)
+                if stats.stopped is not None and failed[0] == stats.stopped:
+                    failures.append(DocFailure(doc, stats.stopped))  # pending: the next run asks again
+                    continue
                 failures.append(DocFailure(doc, f"{n} of {len(pieces)} chunks failed: {failed[0]}"))
                 continue
             signals: list[Signal] = []
@@ -757,6 +990,17 @@ class LLMExtractor:
         self.last_run = stats
         _accumulate(self.totals, stats)
         return results, failures
+
+    def verified_claims(self, docs: Sequence[SourceDocument]) -> tuple[list[DocClaims], list[DocFailure]]:
+        """Per document, the LLM's verified claims (prompt and model version attached); failures as in
+        :meth:`extract_many`. Claims of the hybrid's offline rules are not included: only what the LLM said."""
+        results, failures = self.extract_many(docs)
+        out = []
+        for r in results:
+            claims = [VerifiedClaim(s.type, c.quote, c.start, c.end, s.confidence)
+                      for s in r.signals if s.extractor == self.signal_extractor and s.verified for c in s.evidence[:1]]
+            out.append(DocClaims(r.doc, claims, self.prompt_id, self.config.model, self.version, r.unverified))
+        return out, failures
 
 
 def _accumulate(total: RunStats, run: RunStats) -> None:
@@ -812,8 +1056,9 @@ class HybridExtractor(LLMExtractor):
         window_tokens: int = 200,
         min_rule_confidence: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint: str | None = None,
     ) -> None:
-        super().__init__(llm, config=config, cache=cache, sleep=sleep)
+        super().__init__(llm, config=config, cache=cache, sleep=sleep, endpoint=endpoint)
         self.name = HYBRID_NAME
         self.rules = rules if rules is not None else get_extractor("rules")
         self.cues = re.compile(rf"\b(?:{cues})\b", re.I) if cues else None
@@ -894,71 +1139,61 @@ def polish(text: str, citations: list[str], llm: BaseChatModel, *, prompt_versio
 
 
 # ----------------------------------------------------------------------------------------- wiring
-def config_from_settings(settings: Settings) -> LLMConfig:
-    return LLMConfig(
-        model=settings.llm_model,
-        structured_method=settings.llm_structured_method,
-        max_retries=settings.llm_max_retries,
-        concurrency=settings.llm_concurrency,
-        chunk_tokens=settings.llm_chunk_tokens,
-        context_tokens=settings.llm_context_tokens,
-        batch_tokens=settings.llm_batch_tokens,
-        batch_pieces=settings.llm_batch_pieces,
-        backoff_max_s=settings.llm_backoff_max_s,
-        price_prompt_per_1k=settings.llm_price_prompt_per_1k,
-        price_completion_per_1k=settings.llm_price_completion_per_1k,
-    )
+def chat_model(client: LLMClientConfig) -> BaseChatModel:
+    """ChatOpenAI for ``client``; retries are ours (per chunk), so the client's are off.
 
-
-def chat_model_from_settings(settings: Settings) -> BaseChatModel:
-    """ChatOpenAI for the configured endpoint; retries are ours (per chunk), so the client's are off."""
-    if not settings.llm_base_url:
+    The connect timeout is separate from the read timeout: a dead endpoint is known in seconds, while a slow
+    completion still has the whole read timeout.
+    """
+    if not client.base_url:
         raise ConfigError(
             "HEALTHTRACE_LLM_BASE_URL is not set: point it at an OpenAI-compatible endpoint "
             "(e.g. https://api.openai.com/v1) and set HEALTHTRACE_LLM_API_KEY to use the llm or hybrid extractor"
         )
+    import httpx
     from langchain_openai import ChatOpenAI
 
     from extractors.redact import register_secret
 
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    key = client.api_key or "not-needed"
     register_secret(key)  # an endpoint that echoes the key must not get it printed or stored
     return ChatOpenAI(
-        base_url=settings.llm_base_url,
+        base_url=client.base_url,
         api_key=key,  # type: ignore[arg-type]
-        model=settings.llm_model,
-        timeout=settings.llm_timeout_s,
+        model=client.model,
+        timeout=httpx.Timeout(client.read_timeout_s, connect=client.connect_timeout_s),
         max_retries=0,
         temperature=0,
+        max_tokens=client.max_tokens,  # type: ignore[call-arg]
     )
 
 
-def cache_from_settings(settings: Settings) -> LLMCache | None:
-    if not settings.llm_cache:
-        return None
-    return LLMCache(settings.home / "llm_cache.sqlite")
+def build(setup: LLMSetup, *, hybrid: bool = False, llm: BaseChatModel | None = None, **options: Any) -> LLMExtractor:
+    """An ``LLMExtractor`` (or ``HybridExtractor``) from plain values; ``llm`` overrides the client built from
+    ``setup.client`` (tests, dry runs)."""
+    model = llm if llm is not None else chat_model(setup.client)
+    options.setdefault("config", setup.config)
+    options.setdefault("cache", LLMCache(setup.cache_path) if setup.cache_path is not None else None)
+    options.setdefault("endpoint", setup.client.base_url)
+    if hybrid:
+        options.setdefault("window_tokens", setup.hybrid_window_tokens)
+        return HybridExtractor(model, **options)
+    return LLMExtractor(model, **options)
 
 
 def _factory(hybrid: bool) -> Callable[..., LLMExtractor]:
-    def make(llm: BaseChatModel | None = None, settings: Settings | None = None, **options: Any) -> LLMExtractor:
-        if settings is None:
-            from api.settings import get_settings
-
-            settings = get_settings()
-        model = llm if llm is not None else chat_model_from_settings(settings)
-        options.setdefault("config", config_from_settings(settings))
-        options.setdefault("cache", cache_from_settings(settings))
-        if hybrid:
-            options.setdefault("window_tokens", settings.llm_hybrid_window_tokens)
-            return HybridExtractor(model, **options)
-        return LLMExtractor(model, **options)
+    def make(llm: BaseChatModel | None = None, setup: LLMSetup | None = None, **options: Any) -> LLMExtractor:
+        if setup is None:  # the edge registers it (extractors.base.set_default_options); else say who must
+            raise ConfigError("the llm and hybrid extractors need their settings passed in (setup=LLMSetup(...)); "
+                              "the CLI and API do this from the HEALTHTRACE_LLM_* settings")
+        return build(setup, hybrid=hybrid, llm=llm, **options)
 
     return make
 
 
-def estimate_from_settings(docs: Sequence[SourceDocument], mode: str, settings: Settings) -> CostEstimate:
+def estimate(docs: Sequence[SourceDocument], mode: str, setup: LLMSetup) -> CostEstimate:
     """Dry run: the endpoint is neither needed nor called (a placeholder model object is never invoked)."""
-    ex = _factory(mode == HYBRID_NAME)(llm=_NoCallModel(), settings=settings)  # type: ignore[arg-type]
+    ex = build(setup, hybrid=mode == HYBRID_NAME, llm=_NoCallModel())  # type: ignore[arg-type]
     return ex.estimate(docs)
 
 

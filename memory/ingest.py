@@ -132,6 +132,7 @@ class Ingestor:
             self.report.notes.append("account-level metadata extractor not available: skipped")
         self._indexer: Any | None = None
         self._vendors_resolved = False
+        self._stopped: str | None = None  # set when the extractor stopped a run (a dead LLM endpoint)
 
     def start_indexer(self, total: int = 0) -> None:
         """Embed documents on a worker thread while the next ones are extracted."""
@@ -207,7 +208,16 @@ class Ingestor:
 
     def _extract_many(self, pending: list[tuple[Path, SourceDocument]]) -> None:
         paths = {id(doc): p for p, doc in pending}
+        if self._stopped is not None:  # the endpoint was dead earlier in this run: don't ask again per group
+            for p, _ in pending:
+                self.report.documents_failed += 1
+                self.report.failures.append(f"{p}: {self._stopped}")
+            return
         results, failures = self.extractor.extract_many([d for _, d in pending])  # type: ignore[attr-defined]
+        stopped = getattr(getattr(self.extractor, "last_run", None), "stopped", None)
+        if stopped is not None:
+            self._stopped = stopped
+            self.report.notes.append(f"{stopped}; the documents not extracted stay pending for the next run")
         for r in results:
             self._record(r.doc, r.signals)
         for f in failures:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     nulls_first,
     select,
@@ -44,12 +45,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from extractors.errors import NotFoundError, StoreError
+from extractors.errors import InputError, NotFoundError, StoreError
 from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocument, UsagePoint, UsageRow
 
 DEFAULT_TENANT = "default"
 _BATCH = 5_000  # rows per executemany: bounds memory on 100k-row usage files
 _IN_BATCH = 500  # ids per IN (...) list: stays under SQLite's bound-parameter limit
+REVIEW_VERDICTS = ("confirm", "reject")
+MAX_REVIEW_REASON = 2000
 
 
 # 64-bit ids (the API allows since_id up to 2^62). SQLite's INTEGER PRIMARY KEY is already a 64-bit rowid and
@@ -137,6 +140,20 @@ class SignalRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
     __table_args__ = (Index("ix_signals_account_day", "tenant", "account_id", "day"), Index("ix_signals_source", "source_id"))
+
+
+class SignalReviewRow(Base):
+    """A CSM's current verdict on one signal (confirm or reject, with a reason); a rejected signal stops counting."""
+
+    __tablename__ = "signal_reviews"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    signal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    verdict: Mapped[str] = mapped_column(String(10))  # confirm | reject
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
 class UsageRowDb(Base):
@@ -289,6 +306,7 @@ MIGRATIONS: list[Migration] = [
     ("0002_extractions", _create(ExtractionRow)),
     ("0003_usage_seq", _usage_seq),
     ("0004_bigint_ids", _bigint_ids),
+    ("0005_signal_reviews", _create(SignalReviewRow)),
 ]
 
 
@@ -685,12 +703,17 @@ class Ledger:
         since: date | None = None,
         types: Collection[str] | None = None,
         verified_only: bool = True,
+        include_rejected: bool = False,
         tenant: str = DEFAULT_TENANT,
     ) -> list[Signal]:
         """Signals of an account, oldest first. With ``until``/``since`` an undated signal is left out: it cannot
-        be shown to fall inside the window (scoring must never see the future)."""
+        be shown to fall inside the window (scoring must never see the future). Signals a CSM rejected are left
+        out unless ``include_rejected``: every reader (scores, why, evidence) stops counting them at once."""
         t = SignalRow.__table__
         q = select(t.c.payload).where(t.c.tenant == tenant, t.c.account_id == account_id)
+        if not include_rejected:
+            r = SignalReviewRow.__table__
+            q = q.where(~exists().where(r.c.tenant == t.c.tenant, r.c.signal_id == t.c.id, r.c.verdict == "reject"))
         if until is not None:
             q = q.where(t.c.day <= until)
         if since is not None:
@@ -702,6 +725,42 @@ class Ledger:
         q = q.order_by(nulls_first(t.c.day), t.c.id)  # same order on both dialects
         with self.read() as conn:
             return [Signal.model_validate(p) for p in conn.scalars(q)]
+
+    def review_signal(self, signal_id: str, verdict: str, reason: str, *, author: str | None = None,
+                      account_id: str | None = None, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
+        """Record (or replace) a CSM's verdict on a stored signal of ``tenant`` (of ``account_id`` when given);
+        returns the stored review."""
+        if verdict not in REVIEW_VERDICTS:
+            raise InputError(f"unknown verdict {verdict!r}; expected one of {', '.join(REVIEW_VERDICTS)}")
+        reason = (reason or "").strip()
+        if not reason:
+            raise InputError("a review needs a reason (what is right or wrong about the signal)")
+        if len(reason) > MAX_REVIEW_REASON:
+            raise InputError(f"reason is {len(reason)} characters; the limit is {MAX_REVIEW_REASON}")
+        if author is not None and len(author) > 200:
+            raise InputError("author longer than 200 characters")
+        t, r = SignalRow.__table__, SignalReviewRow.__table__
+        with self.write() as conn:
+            found = conn.execute(select(t.c.account_id).where(t.c.id == signal_id, t.c.tenant == tenant)).first()
+            if found is None or (account_id is not None and found.account_id != account_id):
+                where = f"account {account_id!r}" if account_id is not None else f"tenant {tenant!r}"
+                raise NotFoundError(f"no stored signal {signal_id!r} in {where}")
+            row = {"tenant": tenant, "signal_id": signal_id, "account_id": found.account_id, "verdict": verdict,
+                   "reason": reason, "author": author, "created_at": _utcnow()}
+            conn.execute(r.delete().where(r.c.tenant == tenant, r.c.signal_id == signal_id))
+            conn.execute(r.insert().values(**row))
+        return row
+
+    def signal_reviews(self, *, account_id: str | None = None, verdict: str | None = None,
+                       tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
+        r = SignalReviewRow.__table__
+        q = select(r).where(r.c.tenant == tenant)
+        if account_id is not None:
+            q = q.where(r.c.account_id == account_id)
+        if verdict is not None:
+            q = q.where(r.c.verdict == verdict)
+        with self.read() as conn:
+            return [dict(x._mapping) for x in conn.execute(q.order_by(r.c.created_at, r.c.signal_id))]
 
     def signals_by_ids(self, ids: Sequence[str]) -> list[tuple[Signal, str]]:
         t = SignalRow.__table__

@@ -64,6 +64,8 @@ CASES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("POST", f"/v1/accounts/{A}/overrides", {"tier": "Critical", "reason": "other"}, "404"),
     ("GET", f"/v1/accounts/{A}/overrides", None, "404"),
     ("POST", f"/v1/accounts/{A}/rescore", None, "404"),
+    ("POST", f"/v1/accounts/{A}/signals/{{a_sig}}/review", {"verdict": "reject", "reason": "wrong"}, "404"),
+    ("GET", f"/v1/accounts/{A}/reviews", None, "404"),
     ("POST", "/v1/documents", {"documents": [{"account_id": A, "text": "we will not renew, switching to X"}]}, "404"),
     ("POST", "/v1/documents/upload", None, "upload_404"),
     ("GET", "/v1/documents/{a_doc}", None, "404"),
@@ -83,6 +85,8 @@ CASES: list[tuple[str, str, dict[str, Any] | None, str]] = [
 
 
 def _path(w: World, p: str) -> str:
+    if "{a_sig}" in p:
+        p = p.replace("{a_sig}", w.state.ledger.signals_for(w.a.account_id, tenant="acme")[0].id)
     return p.replace(A, w.a.account_id).replace("{a_doc}", w.a.document_id).replace("{a_hook}", w.a.webhook_id)
 
 
@@ -99,6 +103,7 @@ def test_tenant_b_cannot_reach_tenant_a(world: World, method: str, path: str, bo
                 len(st.ledger.snapshots_for(w.a.account_id, tenant="acme")),
                 st.ledger.get_account(w.a.account_id, tenant="acme").name,
                 st.service.feedback.overrides(account_id=w.a.account_id, tenant="acme"),
+             st.ledger.signal_reviews(account_id=w.a.account_id, tenant="acme"),
                 [h.active for h in st.store.list_webhooks("acme")],
                 st.service.active_model_name("acme"))
     url = _path(w, path)
@@ -123,6 +128,7 @@ def test_tenant_b_cannot_reach_tenant_a(world: World, method: str, path: str, bo
              len(st.ledger.snapshots_for(w.a.account_id, tenant="acme")),
              st.ledger.get_account(w.a.account_id, tenant="acme").name,
              st.service.feedback.overrides(account_id=w.a.account_id, tenant="acme"),
+             st.ledger.signal_reviews(account_id=w.a.account_id, tenant="acme"),
              [h.active for h in st.store.list_webhooks("acme")],
              st.service.active_model_name("acme"))
     assert after == a_counts, "tenant A's data changed through tenant B's key"
@@ -143,6 +149,7 @@ def test_every_v1_route_has_a_tenancy_case(world: World) -> None:
     covered = {(m, p.split("?")[0]) for m, p, _, _ in CASES}
     templ = {
         (m, p.replace(A, "{account_id}").replace("{a_doc}", "{source_id}").replace("{a_hook}", "{webhook_id}")
+         .replace("{a_sig}", "{signal_id}")
          .replace("/models/default/", "/models/{name}/"))
         for m, p in covered
     }

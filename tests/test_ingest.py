@@ -265,3 +265,29 @@ def test_llm_extractor_ingest_batches_documents_and_is_idempotent(workspace: Pat
         rules = ingest("--workspace", str(workspace), "--extractor", "rules")
         assert rules["documents_added"] == 0 and rules["signals_added"] > 0
         assert stats()["counts"]["documents"] == 4
+
+
+def test_llm_ingest_against_a_dead_endpoint_stops_fast_and_loses_nothing(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import time
+
+    from fake_openai import FakeOpenAI, finder
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    monkeypatch.setenv("HEALTHTRACE_LLM_BASE_URL", dead)
+    monkeypatch.setenv("HEALTHTRACE_LLM_BATCH_PIECES", "1")
+    get_settings.cache_clear()
+    t = time.monotonic()
+    res = cli("ingest", "--workspace", str(workspace), "--extractor", "llm", "--format", "json", ok=False)
+    assert time.monotonic() - t < 20
+    out = res.stdout + res.stderr
+    assert dead in out and "unreachable" in out
+    with FakeOpenAI(finder([("churn_intent", "decided not to renew")])) as fake:
+        monkeypatch.setenv("HEALTHTRACE_LLM_BASE_URL", fake.base_url)
+        get_settings.cache_clear()
+        again = ingest("--workspace", str(workspace), "--extractor", "llm")
+    assert again["documents_added"] == 4 and again["documents_failed"] == 0  # the pending ones, all of them

@@ -126,6 +126,9 @@ def extract_command(
     # extractors that batch (the LLM ones) get all documents at once: fewer, fuller requests, run concurrently
     prefetched = _extract_batched(ex, files, kind.value, account, settings) if hasattr(ex, "extract_many") else None
     failed = 0
+    # a run the extractor stopped (dead endpoint): one line for all its pending files, not one per file
+    stopped = getattr(getattr(ex, "last_run", None), "stopped", None) if prefetched is not None else None
+    pending: list[str] = []
     records: list[dict[str, object]] = []
     out = sys.stdout
     progress = None
@@ -142,6 +145,9 @@ def extract_command(
             try:
                 if prefetched is not None:
                     got = prefetched[i]
+                    if stopped is not None and isinstance(got, HealthtraceError) and str(got) == stopped:
+                        pending.append(source)
+                        continue
                     if isinstance(got, HealthtraceError):
                         raise got
                     signals = got
@@ -165,12 +171,20 @@ def extract_command(
     finally:
         if progress is not None:
             progress.stop()
+    if pending:
+        names = ", ".join(pending[:20]) + (f" and {len(pending) - 20} more" if len(pending) > 20 else "")
+        print(f"error: {stopped}; {len(pending)} of {len(files)} files left pending (the next run retries them): "
+              f"{names}", file=sys.stderr)
+        raise typer.Exit(1)
     summary = None
     totals = getattr(ex, "totals", None)
     if totals is not None and hasattr(totals, "as_dict"):
         t = totals.as_dict()
         summary = (f"{ex.name}: {t['calls']} LLM calls, {t['prompt_tokens']} prompt + {t['completion_tokens']} "
-                   f"completion tokens, {t['cached_pieces']} cached pieces, {t['unverified']} unverified signals")
+                   f"completion tokens, {t['cached_pieces']} cached pieces, {t['verified']} verified and "
+                   f"{t['unverified']} unverified signals, {t['relabelled']} claims moved to the piece their quote "
+                   f"is in, {t['fallbacks']} unusable answers retried one document per request "
+                   f"({t['fallback_requests']} requests)")
     _finish(records, format, failed, len(files), summary)
 
 
@@ -300,9 +314,10 @@ def _dry_run(files: list[Path], kind: str, account: str | None, extractor: str, 
             print(f"error: {d}", file=sys.stderr)
     docs = [d for d in loaded if not isinstance(d, HealthtraceError)]
     if extractor in ("llm", "hybrid"):
-        from extractors.llm import estimate_from_settings
+        from api.llm_setup import llm_setup
+        from extractors.llm import estimate
 
-        report = estimate_from_settings(docs, extractor, settings).as_dict()
+        report = estimate(docs, extractor, llm_setup(settings)).as_dict()
     else:
         report = {"documents": len(docs), "calls": 0, "prompt_tokens": 0, "cost_usd": 0.0,
                   "note": f"the {extractor} extractor makes no LLM calls"}

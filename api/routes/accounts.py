@@ -26,6 +26,8 @@ from api.schemas import (
     OverrideOut,
     RecapOut,
     ScoreChangeOut,
+    SignalReviewIn,
+    SignalReviewOut,
     UpsertResult,
     WhatIfChange,
     WhatIfIn,
@@ -351,6 +353,26 @@ def add_override(account_id: AccountId, body: OverrideIn, principal: Writer, ser
 def list_overrides(account_id: AccountId, principal: Reader, service: Service) -> list[OverrideOut]:
     service.account(principal.tenant, account_id)
     return [_override_out(r) for r in service.feedback.overrides(account_id=account_id, tenant=principal.tenant)]
+
+
+SignalId = Annotated[str, Path(min_length=1, max_length=64, description="a stored signal's id")]
+
+
+@router.post("/{account_id}/signals/{signal_id}/review", response_model=SignalReviewOut, status_code=201)
+def review_signal(account_id: AccountId, signal_id: SignalId, body: SignalReviewIn, principal: Writer,
+                  service: Service) -> SignalReviewOut:
+    """Confirm or reject a signal with a reason; the account is rescored at once (a rejected signal no longer
+    counts). Reviewing again replaces the verdict."""
+    row, rescored = service.review_signal(principal.tenant, account_id, signal_id, verdict=body.verdict,
+                                          reason=body.reason, author=body.author)
+    return SignalReviewOut.model_validate({**row, "score": score_change(rescored)})
+
+
+@router.get("/{account_id}/reviews", response_model=list[SignalReviewOut])
+def list_reviews(account_id: AccountId, principal: Reader, service: Service) -> list[SignalReviewOut]:
+    service.account(principal.tenant, account_id)
+    return [SignalReviewOut.model_validate(r)
+            for r in service.ledger.signal_reviews(account_id=account_id, tenant=principal.tenant)]
 
 
 @router.post("/{account_id}/rescore", response_model=ScoreChangeOut)

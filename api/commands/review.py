@@ -1,0 +1,86 @@
+"""``healthtrace signal confirm|reject|list|reviews``: a CSM's verdict on a stored signal, with a reason.
+
+A rejected signal stops counting at once: every reader of the memory (scores, why, recaps) leaves it out. The
+verdicts are kept for the extractor's refit (``extractor fit``, another change).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+signal_app = typer.Typer(help="Confirm or reject stored signals (a rejected signal stops counting at once).",
+                         no_args_is_help=True)
+
+
+def _review(verdict: str, signal_id: str, reason: str, author: str | None, tenant: str) -> None:
+    from api.settings import get_settings
+    from memory.ledger import Ledger
+
+    with Ledger.from_settings(get_settings()) as ledger:
+        row = ledger.review_signal(signal_id, verdict, reason, author=author, tenant=tenant)
+    done = "confirmed" if verdict == "confirm" else "rejected (no longer counts in scores)"
+    print(f"signal {signal_id} of {row['account_id']} {done}: {row['reason']}")
+
+
+@signal_app.command("confirm")
+def confirm(
+    signal_id: Annotated[str, typer.Argument(help="Signal id (healthtrace signal list ACCOUNT shows them).")],
+    reason: Annotated[str, typer.Option(help="Why the signal is right.")],
+    author: Annotated[str | None, typer.Option(help="Who made the call.")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
+) -> None:
+    """Confirm a signal (it keeps counting; the verdict is kept as a training example)."""
+    _review("confirm", signal_id, reason, author, tenant)
+
+
+@signal_app.command("reject")
+def reject(
+    signal_id: Annotated[str, typer.Argument(help="Signal id (healthtrace signal list ACCOUNT shows them).")],
+    reason: Annotated[str, typer.Option(help="Why the signal is wrong (wrong type, not about the account, ...).")],
+    author: Annotated[str | None, typer.Option(help="Who made the call.")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
+) -> None:
+    """Reject a signal: it stops counting in scores at once (confirming it later restores it)."""
+    _review("reject", signal_id, reason, author, tenant)
+
+
+@signal_app.command("list")
+def list_signals(
+    account: Annotated[str, typer.Argument(help="Account id (in the stored memory).")],
+    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
+) -> None:
+    """Stored signals of an account (JSON lines): id, type, verified, the CSM's verdict, the first quote."""
+    from api.settings import get_settings
+    from memory.ledger import Ledger
+
+    with Ledger.from_settings(get_settings()) as ledger:
+        ledger.get_account(account, tenant)
+        verdicts = {r["signal_id"]: r["verdict"] for r in ledger.signal_reviews(account_id=account, tenant=tenant)}
+        signals = ledger.signals_for(account, verified_only=False, include_rejected=True, tenant=tenant)
+    for s in signals:
+        quote = s.evidence[0].quote if s.evidence else (s.unverified_quotes or [""])[0]
+        print(json.dumps({"id": s.id, "type": s.type, "verified": s.verified, "review": verdicts.get(s.id),
+                          "occurred_at": s.occurred_at.isoformat() if s.occurred_at else None,
+                          "quote": " ".join(quote.split())[:200]}, ensure_ascii=False))
+
+
+@signal_app.command("reviews")
+def reviews(
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
+) -> None:
+    """Every verdict recorded (JSON lines)."""
+    from api.settings import get_settings
+    from memory.ledger import Ledger
+
+    with Ledger.from_settings(get_settings()) as ledger:
+        rows = ledger.signal_reviews(account_id=account, tenant=tenant)
+    for r in rows:
+        print(json.dumps({**r, "created_at": r["created_at"].isoformat()}, ensure_ascii=False))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(signal_app, name="signal")
