@@ -103,6 +103,11 @@ def ingest_command(
     extractor: Annotated[str | None, typer.Option(help="Extractor: rules, llm, hybrid (default: HEALTHTRACE_EXTRACTOR, rules).")] = None,
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
+    queue: Annotated[bool, typer.Option("--queue", help="With --workspace: queue one job per document file for "
+                                        "`healthtrace worker` processes (HEALTHTRACE_BROKER_URL); accounts, usage "
+                                        "and outcomes load here.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --queue: wait until every job is done, then print "
+                                       "the summary a plain ingest prints.")] = False,
 ) -> None:
     """Load a workspace or single documents into the ledger and the vector memory. Re-running adds nothing."""
     from extractors.errors import InputError
@@ -112,7 +117,11 @@ def ingest_command(
         raise InputError("give either --workspace DIR or FILE... --account ID")
     if files and not account:
         raise InputError("single documents need --account ID")
-    settings, ledger, vectors = _open(no_vectors)
+    if (queue or wait) and workspace is None:
+        raise InputError("--queue works with --workspace DIR")
+    if wait and not queue:
+        raise InputError("--wait goes with --queue")
+    settings, ledger, vectors = _open(no_vectors or queue)  # queued: the workers write the vectors
     options = IngestOptions(
         extractor=extractor or settings.extractor,  # the API's ingest uses the same setting
         vectors=not no_vectors,
@@ -123,7 +132,15 @@ def ingest_command(
     )
     try:
         with _progress(True) as progress:
-            if workspace is not None:
+            if queue:
+                from api.commands.jobs import queued_ingest
+
+                report, group, n = queued_ingest(settings, ledger, workspace, options, wait=wait,  # type: ignore[arg-type]
+                                                 progress=progress)
+                if not wait:
+                    print(f"queued {n} document file(s) as group {group}; follow with `healthtrace jobs --group "
+                          f"{group}`", file=sys.stderr)
+            elif workspace is not None:
                 report = ingest_workspace(ledger, workspace, options, vectors=vectors, progress=progress)
             else:
                 report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
