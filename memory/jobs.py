@@ -148,47 +148,65 @@ class JobStore:
 
 
 # ----------------------------------------------------------------------------------------- account lock
-_local_locks: dict[str, threading.Lock] = {}
+_local_locks: dict[str, threading.RLock] = {}
 _local_guard = threading.Lock()
+_held = threading.local()  # key -> depth, per thread: a job that runs a follow-up inline may lock again
 
 
 @contextmanager
 def account_lock(ledger: Ledger, tenant: str, account_id: str) -> Iterator[None]:
     """One writer of an account's derived state (metadata signals) at a time across processes: a PostgreSQL
     advisory lock, or a lock file beside the SQLite database. Whoever takes it last reads every document
-    committed before, so concurrent workers end where one sequential ingest ends."""
+    committed before, so concurrent workers end where one sequential ingest ends. Re-entrant per thread."""
     from extractors.models import stable_id
 
     key = stable_id(f"account-lock:{tenant}:{account_id}")
+    depth: dict[str, int] = getattr(_held, "depth", None) or {}
+    _held.depth = depth
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
     with _local_guard:
-        local = _local_locks.setdefault(key, threading.Lock())
-    with local:
-        if ledger.dialect == "postgresql":
-            from sqlalchemy import text
+        local = _local_locks.setdefault(key, threading.RLock())
+    with local, _process_lock(ledger, key):
+        depth[key] = 1
+        try:
+            yield
+        finally:
+            depth[key] = 0
 
-            lock_id = int(key[:15], 16)  # 60 bits: fits a signed bigint
-            with ledger.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
-                    conn.commit()
-            return
-        import fcntl
 
-        from sqlalchemy.engine import make_url
+@contextmanager
+def _process_lock(ledger: Ledger, key: str) -> Iterator[None]:
+    if ledger.dialect == "postgresql":
+        from sqlalchemy import text
 
-        db = make_url(ledger.url).database
-        folder = Path(db).resolve().parent if db and db != ":memory:" else Path(os.environ.get("TMPDIR", "/tmp"))
-        path = folder / f".healthtrace-lock-{key[:16]}"
-        with open(path, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        lock_id = int(key[:15], 16)  # 60 bits: fits a signed bigint
+        with ledger.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
+            conn.commit()
             try:
                 yield
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
+                conn.commit()
+        return
+    import fcntl
+
+    from sqlalchemy.engine import make_url
+
+    db = make_url(ledger.url).database
+    folder = Path(db).resolve().parent if db and db != ":memory:" else Path(os.environ.get("TMPDIR", "/tmp"))
+    with open(folder / f".healthtrace-lock-{key[:16]}", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ----------------------------------------------------------------------------------------- vectors of a job
