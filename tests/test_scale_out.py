@@ -177,12 +177,12 @@ def _big_workspace(root: Path, messages: int) -> Path:
 
 def test_a_worker_killed_mid_job_leaves_no_duplicate_and_the_job_completes_elsewhere(
         services: None, tmp_path: Path) -> None:
-    ws = _big_workspace(tmp_path / "ws", 900)
+    ws = _big_workspace(tmp_path / "ws", 500)
     with temporary_postgres_database(PG_BASE) as plain_db, temporary_postgres_database(PG_BASE) as queued_db:
         plain = _env(tmp_path / "plain", plain_db)
         _cli(plain, "ingest", "--workspace", str(ws), "--no-vectors", "-f", "json")
         queued = _env(tmp_path / "queued", queued_db, HEALTHTRACE_BROKER_URL=REDIS_URL,
-                      HEALTHTRACE_QUEUE_VISIBILITY_S="4")
+                      HEALTHTRACE_QUEUE_VISIBILITY_S="3")
         workers = [_worker(queued, tmp_path / f"worker{i}.log") for i in range(2)]
         enq = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", "--workspace", str(ws), "--queue",
                                 "--wait", "--no-vectors", "-f", "json"], env=queued, cwd=ROOT,
