@@ -341,7 +341,7 @@ def _usage_columns_pg(ledger: Ledger, tenant: str, account_ids: Sequence[str], u
                  "FROM usage_points u JOIN ht_bulk_accounts a ON a.account_id = u.account_id "
                  f"JOIN ht_bulk_metrics m ON m.metric = u.metric WHERE {where}) TO STDOUT (FORMAT binary)")
         chunks: list[bytes] = []
-        with cur.copy(cur.mogrify(query, params)) as copy:
+        with cur.copy(query, params) as copy:
             for block in copy:
                 chunks.append(bytes(block))
         raw_conn.commit()
