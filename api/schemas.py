@@ -426,7 +426,7 @@ class JobOut(BaseModel):
 
     id: str
     kind: str
-    status: Literal["queued", "running", "retrying", "done", "failed", "dead"]
+    status: Literal["queued", "running", "retrying", "finishing", "done", "failed", "dead"]
     attempts: int = 0
     subject: str | None = None
     created_at: datetime | None = None

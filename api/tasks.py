@@ -192,7 +192,7 @@ def ingest_file(self: Any, *, path: str, account_id: str, options: dict[str, Any
     """One workspace file (an mbox gives several documents): parse, extract, store, as a plain ingest does.
     The account's metadata pass runs once its last file is done (``account_meta``); embedding is a job too."""
     from memory.ingest import Ingestor
-    from memory.jobs import JobStore, account_lock, others_unfinished
+    from memory.jobs import JobStore, others_unfinished
 
     opts = _options(options)
     ledger = _ledger()
@@ -215,17 +215,17 @@ def ingest_file(self: Any, *, path: str, account_id: str, options: dict[str, Any
         if not group_id:
             mark()
             return
-        # under the account's lock, so of two files finishing together exactly one sees the other done
-        with account_lock(ledger, opts.tenant, account_id):  # the last file of the account starts its pass
-            if others_unfinished(ledger, group_id, account_id, "ingest_file", job_id) == 0:
-                from extractors.models import stable_id
+        # the last file of the account queues its metadata pass (see memory.jobs.others_unfinished)
+        JobStore(ledger).finish(job_id, "finishing")
+        if others_unfinished(ledger, group_id, account_id, "ingest_file", job_id) == 0:
+            from extractors.models import stable_id
 
-                meta_id = "meta_" + stable_id("account_meta", group_id, opts.tenant, account_id)[:27]
-                if JobStore(ledger).create(meta_id, "account_meta", subject=account_id, group_id=group_id,
-                                           tenant=opts.tenant, account_id=account_id):
-                    send(account_meta, meta_id, account_id=account_id, options=options, group_id=group_id,
-                         run_id=run_id)
-            mark()
+            meta_id = "meta_" + stable_id("account_meta", group_id, opts.tenant, account_id)[:27]
+            if JobStore(ledger).create(meta_id, "account_meta", subject=account_id, group_id=group_id,
+                                       tenant=opts.tenant, account_id=account_id):
+                send(account_meta, meta_id, account_id=account_id, options=options, group_id=group_id,
+                     run_id=run_id)
+        mark()
 
     out = _run(self, "ingest_file", work, subject=path, after=after)
     _after_group(run_id, group_id)

@@ -428,10 +428,17 @@ class ApiStore:
         return default if v is None else v
 
     def set_state(self, name: str, value: str) -> None:
-        with self.engine.begin() as conn:
-            n = conn.execute(update(api_state).where(api_state.c.name == name).values(value=value)).rowcount
-            if not n:
-                conn.execute(insert(api_state).values(name=name, value=value))
+        """Update, or insert when absent; two API replicas starting together may both insert: the loser
+        updates instead."""
+        for _ in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    n = conn.execute(update(api_state).where(api_state.c.name == name).values(value=value)).rowcount
+                    if not n:
+                        conn.execute(insert(api_state).values(name=name, value=value))
+                return
+            except IntegrityError:
+                continue
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -26,7 +26,8 @@ from extractors.errors import NotFoundError
 
 from .ledger import DEFAULT_TENANT, JobRow, Ledger, _jsonable
 
-STATUSES = ("queued", "running", "retrying", "done", "failed", "dead")
+# "finishing": the work is done and recorded, its follow-ups are being queued (still counts as unfinished)
+STATUSES = ("queued", "running", "retrying", "finishing", "done", "failed", "dead")
 FINISHED = ("done", "failed", "dead")
 PROBLEMS = ("failed", "dead")
 
@@ -299,9 +300,12 @@ def finish_group_run(ledger: Ledger, run_id: int | None, group_id: str) -> bool:
 
 
 def others_unfinished(ledger: Ledger, group_id: str, account_id: str, kind: str, job_id: str) -> int:
-    """How many other jobs of ``kind`` for this account in this group are not finished yet."""
+    """How many other jobs of ``kind`` for this account in this group are still to do their work (``finishing``
+    ones have done it). A job marks itself ``finishing`` before it asks, so of two jobs ending together at
+    least the later one sees the other as done: the account's follow-up is queued at least once (and, by its
+    deterministic id, sent at most once)."""
     q = select(func.count()).select_from(_t).where(
         _t.c.group_id == group_id, _t.c.account_id == account_id, _t.c.kind == kind, _t.c.id != job_id,
-        _t.c.status.not_in(FINISHED))
+        _t.c.status.not_in(FINISHED + ("finishing",)))
     with ledger.read() as conn:
         return int(conn.scalar(q) or 0)

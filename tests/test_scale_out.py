@@ -139,7 +139,7 @@ def _ledger_counts(env: dict[str, str], vectors: bool = True) -> dict[str, int]:
 
 
 def test_two_workers_store_what_one_plain_ingest_stores(services: None, chroma_url: str, tmp_path: Path) -> None:
-    ws = generate_workspace(tmp_path / "ws", 40, n_accounts=6)
+    ws = generate_workspace(tmp_path / "ws", 24, n_accounts=4)
     with temporary_postgres_database(PG_BASE) as plain_db, temporary_postgres_database(PG_BASE) as queued_db:
         plain = _env(tmp_path / "plain", plain_db)  # embedded chroma in its own home
         plain_report = json.loads(_cli(plain, "ingest", "--workspace", str(ws), "-f", "json"))
@@ -155,34 +155,37 @@ def test_two_workers_store_what_one_plain_ingest_stores(services: None, chroma_u
         for key in ("documents_added", "signals_added", "usage_added", "chunks_embedded", "signals_embedded",
                     "metadata_signals_added"):
             assert report[key] == plain_report[key], key
-        assert report["documents_added"] == 40 and report["chunks_embedded"] > 0
+        assert report["documents_added"] == 24 and report["chunks_embedded"] > 0
         ran_on = {j["worker"] for j in jobs if j["kind"] == "ingest_file"}
         assert len(ran_on) == 2, "both workers took jobs"
 
 
-def _big_workspace(root: Path, messages: int) -> Path:
+def _big_workspace(root: Path, sentences: int) -> Path:
+    """A few short emails and one long one (meeting notes with a complaint here and there): its job runs for
+    seconds, so a worker can be killed in the middle of it."""
     import random
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
-    generate_workspace(root, 12, n_accounts=3)
+    from memory.synthetic import _BODY
+
+    generate_workspace(root, 6, n_accounts=3)
     rng = random.Random(3)
-    parts = []
-    for i in range(messages):
-        sent = datetime(2024, 3, 1, tzinfo=timezone.utc) + timedelta(hours=3 * i)
-        parts.append(f"From s{i}@acct0000.example {sent.strftime('%a %b %d %H:%M:%S %Y')}\n"
-                     f"{email_text(rng, 'acct0000', sent)}\n")
-    (root / "documents" / "acct0000" / "archive.mbox").write_text("".join(parts), encoding="utf-8")
+    filler = ["The agenda for the weekly call is attached.", "Notes from the session are in the shared folder.",
+              "Please find the minutes below."]
+    body = " ".join(rng.choice(_BODY) if i % 25 == 0 else rng.choice(filler) for i in range(sentences))
+    head = email_text(rng, "acct0000", datetime(2024, 3, 1, 9, tzinfo=timezone.utc))
+    (root / "documents" / "acct0000" / "notes-archive.eml").write_text(head + "\n" + body, encoding="utf-8")
     return root
 
 
 def test_a_worker_killed_mid_job_leaves_no_duplicate_and_the_job_completes_elsewhere(
         services: None, tmp_path: Path) -> None:
-    ws = _big_workspace(tmp_path / "ws", 500)
+    ws = _big_workspace(tmp_path / "ws", 70_000)
     with temporary_postgres_database(PG_BASE) as plain_db, temporary_postgres_database(PG_BASE) as queued_db:
         plain = _env(tmp_path / "plain", plain_db)
         _cli(plain, "ingest", "--workspace", str(ws), "--no-vectors", "-f", "json")
         queued = _env(tmp_path / "queued", queued_db, HEALTHTRACE_BROKER_URL=REDIS_URL,
-                      HEALTHTRACE_QUEUE_VISIBILITY_S="3")
+                      HEALTHTRACE_QUEUE_VISIBILITY_S="6")
         workers = [_worker(queued, tmp_path / f"worker{i}.log") for i in range(2)]
         enq = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", "--workspace", str(ws), "--queue",
                                 "--wait", "--no-vectors", "-f", "json"], env=queued, cwd=ROOT,
@@ -196,7 +199,7 @@ def test_a_worker_killed_mid_job_leaves_no_duplicate_and_the_job_completes_elsew
             while victim is None and time.monotonic() < deadline:
                 try:
                     with eng.connect() as conn:
-                        row = conn.execute(text("SELECT id, worker FROM jobs WHERE subject LIKE '%archive.mbox' "
+                        row = conn.execute(text("SELECT id, worker FROM jobs WHERE subject LIKE '%notes-archive.eml' "
                                                 "AND status = 'running'")).first()
                 except Exception:  # noqa: BLE001 - the table appears with the first migration
                     row = None
