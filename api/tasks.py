@@ -132,32 +132,44 @@ def _run(task: Any, kind: str, fn: Any, *, subject: str | None = None, after: An
     ``fn`` returns (result, status, error); ``after(status, mark)`` must call ``mark()``, which records the end:
     follow-up jobs are recorded before it, so a waiting caller never sees the group end early."""
     job_id = task.request.id
-    jobs = _jobs()
     settings = get_settings()
-    jobs.start(job_id, kind=kind, subject=subject)
+    n = task.request.retries
+
+    def retry(e: BaseException, msg: str) -> Any:
+        try:
+            _jobs().finish(job_id, "retrying", error=msg)
+        except HealthtraceError:  # the ledger itself is down: the retry is still scheduled
+            pass
+        log.warning("job %s (%s) attempt %d failed, retrying: %s", job_id, kind, n + 1, msg)
+        return task.retry(exc=e, countdown=min(600.0, settings.task_backoff_s * 2 ** n),
+                          max_retries=settings.task_max_retries)
+
     try:
+        _jobs().start(job_id, kind=kind, subject=subject)
         result, status, error = fn()
     except (StoreError, OSError, ConnectionError, TimeoutError, _Retryable) as e:
-        n = task.request.retries
         msg = f"{e.__class__.__name__}: {e}"
         if n < settings.task_max_retries:
-            jobs.finish(job_id, "retrying", error=msg)
-            log.warning("job %s (%s) attempt %d failed, retrying: %s", job_id, kind, n + 1, msg)
-            raise task.retry(exc=e, countdown=min(600.0, settings.task_backoff_s * 2 ** n),
-                             max_retries=settings.task_max_retries) from e
+            raise retry(e, msg) from e
         result, status, error = {}, "dead", f"gave up after {n + 1} attempts: {msg}"
     except HealthtraceError as e:  # bad input: retrying cannot help
         result, status, error = {}, "failed", str(e)
     except Exception as e:  # noqa: BLE001 - a bug on one job must not kill the worker; recorded as dead
         log.exception("job %s (%s) crashed", job_id, kind)
         result, status, error = {}, "dead", f"{e.__class__.__name__}: {e}"
-    def mark() -> None:
-        jobs.finish(job_id, status, result=result, error=error)
 
-    if after is not None:
-        after(status, mark)
-    else:
-        mark()
+    def mark() -> None:
+        _jobs().finish(job_id, status, result=result, error=error)
+
+    try:
+        if after is not None:
+            after(status, mark)
+        else:
+            mark()
+    except StoreError as e:  # recording the end failed: run again (the work itself is idempotent)
+        if n < settings.task_max_retries:
+            raise retry(e, f"{e.__class__.__name__}: {e}") from e
+        raise
     return {"status": status}
 
 
