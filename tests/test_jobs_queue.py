@@ -208,3 +208,55 @@ def test_a_due_delivery_is_sent_once_by_two_dispatchers(tmp_path: Path) -> None:
     assert posts == ["evt_1"]
     assert store.deliveries_for(hook.id, "acme")[0].status == "delivered"
     led.close()
+
+
+def test_api_with_a_broker_answers_202_and_reports_the_job(eager: Path) -> None:
+    from datetime import date, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.testing import make_settings, sample_email
+
+    settings = make_settings(home=eager, broker_url="memory://")  # the same home as the tasks' settings
+    app = create_app(settings, webhooks=False, index_vectors=False)
+    with TestClient(app) as client:
+        st = app.state.ht
+        _, token = st.store.create_key("acme", name="t", scope="write")
+        w = {"Authorization": f"Bearer {token}"}
+        assert client.put("/v1/accounts", headers=w, json={"accounts": [{"account_id": "a1"}]}).status_code == 200
+        day = date.today() - timedelta(days=2)
+        r = client.post("/v1/documents", headers=w,
+                        json={"documents": [{"account_id": "a1", "text": sample_email("acme", day)}]})
+        assert r.status_code == 202, r.text
+        assert r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+        job = client.get(f"/v1/jobs/{r.json()['id']}", headers=w).json()  # eager: already run
+        assert job["status"] == "done" and job["result"]["added"] == 1 and job["result"]["signals_added"] >= 1
+        rescore = client.get(f"/v1/jobs/{job['result']['rescore_jobs'][0]}", headers=w).json()
+        assert rescore["kind"] == "rescore" and rescore["status"] == "done"
+        assert client.get("/v1/accounts/a1/health", headers=w).json()["score"] is not None
+        # unknown accounts are still refused at once; usage is stored and its rescoring queued
+        bad = client.post("/v1/documents", headers=w, json={"documents": [{"account_id": "nope", "text": "hi"}]})
+        assert bad.status_code == 404
+        u = client.post("/v1/usage", headers=w, json={"points": [
+            {"account_id": "a1", "date": day.isoformat(), "metric": "active_users", "value": 5}]})
+        assert u.status_code == 202 and u.json()["added"] == 1 and len(u.json()["jobs"]) == 1
+        _, other = st.store.create_key("globex", name="t", scope="read")
+        hidden = client.get(f"/v1/jobs/{r.json()['id']}", headers={"Authorization": f"Bearer {other}"})
+        assert hidden.status_code == 404  # another tenant's job does not exist for this key
+
+
+def test_api_without_a_broker_has_no_jobs_and_ingests_inline(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.testing import make_settings
+
+    app = create_app(make_settings(home=tmp_path), webhooks=False, index_vectors=False)
+    with TestClient(app) as client:
+        _, token = app.state.ht.store.create_key("acme", name="t", scope="write")
+        w = {"Authorization": f"Bearer {token}"}
+        client.put("/v1/accounts", headers=w, json={"accounts": [{"account_id": "a1"}]})
+        r = client.post("/v1/documents", headers=w, json={"documents": [{"account_id": "a1", "text": "All good."}]})
+        assert r.status_code == 201 and "rescored" in r.json()
+        assert client.get("/v1/jobs/x", headers=w).status_code == 404
