@@ -260,3 +260,29 @@ def test_api_without_a_broker_has_no_jobs_and_ingests_inline(tmp_path: Path) -> 
         r = client.post("/v1/documents", headers=w, json={"documents": [{"account_id": "a1", "text": "All good."}]})
         assert r.status_code == 201 and "rescored" in r.json()
         assert client.get("/v1/jobs/x", headers=w).status_code == 404
+
+
+def _bulk_matches_per_account_reader(url: str, ws: Path) -> None:
+    from datetime import date
+
+    from memory.ingest import IngestOptions, ingest_workspace
+    from memory.scoring_inputs import bulk_inputs_from_ledger, inputs_from_ledger
+    from scoring.batch import score_totals
+    from scoring.model import default_model
+
+    led = Ledger(url)
+    try:
+        ingest_workspace(led, ws, IngestOptions(vectors=False))
+        model = default_model()
+        for until in (date(2024, 3, 1), date(2024, 9, 1)):
+            bulk = bulk_inputs_from_ledger(led, until=until)
+            each = inputs_from_ledger(led, until=until)
+            assert sorted(bulk.signals) == sorted(each.signals) and bulk.metric_first_day == each.metric_first_day
+            assert score_totals(bulk, model, [until]) == score_totals(each, model, [until])
+    finally:
+        led.close()
+
+
+def test_bulk_ledger_reader_scores_like_the_per_account_reader(tmp_path: Path) -> None:
+    ws = generate_workspace(tmp_path / "ws", 30, n_accounts=5)
+    _bulk_matches_per_account_reader(f"sqlite:///{tmp_path / 'h.db'}", ws)

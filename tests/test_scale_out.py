@@ -278,3 +278,11 @@ def test_two_api_processes_share_one_rate_limit_and_queue_ingest(services: None,
             assert health.status_code == 200 and health.json()["score"] is not None
         finally:
             _stop(procs)
+
+
+def test_bulk_reader_on_postgresql_scores_like_the_per_account_reader(services: None, tmp_path: Path) -> None:
+    from tests.test_jobs_queue import _bulk_matches_per_account_reader
+
+    ws = generate_workspace(tmp_path / "ws", 30, n_accounts=5)
+    with temporary_postgres_database(PG_BASE) as db:
+        _bulk_matches_per_account_reader(db, ws)
