@@ -2,8 +2,8 @@
 
 1. Workers: a generated workspace (short business emails, rules extractor, ledger only) is ingested with
    ``healthtrace ingest --queue --wait`` by 1 and then 2 ``healthtrace worker`` processes (solo pool, one job
-   at a time each) on Redis + PostgreSQL; documents/s of each and the ratio. Each run gets a fresh database and
-   workers that are up before the clock starts. The ratio is bounded by the cores the machine gives the
+   at a time each) on Redis + PostgreSQL, alternately, ``--rounds`` times each; median documents/s of each and
+   the ratio. Each run gets a fresh database and workers that are up before the clock starts. The ratio is bounded by the cores the machine gives the
    workers (2 here, shared with the enqueuer, PostgreSQL and Redis), so expect well under 2x.
 2. Portfolio: N generated accounts (default 100,000) with D days of usage (default 90: daily active users,
    weekly logins, contracted seats) and verified signals (3 each on two accounts in three) are written into
@@ -16,7 +16,8 @@
 Needs PostgreSQL (HEALTHTRACE_BENCH_PG, default the local server) and Redis (HEALTHTRACE_BENCH_REDIS, default
 redis://127.0.0.1:6379/12); databases are named queue_bench_* and dropped at the end. Last line: RESULT {json}.
 
-    nice -n 10 python benchmarks/scale_out.py [--docs 600] [--accounts 100000] [--days 90] [--skip-workers]
+    nice -n 10 python benchmarks/scale_out.py [--docs 400] [--rounds 2] [--accounts 100000] [--days 90]
+                                              [--skip-workers]
 """
 
 from __future__ import annotations
@@ -87,44 +88,57 @@ def _start_workers(n: int, env: dict[str, str], logs: Path) -> list[subprocess.P
     return procs
 
 
-def bench_workers(n_docs: int) -> dict[str, Any]:
+def _one_run(n: int, ws: Path, tmp: Path, n_docs: int) -> float:
+    """Documents/s of one queued ingest with ``n`` workers on a fresh database and broker."""
     import redis
 
-    with tempfile.TemporaryDirectory() as tmp:
+    redis.Redis.from_url(REDIS).flushdb()
+    with database(f"w{n}") as db:
+        env = _env(db, tmp / f"home{n}")
+        subprocess.run([sys.executable, "-m", "api.cli", "stats", "--no-vectors"], env=env, cwd=ROOT,
+                       check=True, capture_output=True)  # schema first
+        procs = _start_workers(n, env, tmp)
+        try:
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--workspace", str(ws), "--queue",
+                                  "--wait", "--no-vectors", "-f", "json"], env=env, cwd=ROOT, capture_output=True,
+                                 text=True)
+            wall = time.perf_counter() - t0
+        finally:
+            for p in procs:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    if res.returncode != 0:
+        raise SystemExit(f"queued ingest failed: {res.stderr[-2000:]}")
+    rep = json.loads(res.stdout)
+    if rep["documents_added"] != n_docs:
+        raise SystemExit(f"{n} workers stored {rep['documents_added']} of {n_docs} documents")
+    return n_docs / wall
+
+
+def bench_workers(n_docs: int, rounds: int) -> dict[str, Any]:
+    """1 and 2 workers alternately, ``rounds`` times each (the machine's load drifts): medians and their ratio."""
+    import statistics
+
+    import redis
+
+    with tempfile.TemporaryDirectory() as tmp_name:
         from memory.synthetic import generate_workspace
 
-        ws = generate_workspace(Path(tmp) / "ws", n_docs, n_accounts=40)
-        out: dict[str, Any] = {"documents": n_docs, "extractor": "rules", "vectors": False, "pool": "solo"}
-        for n in (1, 2):
-            redis.Redis.from_url(REDIS).flushdb()
-            with database(f"w{n}") as db:
-                env = _env(db, Path(tmp) / f"home{n}")
-                subprocess.run([sys.executable, "-m", "api.cli", "stats", "--no-vectors"], env=env, cwd=ROOT,
-                               check=True, capture_output=True)  # schema first
-                procs = _start_workers(n, env, Path(tmp))
-                try:
-                    t0 = time.perf_counter()
-                    res = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--workspace", str(ws),
-                                          "--queue", "--wait", "--no-vectors", "-f", "json"], env=env, cwd=ROOT,
-                                         capture_output=True, text=True)
-                    wall = time.perf_counter() - t0
-                finally:
-                    for p in procs:
-                        os.killpg(p.pid, signal.SIGKILL)
-                        p.wait()
-                if res.returncode != 0:
-                    raise SystemExit(f"queued ingest failed: {res.stderr[-2000:]}")
-                rep = json.loads(res.stdout)
-                if rep["documents_added"] != n_docs:
-                    raise SystemExit(f"{n} workers stored {rep['documents_added']} of {n_docs} documents")
-                out[f"docs_per_s_{n}_worker{'s' if n > 1 else ''}"] = round(n_docs / wall, 1)
-                out[f"wall_s_{n}"] = round(wall, 2)
-        out["ratio_2_vs_1"] = round(out["docs_per_s_2_workers"] / out["docs_per_s_1_worker"], 2)
-        out["cores"] = os.cpu_count()
-        out["note"] = (f"bounded by {os.cpu_count()} cores shared by the workers, the enqueuer, PostgreSQL and "
-                       "Redis (and other jobs on this machine): not a measure of the queue's own limit")
+        tmp = Path(tmp_name)
+        ws = generate_workspace(tmp / "ws", n_docs, n_accounts=40)
+        runs: dict[int, list[float]] = {1: [], 2: []}
+        for _ in range(rounds):
+            for n in (1, 2):
+                runs[n].append(_one_run(n, ws, tmp, n_docs))
         redis.Redis.from_url(REDIS).flushdb()
-        return out
+    one, two = statistics.median(runs[1]), statistics.median(runs[2])
+    return {"documents": n_docs, "extractor": "rules", "vectors": False, "pool": "solo", "rounds": rounds,
+            "docs_per_s_1_worker": round(one, 1), "docs_per_s_2_workers": round(two, 1),
+            "runs_docs_per_s": {str(k): [round(v, 1) for v in vs] for k, vs in runs.items()},
+            "ratio_2_vs_1": round(two / one, 2), "cores": os.cpu_count(),
+            "note": f"bounded by {os.cpu_count()} cores shared by the workers, the enqueuer, PostgreSQL and Redis "
+                    "(and other jobs on this machine): not a measure of the queue's own limit"}
 
 
 # ----------------------------------------------------------------------------------------- 2. portfolio
@@ -232,7 +246,8 @@ def score_from_pg(db: str, sample: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=600)
+    ap.add_argument("--docs", type=int, default=400)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--sample", type=int, default=50)
@@ -244,7 +259,7 @@ def main() -> None:
         return
     result: dict[str, Any] = {}
     if not args.skip_workers:
-        result["workers"] = bench_workers(args.docs)
+        result["workers"] = bench_workers(args.docs, args.rounds)
         print("workers:", json.dumps(result["workers"]), flush=True)
     with database("portfolio") as db:
         result["portfolio"] = populate(db, args.accounts, args.days)
