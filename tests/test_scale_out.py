@@ -121,8 +121,19 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 90) -> str:
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     fh = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "warning"],
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "--pool", "solo", "--loglevel", "info"],
                             env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def _ready(*workers: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Until each worker says it is consuming (so both take part from the first job)."""
+    deadline = time.monotonic() + timeout_s
+    for w in workers:
+        while "ready." not in w.log.read_text(errors="replace"):  # type: ignore[attr-defined]
+            assert w.poll() is None and time.monotonic() < deadline, w.log.read_text()[-2000:]  # type: ignore[attr-defined]
+            time.sleep(0.1)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -134,8 +145,21 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _ledger_counts(env: dict[str, str], vectors: bool = True) -> dict[str, int]:
-    out = json.loads(_cli(env, "stats", "-f", "json", *([] if vectors else ["--no-vectors"])))
-    return out["counts"]
+    """What `healthtrace stats` counts, read here (no process start): ledger rows and vector counts."""
+    from api.settings import Settings
+    from memory.ledger import Ledger
+    from memory.vectors import VectorMemory
+
+    led = Ledger(env["HEALTHTRACE_DATABASE_URL"])
+    try:
+        counts = {k: v for k, v in led.counts().items() if k != "extraction_runs"}
+    finally:
+        led.close()
+    if vectors:
+        settings = Settings(home=Path(env["HEALTHTRACE_HOME"]), chroma_url=env.get("HEALTHTRACE_CHROMA_URL"),
+                            embedder="hashing")
+        counts.update(VectorMemory.from_settings(settings).counts())
+    return counts
 
 
 def test_two_workers_store_what_one_plain_ingest_stores(services: None, chroma_url: str, tmp_path: Path) -> None:
@@ -147,6 +171,7 @@ def test_two_workers_store_what_one_plain_ingest_stores(services: None, chroma_u
                       HEALTHTRACE_CHROMA_URL=chroma_url)
         workers = [_worker(queued, tmp_path / f"worker{i}.log") for i in range(2)]
         try:
+            _ready(*workers)
             report = json.loads(_cli(queued, "ingest", "--workspace", str(ws), "--queue", "--wait", "-f", "json"))
             jobs = json.loads(_cli(queued, "jobs", "--limit", "1000", "-f", "json"))
         finally:
@@ -187,6 +212,7 @@ def test_a_worker_killed_mid_job_leaves_no_duplicate_and_the_job_completes_elsew
         queued = _env(tmp_path / "queued", queued_db, HEALTHTRACE_BROKER_URL=REDIS_URL,
                       HEALTHTRACE_QUEUE_VISIBILITY_S="6")
         workers = [_worker(queued, tmp_path / f"worker{i}.log") for i in range(2)]
+        _ready(*workers)
         enq = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", "--workspace", str(ws), "--queue",
                                 "--wait", "--no-vectors", "-f", "json"], env=queued, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
