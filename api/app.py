@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import AppState
-from api.security import Authenticator, RateLimited, TokenBuckets
+from api.security import Authenticator, RateLimited, make_buckets
 from api.service import HealthService
 from api.settings import Settings, get_settings
 from api.worker import BusyError, IngestWorker
@@ -206,19 +206,19 @@ def create_app(
         store=store,
         service=service,
         auth=Authenticator(store),
-        buckets=TokenBuckets(settings.api_rate_per_s, settings.api_rate_burst),
+        buckets=make_buckets(settings),
     )
-    from api.webhooks import Dispatcher
+    from api.webhooks import dispatcher_for
 
-    dispatcher = Dispatcher(
-        store,
-        lambda since, limit: ledger.events(since_id=since, limit=limit),
-        max_attempts=settings.webhook_max_attempts,
-        backoff_s=settings.webhook_backoff_s,
-        timeout_s=settings.webhook_timeout_s,
-        base_url=settings.public_url,
-        allow_private=settings.webhook_allow_private,
-    )
+    sender = None
+    if settings.broker_url:  # the scaled deployment: ingest, rescoring and webhook sends are queue jobs
+        from api import tasks
+        from memory.jobs import JobStore
+
+        tasks.configure(settings)
+        state.jobs = JobStore(ledger)
+        sender = lambda d: tasks.queue_delivery(d, state.jobs)  # noqa: E731
+    dispatcher = dispatcher_for(store, ledger, settings, sender=sender)
     state.dispatcher = dispatcher
     service.on_events.append(dispatcher.notify)
     state.worker = IngestWorker(settings.api_ingest_queue)
@@ -256,9 +256,9 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(BoundedBodyAndAudit, max_bytes=settings.api_max_body_bytes, store=store)
 
-    from api.routes import accounts, ingest, meta, models, webhooks as webhook_routes
+    from api.routes import accounts, ingest, jobs as job_routes, meta, models, webhooks as webhook_routes
 
-    for module in (meta, accounts, ingest, models, webhook_routes):
+    for module in (meta, accounts, ingest, models, webhook_routes, job_routes):
         app.include_router(module.router)
 
     static = resources.files("api").joinpath("static")

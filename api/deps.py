@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.security import Authenticator, Principal, TokenBuckets, bearer_token
+from api.security import Authenticator, Principal, RedisTokenBuckets, TokenBuckets, bearer_token
 from api.service import HealthService
 from api.settings import Settings
 from memory.api_store import ApiStore
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from api.app import VectorIndexer
     from api.worker import IngestWorker
     from api.webhooks import Dispatcher
+    from memory.jobs import JobStore
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ht_...`")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, as a header")
@@ -36,8 +37,9 @@ class AppState:
     store: ApiStore
     service: HealthService
     auth: Authenticator
-    buckets: TokenBuckets
+    buckets: TokenBuckets | RedisTokenBuckets
     dispatcher: Dispatcher | None = None
+    jobs: JobStore | None = None  # set when a broker is configured (HEALTHTRACE_BROKER_URL)
     indexer: VectorIndexer | None = None
     worker: IngestWorker = None  # type: ignore[assignment] - set by create_app
 

@@ -315,6 +315,7 @@ class IngestOut(BaseModel):
     failed: int = 0
     failures: list[str] = Field(default_factory=list, description="documents that could not be read: why")
     rescored: list[ScoreChangeOut] = Field(default_factory=list)
+    jobs: list[str] = Field(default_factory=list, description="with a job queue: the rescoring jobs queued")
 
 
 # ----------------------------------------------------------------------------------------- documents, evidence
@@ -439,3 +440,19 @@ class WhoAmI(BaseModel):
     key_id: str
     tenant: str
     scope: str
+
+
+# ----------------------------------------------------------------------------------------- jobs (job queue)
+class JobOut(BaseModel):
+    """A job of the queue (only with HEALTHTRACE_BROKER_URL): poll ``GET /v1/jobs/{id}`` until it is finished."""
+
+    id: str
+    kind: str
+    status: Literal["queued", "running", "retrying", "finishing", "done", "failed", "dead"]
+    attempts: int = 0
+    subject: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None

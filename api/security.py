@@ -1,9 +1,9 @@
 """API keys, tenants and per-key rate limits.
 
 A request carries ``Authorization: Bearer <token>`` (or ``X-API-Key: <token>``). The token is hashed and
-looked up; the key's tenant then bounds every read and write of that request. Rate limits are an in-process
-token bucket per key: cheap, and right for a single server process (put a shared limiter in front of
-several processes).
+looked up; the key's tenant then bounds every read and write of that request. Rate limits are a token bucket
+per key: in-process for a single server, or in Redis (:class:`RedisTokenBuckets`, HEALTHTRACE_REDIS_URL or a
+redis:// broker) so that API replicas share one limit per key.
 """
 
 from __future__ import annotations
@@ -57,6 +57,60 @@ class TokenBuckets:
                 self._buckets[key] = (tokens, now)
                 raise RateLimited((1.0 - tokens) / self.rate)
             self._buckets[key] = (tokens - 1.0, now)
+
+
+# One atomic step of a bucket kept in a Redis hash {tokens, ts}; Redis' own clock, so replicas' clocks may differ.
+_TAKE_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local ok = 0
+if tokens >= 1 then tokens = tokens - 1; ok = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return {ok, tostring(tokens)}
+"""
+
+
+class RedisTokenBuckets:
+    """The same token bucket, kept in Redis and updated by one Lua script per request: every API process on
+    the same Redis draws from one bucket per key. When Redis cannot be reached the request is not refused
+    (a limiter outage must not take the API down); the in-process bucket stands in until it is back."""
+
+    def __init__(self, url: str, rate: float, burst: int, *, prefix: str = "healthtrace:rate:") -> None:
+        import redis
+
+        self.rate = rate
+        self.burst = float(burst)
+        self.prefix = prefix
+        self._client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._script = self._client.register_script(_TAKE_LUA)
+        self._fallback = TokenBuckets(rate, burst)
+
+    def take(self, key: str, now: float | None = None) -> None:
+        import redis
+
+        try:
+            ok, tokens = self._script(keys=[self.prefix + key], args=[self.rate, self.burst])
+        except redis.RedisError:
+            self._fallback.take(key, now)
+            return
+        if not int(ok):
+            raise RateLimited((1.0 - float(tokens)) / self.rate)
+
+
+def make_buckets(settings: object) -> TokenBuckets | RedisTokenBuckets:
+    """Shared buckets when a Redis URL is configured, else per process."""
+    rate = settings.api_rate_per_s  # type: ignore[attr-defined]
+    burst = settings.api_rate_burst  # type: ignore[attr-defined]
+    url = settings.shared_redis_url  # type: ignore[attr-defined]
+    return RedisTokenBuckets(url, rate, burst) if url else TokenBuckets(rate, burst)
 
 
 class Authenticator:

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_max_per_tenant: int = Field(default=50, ge=1, le=10_000)  # active webhooks per tenant
 
+    # scaled deployment (README "Deployment (scaled)"): a job queue on Celery; off when no broker is set
+    broker_url: str | None = None  # e.g. redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//
+    redis_url: str | None = None  # shared rate limits; default: the broker URL when it is redis://
+    queue_visibility_s: float = Field(default=3600.0, gt=0)  # Redis: an unacknowledged job is redelivered then
+    task_max_retries: int = Field(default=5, ge=0, le=50)  # then the job is dead (`healthtrace jobs --failed`)
+    task_backoff_s: float = Field(default=2.0, gt=0)  # first retry delay, doubled each retry (capped at 10 min)
+
     @field_validator("vendor_domains", mode="before")
     @classmethod
     def _domain_list(cls, value: Any) -> Any:
@@ -106,6 +113,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'healthtrace.db').resolve()}"
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Where replicas share rate limits: HEALTHTRACE_REDIS_URL, else a redis:// broker, else none."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     @property
     def chroma_path(self) -> Path:

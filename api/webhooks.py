@@ -179,8 +179,13 @@ class Dispatcher:
         client: httpx.Client | None = None,
         allow_private: bool = False,
         resolver: Resolver | None = None,
+        sender: Callable[[Delivery], None] | None = None,
+        claim_lease_s: float = 300.0,
     ) -> None:
         self.store = store
+        # ``sender``: hand a claimed delivery to the job queue (api/tasks.py) instead of sending it here
+        self.sender = sender
+        self.claim_lease_s = claim_lease_s
         self.events_source = events_source  # (since_id, limit) -> events, oldest first
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
@@ -229,9 +234,16 @@ class Dispatcher:
         self.store.set_state(_CURSOR, str(last))
 
     def deliver_due(self, limit: int = 50) -> list[Delivery]:
+        """Send (or queue) each due delivery this process could claim: API replicas sharing one database
+        never send the same attempt twice."""
         done: list[Delivery] = []
         hooks: dict[str, Webhook] = {}
         for d in self.store.due_deliveries(limit=limit):
+            if not self.store.claim_delivery(d.id, lease_s=self.claim_lease_s):
+                continue  # another replica (or the queue) has it
+            if self.sender is not None:
+                self.sender(d)
+                continue
             if d.webhook_id not in hooks:
                 found = [h for h in self.store.list_webhooks(d.tenant) if h.id == d.webhook_id]
                 if not found:
@@ -239,6 +251,17 @@ class Dispatcher:
                 hooks[d.webhook_id] = found[0]
             done.append(self._send(hooks[d.webhook_id], d))
         return done
+
+    def deliver_one(self, delivery_id: int, *, attempts: int | None = None) -> Delivery | None:
+        """Send one delivery claimed earlier (a queue job); skipped when it is no longer pending or, with
+        ``attempts``, when another sender already made that attempt."""
+        d = self.store.get_delivery(delivery_id)
+        if d is None or d.status != "pending" or (attempts is not None and d.attempts != attempts):
+            return None
+        found = [h for h in self.store.list_webhooks(d.tenant) if h.id == d.webhook_id]
+        if not found:
+            return None
+        return self._send(found[0], d)
 
     def _send(self, hook: Webhook, d: Delivery) -> Delivery:
         body = render_body(hook, d.payload, self.base_url)
@@ -310,6 +333,20 @@ class Dispatcher:
             self._thread.join(timeout)
             self._thread = None
         self.client.close()
+
+
+def dispatcher_for(store: ApiStore, ledger: Any, settings: Any, **kwargs: Any) -> Dispatcher:
+    """A dispatcher configured from settings (the API's, and a queue worker's for one delivery)."""
+    return Dispatcher(
+        store,
+        lambda since, limit: ledger.events(since_id=since, limit=limit),
+        max_attempts=settings.webhook_max_attempts,
+        backoff_s=settings.webhook_backoff_s,
+        timeout_s=settings.webhook_timeout_s,
+        base_url=settings.public_url,
+        allow_private=settings.webhook_allow_private,
+        **kwargs,
+    )
 
 
 def now_utc() -> datetime:

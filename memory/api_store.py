@@ -356,6 +356,25 @@ class ApiStore:
         with self.engine.connect() as conn:
             return [_delivery(r) for r in conn.execute(q).mappings()]
 
+    def claim_delivery(self, delivery_id: int, *, lease_s: float = 300.0, now: datetime | None = None) -> bool:
+        """Take a due delivery for one sender: its next attempt moves ``lease_s`` ahead in the same UPDATE that
+        checks it is still due, so of several API replicas (or threads) exactly one sends it. A sender that dies
+        leaves it due again when the lease ends."""
+        now = now or _now()
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(deliveries)
+                .where(and_(deliveries.c.id == delivery_id, deliveries.c.status == "pending",
+                            deliveries.c.next_attempt_at <= now))
+                .values(next_attempt_at=now + timedelta(seconds=lease_s))
+            ).rowcount
+        return n == 1
+
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().first()
+        return _delivery(r) if r is not None else None
+
     def record_attempt(
         self, delivery_id: int, *, ok: bool, status_code: int | None, error: str | None,
         max_attempts: int, backoff_s: float,
@@ -409,10 +428,17 @@ class ApiStore:
         return default if v is None else v
 
     def set_state(self, name: str, value: str) -> None:
-        with self.engine.begin() as conn:
-            n = conn.execute(update(api_state).where(api_state.c.name == name).values(value=value)).rowcount
-            if not n:
-                conn.execute(insert(api_state).values(name=name, value=value))
+        """Update, or insert when absent; two API replicas starting together may both insert: the loser
+        updates instead."""
+        for _ in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    n = conn.execute(update(api_state).where(api_state.c.name == name).values(value=value)).rowcount
+                    if not n:
+                        conn.execute(insert(api_state).values(name=name, value=value))
+                return
+            except IntegrityError:
+                continue
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

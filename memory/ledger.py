@@ -245,6 +245,30 @@ class ExtractionRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
 
 
+class JobRow(Base):
+    """One job of the queue (memory/jobs.py): what it is, where it stands, and its result or last error.
+    The queue's broker carries the message; this row is what `healthtrace jobs` and ``GET /v1/jobs/{id}`` read."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the Celery task id
+    kind: Mapped[str] = mapped_column(String(40))  # ingest_file | ingest_texts | embed | rescore | webhook
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT)
+    group_id: Mapped[str | None] = mapped_column(String(64))  # jobs of one `ingest --queue` call
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(Text)  # a file path, an account id, a delivery id
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|running|retrying|done|failed|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_jobs_group", "group_id", "status"), Index("ix_jobs_status", "status", "created_at"))
+
+
 class MigrationRow(Base):
     __tablename__ = "schema_migrations"
 
@@ -307,6 +331,7 @@ MIGRATIONS: list[Migration] = [
     ("0003_usage_seq", _usage_seq),
     ("0004_bigint_ids", _bigint_ids),
     ("0005_signal_reviews", _create(SignalReviewRow)),
+    ("0006_queue_jobs", _create(JobRow)),
 ]
 
 
@@ -1012,6 +1037,10 @@ class Ledger:
             rows = conn.execute(select(t.c.id, t.c.meta, t.c.started_at).where(t.c.status == "running")).all()
         for r in rows:
             meta = r.meta or {}
+            if meta.get("queued"):  # done by workers, finished by the last job of its group: only age counts
+                if r.started_at is not None and now - r.started_at > timedelta(seconds=max_age_s):
+                    marked.append((r.id, "stale"))
+                continue
             if meta.get("host") == host and isinstance(meta.get("pid"), int):
                 if meta["pid"] != os.getpid() and not _pid_alive(meta["pid"]):
                     marked.append((r.id, "killed"))

@@ -435,3 +435,112 @@ def score_latest(ledger: Ledger, model: Any, *, tenant: str = "default", vendor_
     saved, alerts = store_results(ledger, results, drop_points=drop_points,
                                   extractor_versions=inputs.extractor_versions, tenant=tenant)
     return len({r.account_id for r in results}), len(alerts), inputs.metric_mapping
+
+
+# ----------------------------------------------------------------------------------------- bulk ledger reader
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _usage_columns_pg(ledger: Ledger, tenant: str, account_ids: Sequence[str], until: date | None
+                      ) -> UsageColumns:
+    """PostgreSQL: every usage row of the tenant in ONE binary COPY of fixed-width fields (account index, day,
+    metric index, value), read straight into numpy: no Python object per row (10M rows in seconds)."""
+    raw_conn = ledger.engine.raw_connection()
+    try:
+        cur = raw_conn.cursor()
+        cur.execute("CREATE TEMP TABLE ht_bulk_accounts (account_id TEXT PRIMARY KEY, idx INT4) ON COMMIT DROP")
+        with cur.copy("COPY ht_bulk_accounts (account_id, idx) FROM STDIN") as copy:
+            for i, aid in enumerate(account_ids):
+                copy.write_row((aid, i))
+        cur.execute("SELECT DISTINCT metric FROM usage_points WHERE tenant = %s ORDER BY metric", (tenant,))
+        metric_names = [r[0] for r in cur.fetchall()]
+        cur.execute("CREATE TEMP TABLE ht_bulk_metrics (metric TEXT PRIMARY KEY, idx INT4) ON COMMIT DROP")
+        with cur.copy("COPY ht_bulk_metrics (metric, idx) FROM STDIN") as copy:
+            for i, m in enumerate(metric_names):
+                copy.write_row((m, i))
+        cur.execute("ANALYZE ht_bulk_accounts")  # real sizes: PostgreSQL then hash-joins 10M rows in one pass
+        cur.execute("ANALYZE ht_bulk_metrics")
+        where = "u.tenant = %s" + (" AND u.date <= %s" if until is not None else "")
+        params: tuple[Any, ...] = (tenant, until) if until is not None else (tenant,)
+        query = ("COPY (SELECT a.idx, (u.date - DATE '1970-01-01')::int4, m.idx, u.value::float8 "
+                 "FROM usage_points u JOIN ht_bulk_accounts a ON a.account_id = u.account_id "
+                 f"JOIN ht_bulk_metrics m ON m.metric = u.metric WHERE {where}) TO STDOUT (FORMAT binary)")
+        chunks: list[bytes] = []
+        with cur.copy(query, params) as copy:
+            for block in copy:
+                chunks.append(bytes(block))
+        raw_conn.commit()
+    finally:
+        raw_conn.close()
+    data = b"".join(chunks)
+    del chunks
+    header = 11 + 4 + 4  # signature, flags, header extension length (0)
+    row = np.dtype([("n", ">i2"), ("la", ">i4"), ("a", ">i4"), ("ld", ">i4"), ("d", ">i4"), ("lm", ">i4"),
+                    ("m", ">i4"), ("lv", ">i4"), ("v", ">f8")])
+    body = data[header: len(data) - 2]  # the trailer is int16 -1
+    if len(body) % row.itemsize:
+        raise HealthtraceError("unexpected binary COPY layout from PostgreSQL (a NULL in usage_points?)")
+    rec = np.frombuffer(body, dtype=row)
+    acc = rec["a"].astype(np.int64)
+    day = rec["d"].astype(np.int64) + _EPOCH_ORDINAL
+    met = rec["m"].astype(np.int64)
+    val = rec["v"].astype(np.float64)
+    del rec, body, data
+    return columns_from_rows(acc, day, met, val, list(account_ids), metric_names)
+
+
+def bulk_inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
+                            until: date | None = None, unresponsive_days: int = 14) -> Inputs:
+    """The same inputs as :func:`inputs_from_ledger` for a whole tenant, in a few set-wise queries instead of
+    three per account (a 100k-account portfolio): usage by binary COPY into columns on PostgreSQL (on a second
+    thread: the database and numpy work while this one parses signals), verified signals and documents in one
+    ordered query each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import nulls_first, select
+
+    from memory.ledger import DocumentRow, SignalRow
+
+    accounts = {a.account_id: a for a in ledger.list_accounts(tenant)}
+    ids = sorted(accounts)
+    starts = {a: acc.start_date for a, acc in accounts.items()}
+
+    def usage() -> UsageColumns:
+        if ledger.dialect == "postgresql" and ids:
+            return _usage_columns_pg(ledger, tenant, ids, until)
+        rows = [r for aid in ids for r in ledger.usage_for(aid, until=until, tenant=tenant)]
+        return columns_from_usage(rows, ids)
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(usage)
+        s = SignalRow.__table__
+        payload = s.c.payload
+        if ledger.dialect == "postgresql":  # the JSON text as stored: pydantic parses it faster than dicts
+            from sqlalchemy import Text, cast
+
+            payload = cast(s.c.payload, Text)
+        q = select(s.c.account_id, payload).where(s.c.tenant == tenant, s.c.verified.is_(True))
+        if until is not None:
+            q = q.where(s.c.day <= until)
+        q = q.order_by(s.c.account_id, nulls_first(s.c.day), s.c.id)  # per account: signals_for's order
+        sigs: dict[str, list[Signal]] = {}
+        with ledger.read() as conn:
+            for aid, p in conn.execute(q):
+                if aid in accounts:
+                    sigs.setdefault(aid, []).append(
+                        Signal.model_validate_json(p) if isinstance(p, str) else Signal.model_validate(p))
+            d = DocumentRow.__table__
+            dq = select(d).where(d.c.tenant == tenant).order_by(d.c.account_id, nulls_first(d.c.occurred_at),
+                                                               d.c.path, d.c.version, d.c.id)
+            docs: dict[str, list[SourceDocument]] = {}
+            for r in conn.execute(dq):
+                if r.account_id in accounts:
+                    data = dict(r.payload)
+                    data["text"] = r.text
+                    docs.setdefault(r.account_id, []).append(SourceDocument.model_validate(data))
+        cols = pending.result()
+    versions = sorted({(x.extractor, x.extractor_version) for ss in sigs.values() for x in ss})
+    return _with_derive(Inputs(accounts=accounts, usage=cols, signals=sigs, documents=docs,
+                               metric_first_day=first_days_of(cols, ids, starts),
+                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions)),
+                        unresponsive_days)

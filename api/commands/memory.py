@@ -128,6 +128,11 @@ def ingest_command(
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
     no_score: Annotated[bool, typer.Option("--no-score", help="Do not score the accounts after the ingest.")] = False,
+    queue: Annotated[bool, typer.Option("--queue", help="With --workspace: queue one job per document file for "
+                                        "`healthtrace worker` processes (HEALTHTRACE_BROKER_URL); accounts, usage "
+                                        "and outcomes load here.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="With --queue: wait until every job is done, then print "
+                                       "the summary a plain ingest prints.")] = False,
 ) -> None:
     """Load a workspace or single documents into the ledger and the vector memory, then score every account as
     of its latest data (the metric mapping's warnings are printed once). Re-running adds nothing."""
@@ -138,7 +143,11 @@ def ingest_command(
         raise InputError("give either --workspace DIR or FILE... --account ID")
     if files and not account:
         raise InputError("single documents need --account ID")
-    settings, ledger, vectors = _open(no_vectors)
+    if (queue or wait) and workspace is None:
+        raise InputError("--queue works with --workspace DIR")
+    if wait and not queue:
+        raise InputError("--wait goes with --queue")
+    settings, ledger, vectors = _open(no_vectors or queue)  # queued: the workers write the vectors
     options = IngestOptions(
         extractor=extractor or settings.extractor,  # the API's ingest uses the same setting
         vectors=not no_vectors,
@@ -150,11 +159,19 @@ def ingest_command(
     scored = None
     try:
         with _progress(True) as progress:
-            if workspace is not None:
+            if queue:
+                from api.commands.jobs import queued_ingest
+
+                report, group, n = queued_ingest(settings, ledger, workspace, options, wait=wait,  # type: ignore[arg-type]
+                                                 progress=progress)
+                if not wait:
+                    print(f"queued {n} document file(s) as group {group}; follow with `healthtrace jobs --group "
+                          f"{group}`", file=sys.stderr)
+            elif workspace is not None:
                 report = ingest_workspace(ledger, workspace, options, vectors=vectors, progress=progress)
             else:
                 report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
-        if not no_score:
+        if not no_score and (wait or not queue):  # queued without --wait: the documents are not in yet
             scored = _score_after_ingest(settings, ledger, workspace, None if workspace is not None else [account])
     finally:
         ledger.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi.responses import JSONResponse
 
 from api.deps import Reader, Service, SettingsDep, State, Writer
 from api.routes.accounts import score_change
@@ -18,6 +19,7 @@ from api.schemas import (
     DocumentsIn,
     ErrorOut,
     IngestOut,
+    JobOut,
     OutcomesIn,
     UpsertResult,
     UsageIn,
@@ -32,6 +34,24 @@ router = APIRouter(
                413: {"model": ErrorOut}, 429: {"model": ErrorOut},
                503: {"model": ErrorOut, "description": "the ingest queue is full; retry after Retry-After seconds"}},
 )
+
+_QUEUED = {202: {"model": JobOut, "description": "with a job queue (HEALTHTRACE_BROKER_URL): the job; poll "
+                                                 "GET /v1/jobs/{id}"}}
+
+
+def _enqueue_texts(state: Any, tenant: str, items: list[tuple[str, str, str | None, str, object]]) -> JSONResponse:
+    """Queue mode: the accounts are checked now (a typo is still a 404), the work is a job; 202 + the job."""
+    from api import tasks
+    from api.routes.jobs import job_out
+
+    state.service._require_accounts(tenant, {aid for _, _, _, aid, _ in items})
+    job_id = tasks.new_job_id()
+    state.jobs.create(job_id, "ingest_texts", subject=f"{len(items)} document(s)", tenant=tenant)
+    payload = [[text, kind, path, aid, when.isoformat() if hasattr(when, "isoformat") else when]
+               for text, kind, path, aid, when in items]
+    tasks.send(tasks.ingest_texts, job_id, tenant=tenant, items=payload)
+    out = job_out(state.jobs.get(job_id, tenant=tenant))
+    return JSONResponse(out.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/jobs/{job_id}"})
 
 MAX_UPLOAD_FILES = 50
 
@@ -63,16 +83,19 @@ def _ingest_job(service: Any, tenant: str, items: list[tuple[str, str, str | Non
                      failures=[redact(f) for f in failures[:100]], rescored=[score_change(r) for r in rescored])
 
 
-@router.post("/documents", response_model=IngestOut, status_code=201)
+@router.post("/documents", response_model=IngestOut, status_code=201, responses=_QUEUED)
 async def ingest_documents(body: DocumentsIn, principal: Writer, service: Service, settings: SettingsDep,
-                           state: State) -> IngestOut:
-    """Store documents, extract cited signals, rescore their accounts now (queued behind other writes)."""
+                           state: State) -> Any:
+    """Store documents, extract cited signals, rescore their accounts now (queued behind other writes).
+    With a job queue configured: 202 and the job (extraction and rescoring run on the workers)."""
     _check_batch(len(body.documents), settings.api_max_batch, "documents")
     items = [(d.text, d.kind, d.path, d.account_id, d.occurred_at) for d in body.documents]
+    if state.jobs is not None:
+        return _enqueue_texts(state, principal.tenant, items)
     return await state.worker.run(_ingest_job, service, principal.tenant, items)
 
 
-@router.post("/documents/upload", response_model=IngestOut, status_code=201)
+@router.post("/documents/upload", response_model=IngestOut, status_code=201, responses=_QUEUED)
 async def upload_documents(
     principal: Writer,
     service: Service,
@@ -81,7 +104,7 @@ async def upload_documents(
     account_id: Annotated[str, Form(min_length=1, max_length=200)],
     files: Annotated[list[UploadFile], File(description="email (.eml), transcript, notes or chat files")],
     kind: Annotated[DocKind, Form()] = "auto",
-) -> IngestOut:
+) -> Any:
     """The same as POST /v1/documents, from files (multipart/form-data); text is decoded as UTF-8."""
     _check_batch(len(files), min(MAX_UPLOAD_FILES, settings.api_max_batch), "files")
     items: list[tuple[str, str, str | None, str, object]] = []
@@ -92,6 +115,8 @@ async def upload_documents(
         if not raw:
             raise InputError(f"{f.filename}: empty file")
         items.append((raw.decode("utf-8", errors="replace"), kind, f.filename, account_id, None))
+    if state.jobs is not None:
+        return _enqueue_texts(state, principal.tenant, items)
     return await state.worker.run(_ingest_job, service, principal.tenant, items)
 
 
@@ -110,12 +135,32 @@ def _usage_job(service: Any, tenant: str, points: list[UsagePoint]) -> IngestOut
     return IngestOut(received=len(points), added=added, rescored=[score_change(r) for r in rescored])
 
 
-@router.post("/usage", response_model=IngestOut, status_code=201)
+def _usage_queued(state: Any, tenant: str, points: list[UsagePoint]) -> JSONResponse:
+    """Queue mode: the rows are stored now (one bulk insert), each touched account's rescore is a job."""
+    from api import tasks
+
+    service = state.service
+    service._require_accounts(tenant, {p.account_id for p in points})
+    added = service.ledger.add_usage(points, tenant=tenant)
+    ids = []
+    for aid in dict.fromkeys(p.account_id for p in points):
+        job_id = tasks.new_job_id()
+        state.jobs.create(job_id, "rescore", subject=aid, tenant=tenant, account_id=aid)
+        tasks.send(tasks.rescore, job_id, tenant=tenant, account_id=aid)
+        ids.append(job_id)
+    out = IngestOut(received=len(points), added=added, jobs=ids)
+    return JSONResponse(out.model_dump(mode="json"), status_code=202)
+
+
+@router.post("/usage", response_model=IngestOut, status_code=201,
+             responses={202: {"model": IngestOut, "description": "with a job queue: stored, rescoring queued"}})
 async def ingest_usage(body: UsageIn, principal: Writer, service: Service, settings: SettingsDep,
-                       state: State) -> IngestOut:
+                       state: State) -> Any:
     """Usage points (account, date, metric, value); idempotent per (account, date, metric)."""
     _check_batch(len(body.points), settings.api_max_batch * 10, "usage points")
     points = [UsagePoint(**p.model_dump()) for p in body.points]
+    if state.jobs is not None:
+        return await state.worker.run(_usage_queued, state, principal.tenant, points)
     return await state.worker.run(_usage_job, service, principal.tenant, points)
 
 
