@@ -76,7 +76,17 @@ def install_log_redaction() -> None:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string stays the logging module's problem
             return record
-        record.msg, record.args = redact(message), None
+        if redact(message) != message:
+            # redact the parts, keeping the record's shape: formatters such as uvicorn's access log read
+            # ``record.args`` as a tuple of fields
+            if isinstance(record.msg, str):
+                record.msg = redact(record.msg)
+            if isinstance(record.args, tuple):
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            elif isinstance(record.args, dict):
+                record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+            if redact(record.getMessage()) != record.getMessage():  # a secret split across parts: flatten
+                record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return record

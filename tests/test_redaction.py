@@ -70,3 +70,21 @@ def test_failed_webhook_insert_does_not_log_its_secret(monkeypatch, caplog):
             r = client.post("/v1/webhooks", headers=s.write, json=body)  # same id: the INSERT fails
         assert r.status_code >= 500
         assert secret not in caplog.text and secret not in r.text
+
+
+def test_log_records_keep_their_shape_while_secrets_are_masked():
+    """uvicorn's access formatter reads ``record.args`` as a tuple: redaction must not break it."""
+    from extractors.redact import install_log_redaction
+
+    install_log_redaction()
+    register_secret("tuple-arg-secret-123456")
+    factory = logging.getLogRecordFactory()
+    plain = factory("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                    ("127.0.0.1:5000", "GET", "/v1/accounts", "1.1", 200), None)
+    assert plain.args == ("127.0.0.1:5000", "GET", "/v1/accounts", "1.1", 200)
+    leaky = factory("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                    ("127.0.0.1:5000", "GET", "/v1/x?key=tuple-arg-secret-123456", "1.1", 200), None)
+    assert isinstance(leaky.args, tuple) and len(leaky.args) == 5
+    assert "tuple-arg-secret-123456" not in leaky.getMessage()
+    client_addr, method, path, version, status = leaky.args  # what uvicorn's AccessFormatter unpacks
+    assert status == 200 and "tuple-arg-secret-123456" not in path
