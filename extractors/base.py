@@ -46,7 +46,7 @@ def set_default_options(name: str, provider: Callable[[], dict[str, object]] | N
 
 # name -> module that registers it when imported; imported lazily because the LLM stack is heavy and
 # most runs only need the offline extractor.
-_BUILTIN_MODULES = {"rules": "rules", "metadata": "metadata", "llm": "llm", "hybrid": "llm"}
+_BUILTIN_MODULES = {"rules": "rules", "learned": "learned", "metadata": "metadata", "llm": "llm", "hybrid": "llm"}
 
 
 def _load_builtin(name: str | None = None) -> None:

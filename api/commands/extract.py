@@ -90,7 +90,9 @@ def extract_command(
     files: Annotated[list[Path], typer.Argument(help="Files to read (emails, transcripts, notes, chats).")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     kind: Annotated[Kind, typer.Option(help="Source kind; auto detects it per file.")] = Kind.auto,
-    extractor: Annotated[str, typer.Option(help="Extractor: rules (offline default), llm, hybrid.")] = "rules",
+    extractor: Annotated[str | None, typer.Option(help="Extractor: rules (offline), learned (offline, a fitted "
+                                                   "sentence classifier), llm, hybrid (default: "
+                                                   "HEALTHTRACE_EXTRACTOR, rules).")] = None,
     account: Annotated[str | None, typer.Option(help="Account id to attach to the signals.")] = None,
     min_confidence: Annotated[float, typer.Option(min=0, max=1, help="Drop signals below this.")] = 0.0,
     include_unverified: Annotated[
@@ -111,6 +113,7 @@ def extract_command(
     from extractors.parsers import load_document
 
     settings = get_settings()
+    extractor = extractor or settings.extractor
     if len(files) > settings.max_files_per_call:
         raise typer.BadParameter(f"{len(files)} files given; the limit per call is {settings.max_files_per_call}")
     if dry_run:

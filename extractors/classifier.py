@@ -1,0 +1,312 @@
+"""Two-stage sentence classifier for customer-health signals (the offline extractor's decision).
+
+Parameters in, ``fit``/``predict`` out, scikit-learn style; pure (no I/O except :meth:`save`/:meth:`load`).
+
+- Stage 1 (cheap, every sentence): one logistic regression "is this sentence any signal at all?" on hashed
+  word 1-2-grams and char 2-4-grams plus the cue-pattern features. Its threshold keeps ``stage1_recall`` of
+  the positive sentences out of fold, so it is a high-recall candidate filter: only candidates are embedded.
+- Stage 2 (candidates): per type, a one-vs-rest logistic regression on the MiniLM embedding, hashed word
+  1-2-grams and the cue features. A lexical twin (hashed words + cues) is fitted too, for runs with embeddings off.
+
+Calibration and thresholds come from OUT-OF-FOLD predictions (GroupKFold by ``groups``). Real documents are
+mostly negative sentences, so when calibrating and choosing thresholds the negatives are weighted as if they
+were ``negative_prior`` of all sentences; each type's threshold is the best weighted F1 among those whose
+weighted out-of-fold precision reaches ``target_precision`` (else the most precise one). Deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = 1
+WORD_FEATURES = 1 << 17
+CHAR_FEATURES = 1 << 17
+LEX_FEATURES = 1 << 15
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
+
+
+def _vectorizers() -> tuple[Any, Any, Any]:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, alternate_sign=False,
+                             norm="l2", lowercase=True, token_pattern=r"(?u)\b\w[\w']*\b")
+    char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=CHAR_FEATURES, alternate_sign=False,
+                             norm="l2", lowercase=True)
+    lex = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=LEX_FEATURES, alternate_sign=False,
+                            norm="l2", lowercase=True, token_pattern=r"(?u)\b\w[\w']*\b")
+    return word, char, lex
+
+
+_VEC: tuple[Any, Any, Any] | None = None
+
+
+def _vecs() -> tuple[Any, Any, Any]:
+    global _VEC
+    if _VEC is None:
+        _VEC = _vectorizers()
+    return _VEC
+
+
+def _stage1_matrix(texts: Sequence[str], cues: np.ndarray) -> Any:
+    from scipy import sparse
+
+    word, char, _ = _vecs()
+    return sparse.hstack([word.transform(texts), char.transform(texts), sparse.csr_matrix(cues)], format="csr")
+
+
+def _lex_matrix(texts: Sequence[str], cues: np.ndarray) -> Any:
+    from scipy import sparse
+
+    _, _, lex = _vecs()
+    return sparse.hstack([lex.transform(texts), sparse.csr_matrix(cues)], format="csr")
+
+
+def _stage2_matrix(embeddings: np.ndarray, lex: Any) -> Any:
+    from scipy import sparse
+
+    return sparse.hstack([sparse.csr_matrix(embeddings.astype(np.float32)), lex], format="csr")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+@dataclass
+class SentenceClassifier:
+    types: list[str]
+    c1: float = 4.0
+    c2: float = 8.0
+    c_lex: float = 8.0
+    negative_prior: float = 0.9
+    target_precision: float = 0.6
+    stage1_recall: float = 0.95
+    lex_gate_recall: float = 0.92
+    folds: int = 5
+    # fitted state
+    w1: np.ndarray | None = None
+    b1: float = 0.0
+    t1: float = 0.0
+    t_lex: float = 0.0
+    w2: np.ndarray | None = None  # (T, D)
+    b2: np.ndarray | None = None
+    platt2: np.ndarray | None = None  # (T, 2): a, b
+    thr2: np.ndarray | None = None
+    wl: np.ndarray | None = None  # lexical twin (T, D_lex)
+    bl: np.ndarray | None = None
+    plattl: np.ndarray | None = None
+    thrl: np.ndarray | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------ fitting
+    def fit(self, texts: Sequence[str], cues: np.ndarray, Y: np.ndarray, groups: Sequence[Any],
+            embeddings: np.ndarray) -> SentenceClassifier:
+        """``texts`` normalised sentences, ``cues`` (n, C) cue features, ``Y`` (n, T) 0/1, ``embeddings`` (n, 384)."""
+        from sklearn.model_selection import GroupKFold
+
+        Y = np.asarray(Y, dtype=np.int8)
+        n, T = Y.shape
+        if T != len(self.types):
+            raise ValueError("Y has a column per type")
+        anypos = Y.max(axis=1) > 0
+        n_pos, n_neg = int(anypos.sum()), int((~anypos).sum())
+        if n_neg == 0 or n_pos == 0:
+            raise ValueError("training data needs both positive and negative sentences")
+        w_neg = self.negative_prior / (1 - self.negative_prior) * n_pos / n_neg
+        sw = np.where(anypos, 1.0, w_neg)
+        X1 = _stage1_matrix(texts, cues)
+        XL = _lex_matrix(texts, cues)
+        X2 = _stage2_matrix(embeddings, XL)
+        oof1 = np.zeros(n)
+        oof2 = np.zeros((n, T))
+        oofl = np.zeros((n, T))
+        gkf = GroupKFold(n_splits=self.folds)
+        for tr, te in gkf.split(X2, Y, groups):
+            w, b = self._fit_binary(X1[tr], anypos[tr], self.c1)
+            oof1[te] = X1[te] @ w + b
+            W, B = self._fit_ovr(X2[tr], Y[tr], self.c2)
+            oof2[te] = X2[te] @ W.T + B
+            W, B = self._fit_ovr(XL[tr], Y[tr], self.c_lex)
+            oofl[te] = XL[te] @ W.T + B
+        # stage 1 threshold: keep stage1_recall of positive sentences out of fold
+        self.t1 = float(np.quantile(oof1[anypos], 1 - self.stage1_recall))
+        gate1 = oof1 >= self.t1
+        self.plattl, self.thrl, repl = self._calibrate(oofl, Y, sw, anypos, gate1)
+        # embedding gate: the lexical twin's best ratio probability / threshold; keep lex_gate_recall of the
+        # positives stage 1 passed, so most candidates are settled without an embedding
+        ratio = self._lex_ratio(oofl)
+        self.t_lex = float(np.quantile(ratio[anypos & gate1], 1 - self.lex_gate_recall))
+        gate = gate1 & (ratio >= self.t_lex)
+        self.platt2, self.thr2, rep2 = self._calibrate(oof2, Y, sw, anypos, gate)
+        self.report = {
+            "sentences": n, "positive_sentences": n_pos, "negative_sentences": n_neg,
+            "negative_weight": round(float(w_neg), 4), "negative_prior": self.negative_prior,
+            "folds": self.folds, "groups": int(len(set(groups))),
+            "stage1": {"threshold": round(self.t1, 4), "oof_recall": round(float(gate1[anypos].mean()), 4),
+                       "oof_pass_rate_negatives": round(float(gate1[~anypos].mean()), 4)},
+            "embedding_gate": {"threshold": round(self.t_lex, 4), "oof_recall": round(float(gate[anypos].mean()), 4),
+                               "oof_pass_rate_negatives": round(float(gate[~anypos].mean()), 4)},
+            "embedding_model": rep2, "lexical_model": repl,
+        }
+        # final models on everything
+        self.w1, self.b1 = self._fit_binary(X1, anypos, self.c1)
+        self.w2, self.b2 = self._fit_ovr(X2, Y, self.c2)
+        self.wl, self.bl = self._fit_ovr(XL, Y, self.c_lex)
+        return self
+
+    @staticmethod
+    def _fit_binary(X: Any, y: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+        from sklearn.linear_model import LogisticRegression
+
+        m = LogisticRegression(C=C, max_iter=3000, solver="liblinear", class_weight="balanced", random_state=0)
+        m.fit(X, y.astype(int))
+        return m.coef_[0].astype(np.float32), float(m.intercept_[0])
+
+    @staticmethod
+    def _fit_ovr(X: Any, Y: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.linear_model import LogisticRegression
+
+        W = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)
+        B = np.full(Y.shape[1], -10.0, dtype=np.float32)
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if y.min() == y.max():
+                continue
+            m = LogisticRegression(C=C, max_iter=3000, solver="liblinear", class_weight="balanced", random_state=0)
+            m.fit(X, y.astype(int))
+            W[j], B[j] = m.coef_[0], m.intercept_[0]
+        return W, B
+
+    def _calibrate(self, scores: np.ndarray, Y: np.ndarray, sw: np.ndarray, anypos: np.ndarray,
+                   gate: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Platt scaling per type on out-of-fold scores (negatives at the realistic prior), then thresholds."""
+        from sklearn.linear_model import LogisticRegression
+
+        T = Y.shape[1]
+        platt = np.zeros((T, 2))
+        thr = np.ones(T)
+        rep: dict[str, Any] = {}
+        for j, t in enumerate(self.types):
+            y = Y[:, j].astype(int)
+            if y.sum() < 3:
+                platt[j] = (1.0, -10.0)
+                rep[t] = {"positives": int(y.sum()), "threshold": None}
+                continue
+            m = LogisticRegression(C=1e4, max_iter=1000, solver="lbfgs")
+            m.fit(scores[:, j : j + 1], y, sample_weight=sw)
+            platt[j] = (float(m.coef_[0, 0]), float(m.intercept_[0]))
+            p = _sigmoid(platt[j, 0] * scores[:, j] + platt[j, 1]) * gate
+            best = None
+            for th in THRESHOLD_GRID:
+                pred = p >= th
+                tp = float((pred & (y == 1)).sum())
+                fp = float((sw * (pred & (y == 0))).sum())
+                rec = tp / y.sum()
+                prec = tp / (tp + fp) if tp + fp else 0.0
+                f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+                key = (prec >= self.target_precision, f1 if prec >= self.target_precision else prec)
+                if best is None or key > best[0]:
+                    best = (key, float(th), prec, rec, f1)
+            assert best is not None
+            thr[j] = best[1]
+            rep[t] = {"positives": int(y.sum()), "threshold": best[1], "oof_precision_at_prior": round(best[2], 4),
+                      "oof_recall": round(best[3], 4), "oof_f1_at_prior": round(best[4], 4),
+                      "meets_target": bool(best[0][0])}
+        return platt, thr, rep
+
+    # ------------------------------------------------------------------------------------------ predicting
+    def stage1(self, texts: Sequence[str], cues: np.ndarray) -> np.ndarray:
+        """Stage-1 margin per sentence; a sentence is a candidate when it is >= ``t1``."""
+        if not len(texts):
+            return np.zeros(0)
+        return _stage1_matrix(texts, cues) @ self.w1 + self.b1
+
+    def _lex_ratio(self, lex_scores: np.ndarray) -> np.ndarray:
+        p = _sigmoid(self.plattl[:, 0] * lex_scores + self.plattl[:, 1])
+        return (p / np.clip(self.thrl, 1e-6, None)).max(axis=1)
+
+    def lexical(self, texts: Sequence[str], cues: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lexical twin: (calibrated probabilities (n, T), thresholds (T,), gate ratio (n,)); a sentence needs an
+        embedding when its ratio is >= ``t_lex`` (the higher, the likelier a signal)."""
+        s = np.asarray(_lex_matrix(texts, cues) @ self.wl.T) + self.bl
+        return _sigmoid(self.plattl[:, 0] * s + self.plattl[:, 1]), self.thrl, self._lex_ratio(s)
+
+    def predict_proba(self, cues: np.ndarray, embeddings: np.ndarray | None = None,
+                      texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities (n, T), thresholds (T,)): the embedding model, or the lexical twin
+        when ``embeddings`` is None (then ``texts`` are needed)."""
+        XL = _lex_matrix(texts or [], cues)
+        if embeddings is not None:
+            s = np.asarray(_stage2_matrix(embeddings, XL) @ self.w2.T) + self.b2
+            return _sigmoid(self.platt2[:, 0] * s + self.platt2[:, 1]), self.thr2
+        s = XL @ self.wl.T + self.bl
+        return _sigmoid(self.plattl[:, 0] * np.asarray(s) + self.plattl[:, 1]), self.thrl
+
+    # ------------------------------------------------------------------------------------------ storage
+    _ARRAYS = ("w1", "w2", "b2", "platt2", "thr2", "wl", "bl", "plattl", "thrl")
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        arrays["w1"] = arrays["w1"].astype(np.float16)  # stage 1 is a filter: half precision is plenty
+        arrays["wl"] = arrays["wl"].astype(np.float16)
+        arrays["w2"] = arrays["w2"].astype(np.float16)
+        arrays["scalars"] = np.asarray([self.b1, self.t1, self.t_lex], dtype=np.float64)
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    def save(self, npz_path: Path, meta_path: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the arrays and their metadata (version, content hash, parameters, OOF report)."""
+        data = self.to_bytes()
+        npz_path.write_bytes(data)
+        meta = {
+            "format": FORMAT,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "types": self.types,
+            "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "target_precision",
+                                                      "stage1_recall", "lex_gate_recall", "folds")},
+            "features": {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES},
+            "oof_report": self.report,
+            **(extra or {}),
+        }
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return meta
+
+    @classmethod
+    def from_bytes(cls, data: bytes, meta: dict[str, Any]) -> SentenceClassifier:
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"sentence model format {meta.get('format')!r} is not {FORMAT}")
+        feats = meta.get("features", {})
+        if feats != {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES}:
+            raise ValueError("sentence model was fitted with other feature sizes; refit it")
+        z = np.load(io.BytesIO(data))
+        m = cls(types=list(meta["types"]), **meta.get("params", {}))
+        for k in cls._ARRAYS:
+            setattr(m, k, z[k].astype(np.float32))
+        m.b1, m.t1, m.t_lex = (float(x) for x in z["scalars"])
+        m.report = meta.get("oof_report", {})
+        return m
+
+
+def fit_from_records(records: Sequence[dict[str, Any]], types: list[str], cue_fn: Callable[[list[str], list[str]], np.ndarray],
+                     embed: Callable[[list[str]], np.ndarray], norm: Callable[[str], str],
+                     **params: Any) -> tuple[SentenceClassifier, dict[str, Any]]:
+    """Fit from corpus records ``{"text", "labels", "genre", "group"}``; returns the model and corpus facts."""
+    texts = [norm(r["text"]) for r in records]
+    genres = [r.get("genre", "email") for r in records]
+    index = {t: i for i, t in enumerate(types)}
+    Y = np.zeros((len(records), len(types)), dtype=np.int8)
+    for i, r in enumerate(records):
+        for lab in r["labels"]:
+            Y[i, index[lab]] = 1
+    cues = cue_fn(texts, genres)
+    emb = embed(texts)
+    model = SentenceClassifier(types=types, **params).fit(texts, cues, Y, [r["group"] for r in records], emb)
+    return model, {"per_type_positives": {t: int(Y[:, j].sum()) for j, t in enumerate(types)}}

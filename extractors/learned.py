@@ -1,0 +1,248 @@
+"""Offline extractor that decides with a learned sentence classifier (opt-in: ``--extractor learned``).
+
+Why a second offline extractor: the cue rules of :mod:`extractors.rules` were tuned on the documents they were
+scored on and lose most of their figures on unseen business email. Here the cue patterns are only features;
+the DECISION is the two-stage classifier of :mod:`extractors.classifier`, fitted on the project's own training
+corpus (``extractors/training/``, written from the taxonomy, never from an evaluation document; refit with
+``healthtrace extractor refit``): stage 1 picks candidate sentences cheaply from hashed n-grams and cue hits, a
+lexical twin ranks them, and only the likeliest few are embedded (MiniLM, cached by sentence hash) for stage 2,
+with per-type thresholds and calibrated confidences chosen out of fold. Signals per document are capped (real
+documents are mostly negative sentences). A signal's citation is its sentence, so ``text[start:end] == quote``
+holds by construction; its ``extractor_version`` carries the code digest and the model's version and hash.
+
+It is not the default yet: out of sample it beats the rules on business email (enron suites) and loses on
+short consumer chat and meeting transcripts, and it is slower (NOTES.md has the figures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from .base import register_extractor
+from .classifier import SentenceClassifier
+from .errors import ConfigError
+from .grounding import citation_for_span
+from .models import Signal, SourceDocument, taxonomy
+from .rules import (
+    MAX_SIGNALS_PER_DOC,
+    SEVERITY_BASE,
+    _candidates,
+    _Compiled,
+    _compiled,
+    _Hit,
+    _label,
+    _sentence_hits,
+    _sentiment,
+)
+from .segmenter import Sentence, sentences
+
+NAME = "learned"
+
+
+def _version(base: str) -> str:
+    """Release number, a digest of the code and cue data that decide the output, and the model's stamp."""
+    from importlib import resources
+
+    h = hashlib.sha256()
+    pkg = resources.files(__package__)
+    for name in ("learned.py", "rules.py", "patterns.py", "segmenter.py", "classifier.py"):
+        try:
+            h.update(pkg.joinpath(name).read_bytes())
+        except OSError:
+            pass
+    return f"{base}+{h.hexdigest()[:8]}.{model_stamp()}"
+
+
+# ----------------------------------------------------------------------------------------- cue features
+KINDS = ("email", "transcript", "notes", "chat", "ticket")
+
+
+def normalise_sentence(text: str) -> str:
+    """A free-standing sentence (training corpus, a query) in the form the segmenter gives ``Sentence.norm``."""
+    from .grounding import TYPOGRAPHIC_MAP
+
+    return " ".join(text.translate(TYPOGRAPHIC_MAP).lower().split())
+
+
+def _cue_row(c: _Compiled, sent: Sentence, cand: set[int], kind: str, types: list[str]) -> tuple[np.ndarray, list[_Hit]]:
+    hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"), kind == "transcript")
+    neg, pos = _sentiment(c, sent, lex)
+    row = np.zeros(len(types) + 4 + len(KINDS), dtype=np.float32)
+    idx = {t: i for i, t in enumerate(types)}
+    for h in hits:
+        row[idx[h.type]] = max(row[idx[h.type]], h.confidence)
+    n = len(types)
+    row[n] = min(neg, 4.0) / 4.0
+    row[n + 1] = min(pos, 4.0) / 4.0
+    row[n + 2] = 1.0 if sent.question else 0.0
+    row[n + 3] = min(len(sent.norm), 300) / 300.0
+    if kind in KINDS:
+        row[n + 4 + KINDS.index(kind)] = 1.0
+    return row, hits
+
+
+def cue_features(norms: list[str], kinds: list[str]) -> np.ndarray:
+    """Cue-pattern features of free-standing normalised sentences (for fitting): one row per sentence."""
+    c = _compiled()
+    types = list(taxonomy())
+    rows = []
+    for norm, kind in zip(norms, kinds):
+        sent = Sentence(0, len(norm), norm, question=norm.rstrip().endswith("?"))
+        cand = _candidates(c, [sent])[0]
+        rows.append(_cue_row(c, sent, cand, kind, types)[0])
+    return np.vstack(rows) if rows else np.zeros((0, len(types) + 4 + len(KINDS)), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------- the model
+MODEL_NPZ = "sentence_model.npz"
+MODEL_META = "sentence_model.json"
+
+
+@lru_cache(maxsize=1)
+def load_model() -> tuple[SentenceClassifier, dict]:
+    """The fitted sentence classifier shipped in the package (refit: ``healthtrace extractor refit``)."""
+    import json
+    from importlib import resources
+
+    pkg = resources.files(__package__)
+    try:
+        data = pkg.joinpath(MODEL_NPZ).read_bytes()
+        meta = json.loads(pkg.joinpath(MODEL_META).read_text("utf-8"))
+    except (FileNotFoundError, OSError) as e:
+        raise ConfigError(f"sentence model missing ({e}); run: healthtrace extractor refit") from None
+    import hashlib
+
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        raise ConfigError(f"{MODEL_NPZ} does not match the hash in {MODEL_META}; run: healthtrace extractor refit")
+    try:
+        return SentenceClassifier.from_bytes(data, meta), meta
+    except (ValueError, KeyError) as e:
+        raise ConfigError(f"{MODEL_NPZ} cannot be used ({e}); run: healthtrace extractor refit") from None
+
+
+def model_stamp() -> str:
+    """``m<version>-<sha8>`` of the shipped model (from its metadata), or ``none`` when it is missing."""
+    import json
+    from importlib import resources
+
+    try:
+        meta = json.loads(resources.files(__package__).joinpath(MODEL_META).read_text("utf-8"))
+    except (FileNotFoundError, OSError, ValueError):
+        return "none"
+    return f"m{meta.get('model_version', meta.get('format'))}-{meta['sha256'][:8]}"
+
+
+VERSION = _version("2.0.0")
+
+
+# Signals per document: real documents are mostly negative sentences; a model that fires on many sentences of
+# one email is wrong more often than right. Transcripts are long, so they get more room.
+MAX_PER_DOC = {"email": 4, "notes": 5, "transcript": 12, "chat": 3, "ticket": 4}
+PER_SENTENCES = {"email": 12, "notes": 10, "transcript": 25, "chat": 10, "ticket": 10}
+MAX_PER_TYPE = {"email": 2, "notes": 2, "transcript": 6, "chat": 2, "ticket": 2}
+MAX_CANDIDATES = {"email": 24, "notes": 24, "transcript": 60, "chat": 8, "ticket": 16}  # stage 1 -> lexical twin
+MAX_EMBEDDED = {"email": 8, "notes": 10, "transcript": 24, "chat": 3, "ticket": 6}  # lexical twin -> stage 2
+MAX_TYPES_PER_SENTENCE = 2
+MIN_WORDS = 3
+_WORDS = re.compile(r"[a-z0-9']+")
+
+
+class LearnedExtractor:
+    """Cue features + learned sentence classifier. Stateless apart from caches; safe to share between threads.
+
+    ``embeddings=False`` uses the lexical twin of stage 2 (no MiniLM): faster, less accurate.
+    """
+
+    name = NAME
+
+    def __init__(self, embeddings: bool = True) -> None:
+        self.embeddings = embeddings
+        self.model, self.meta = load_model()
+        self.version = VERSION
+
+    def extract(self, doc: SourceDocument) -> list[Signal]:
+        c = _compiled()
+        kind = doc.kind
+        types = self.model.types
+        sents = sentences(doc)
+        if not sents:
+            return []
+        cands = _candidates(c, sents)
+        norms = [s.norm for s in sents]
+        cues = np.zeros((len(sents), len(types) + 4 + len(KINDS)), dtype=np.float32)
+        # "yeah.", "Thanks," and signatures carry no signal: only sentences of MIN_WORDS words reach stage 1
+        live = [i for i, s in enumerate(sents) if len(_WORDS.findall(s.norm)) >= MIN_WORDS]
+        for i in live:
+            cues[i] = _cue_row(c, sents[i], cands[i], kind, types)[0]
+        s1 = np.full(len(sents), -np.inf)
+        if live:
+            s1[live] = self.model.stage1([norms[i] for i in live], cues[live])
+        ok = [i for i in live if s1[i] >= self.model.t1]
+        ok.sort(key=lambda i: (-s1[i], i))
+        ok = sorted(ok[: MAX_CANDIDATES.get(kind, 24)])
+        if not ok:
+            return []
+        sub_norms = [norms[i] for i in ok]
+        probs, thr, ratio = self.model.lexical(sub_norms, cues[ok])
+        if self.embeddings:
+            from .encoder import shared_encoder
+
+            # the lexical twin rejects the rest outright; the likeliest few get an embedding
+            ranked = sorted((-float(r), i) for r, i in zip(ratio, ok) if r >= self.model.t_lex)
+            ok = sorted(i for _, i in ranked[: MAX_EMBEDDED.get(kind, 8)])
+            if not ok:
+                return []
+            sub_norms = [norms[i] for i in ok]
+            emb = shared_encoder().encode(sub_norms)
+            probs, thr = self.model.predict_proba(cues[ok], emb, sub_norms)
+        hits: list[tuple[float, int, str]] = []  # (confidence, sentence index, type)
+        for r, i in enumerate(ok):
+            row = [(float(probs[r, j]), types[j]) for j in range(len(types)) if probs[r, j] >= thr[j]]
+            row.sort(key=lambda x: (-x[0], x[1]))
+            hits.extend((p, i, t) for p, t in row[:MAX_TYPES_PER_SENTENCE])
+        hits.sort(key=lambda h: (-h[0], h[1], h[2]))
+        cap = min(MAX_SIGNALS_PER_DOC, MAX_PER_DOC.get(kind, 4) + len(sents) // PER_SENTENCES.get(kind, 12))
+        per_type: dict[str, int] = {}
+        kept: list[tuple[float, int, str]] = []
+        for h in hits:
+            if len(kept) >= cap:
+                break
+            if per_type.get(h[2], 0) >= MAX_PER_TYPE.get(kind, 2):
+                continue
+            per_type[h[2]] = per_type.get(h[2], 0) + 1
+            kept.append(h)
+        kept.sort(key=lambda h: (h[1], c.type_order.get(h[2], 99)))
+        out: list[Signal] = []
+        for conf, i, type_ in kept:
+            sent = sents[i]
+            cue_hit = next((h for h in _cue_row(c, sent, cands[i], kind, types)[1] if h.type == type_), None)
+            hedged = bool(c.hedge.search(sent.norm)) and type_ != "positive_sentiment"
+            sev = SEVERITY_BASE.get(type_, 0.5) * (0.7 if hedged else 1.0) * (0.5 + 0.5 * conf)
+            cit = citation_for_span(doc, sent.start, sent.end)
+            snippet = " ".join(sent.norm.split())
+            if len(snippet) > 90:
+                snippet = snippet[:87] + "..."
+            why = f"model{'+' + cue_hit.cue if cue_hit else ''}"
+            out.append(
+                Signal(
+                    account_id=doc.account_id,
+                    type=type_,
+                    severity=round(min(1.0, max(0.0, sev)), 4),
+                    confidence=round(min(1.0, max(0.0, conf)), 4),
+                    occurred_at=cit.occurred_at or doc.occurred_at,
+                    summary=f"{_label(type_)} [{why}{', hedged' if hedged else ''}]: '{snippet}'",
+                    evidence=[cit],
+                    extractor=NAME,
+                    extractor_version=self.version,
+                    source_id=doc.id,
+                    hedged=hedged,
+                )
+            )
+        return out
+
+
+register_extractor(NAME, lambda **opts: LearnedExtractor(**opts))
