@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import resource
-import secrets
 import signal
 import subprocess
 import sys
@@ -47,20 +46,10 @@ AS_OF = date(2026, 6, 30)
 
 @contextmanager
 def database(tag: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from memory.testing import temporary_postgres_database
 
-    base = make_url(PG)
-    name = f"queue_bench_{tag}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_postgres_database(PG, prefix=f"queue_bench_{tag}") as url:
+        yield url
 
 
 # ----------------------------------------------------------------------------------------- 1. workers

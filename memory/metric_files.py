@@ -10,28 +10,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from extractors.errors import InputError
 from scoring.metrics import MappingFile, parse_mapping
+from scoring.model import read_yaml_file
 
 MAX_MAPPING_BYTES = 256 * 1024
 NAMES = ("metrics.yaml", "metrics.yml")
 
 
 def read_mapping_file(path: str | Path) -> MappingFile:
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as e:
-        raise InputError(f"{p}: cannot read metric mapping file ({e.strerror})") from None
-    if size > MAX_MAPPING_BYTES:
-        raise InputError(f"{p}: metric mapping file is {size} bytes; the limit is {MAX_MAPPING_BYTES}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: not valid YAML: {' '.join(str(e).split())[:200]}") from None
-    return parse_mapping(data, source=p.name)
+    data = read_yaml_file(path, what="metric mapping file", limit=MAX_MAPPING_BYTES, error=InputError)
+    return parse_mapping(data, source=Path(path).name)
 
 
 def workspace_mapping_path(root: str | Path) -> Path | None:

@@ -21,13 +21,13 @@ def store_backends() -> list[str]:
 
 
 @contextmanager
-def temporary_postgres_database(base_url: str | None = None) -> Iterator[str]:
+def temporary_postgres_database(base_url: str | None = None, prefix: str = "ht_test") -> Iterator[str]:
     """Create a fresh database next to ``base_url`` (a SQLAlchemy URL) and drop it on exit."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     base = make_url(base_url or os.environ[TEST_DB_ENV])
-    name = f"ht_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

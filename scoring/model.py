@@ -372,22 +372,27 @@ def parse_model(data: Any, *, source: str = "<model>") -> ScoringModel:
     return model
 
 
-def load_model(path: str | Path | None = None) -> ScoringModel:
-    """Read and validate a model file; ``None`` gives the bundled default model."""
-    if path is None:
-        return default_model()
+def read_yaml_file(path: str | Path, *, what: str, limit: int, error: type[Exception]) -> Any:
+    """A user's YAML file (a model, a metric mapping), bounded in size, with one-line errors naming it."""
     p = Path(path)
     try:
         size = p.stat().st_size
     except OSError as e:
-        raise ModelFileError(f"{p}: cannot read model file ({e.strerror})") from None
-    if size > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{p}: model file is {size} bytes; the limit is {MAX_MODEL_BYTES}")
+        raise error(f"{p}: cannot read {what} ({e.strerror})") from None
+    if size > limit:
+        raise error(f"{p}: {what} is {size} bytes; the limit is {limit}")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ModelFileError(f"{p}: not valid YAML: {' '.join(str(e).split())}") from None
-    return parse_model(data, source=str(p))
+        raise error(f"{p}: not valid YAML: {' '.join(str(e).split())[:200]}") from None
+
+
+def load_model(path: str | Path | None = None) -> ScoringModel:
+    """Read and validate a model file; ``None`` gives the bundled default model."""
+    if path is None:
+        return default_model()
+    data = read_yaml_file(path, what="model file", limit=MAX_MODEL_BYTES, error=ModelFileError)
+    return parse_model(data, source=str(Path(path)))
 
 
 @lru_cache(maxsize=1)
