@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     llm_hybrid_window_tokens: int = Field(default=200, ge=50)  # hybrid: size of the windows rules pre-select
     llm_backoff_max_s: float = Field(default=60.0, gt=0)
 
-    # the extractor the API's ingest uses (the CLI's --extractor default too): rules, learned, llm or hybrid
-    extractor: Literal["rules", "learned", "llm", "hybrid"] = "rules"
+    # the extractor the API's ingest uses (the CLI's --extractor default too): offline, rules, learned, llm or hybrid
+    extractor: Literal["offline", "rules", "learned", "llm", "hybrid"] = "offline"
 
     # scoring
     model_file: Path | None = None

@@ -530,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm",
                     help="HEALTHTRACE_EMBEDDER for ingest (default: the product's own, minilm)")
     ap.add_argument("--mode", choices=["both", "vendor", "inferred"], default="both")
+    ap.add_argument("--extractor", default="rules", help="the offline extractor to try (HEALTHTRACE_EXTRACTOR): rules, learned")
     ap.add_argument("--cli", default=None, help="the healthtrace command (default: the one beside this python)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workspaces and homes")
     ap.add_argument("--verbose", "-v", action="store_true", help="print misses, unexpected signals and drivers")
@@ -538,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = load_expected()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHTRACE_")}
     base_env["HEALTHTRACE_EMBEDDER"] = args.embedder
+    base_env["HEALTHTRACE_EXTRACTOR"] = args.extractor
     modes = ["vendor", "inferred"] if args.mode == "both" else [args.mode]
     t0 = time.perf_counter()
     results = {m: one_mode(m, cli, base_env, expected, args.keep) for m in modes}
@@ -572,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   unverified citation: {x}")
     result: dict[str, Any] = {"benchmark": "customer_trial", "accounts": len(expected["accounts"]),
                               "documents": sum(len(a["documents"]) for a in expected["accounts"].values()),
-                              "embedder": args.embedder, "wall_s": round(time.perf_counter() - t0, 1)}
+                              "embedder": args.embedder, "extractor": args.extractor, "wall_s": round(time.perf_counter() - t0, 1)}
     result.update({m: summary(r) for m, r in results.items()})
     print("RESULT " + json.dumps(result, sort_keys=False))
     return 0

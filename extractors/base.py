@@ -46,7 +46,7 @@ def set_default_options(name: str, provider: Callable[[], dict[str, object]] | N
 
 # name -> module that registers it when imported; imported lazily because the LLM stack is heavy and
 # most runs only need the offline extractor.
-_BUILTIN_MODULES = {"rules": "rules", "learned": "learned", "metadata": "metadata", "llm": "llm", "hybrid": "llm"}
+_BUILTIN_MODULES = {"offline": "offline", "rules": "rules", "learned": "learned", "metadata": "metadata", "llm": "llm", "hybrid": "llm"}
 
 
 def _load_builtin(name: str | None = None) -> None:
@@ -68,7 +68,7 @@ def available_extractors() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get_extractor(name: str = "rules", **options: object) -> Extractor:
+def get_extractor(name: str = "offline", **options: object) -> Extractor:
     if name not in _FACTORIES:
         _load_builtin(name)
     try:

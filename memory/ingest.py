@@ -63,7 +63,7 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestOptions:
-    extractor: str = "rules"
+    extractor: str = "offline"
     vectors: bool = True
     tenant: str = DEFAULT_TENANT
     max_file_bytes: int = 20 * 1024 * 1024

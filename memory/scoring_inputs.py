@@ -70,7 +70,7 @@ def extract_documents(
     files: dict[str, list[Path]],
     *,
     max_bytes: int,
-    extractor: str = "rules",
+    extractor: str = "offline",
     on_error: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, list[SourceDocument]], dict[str, list[Signal]], dict[str, str]]:
     """Parse each account's documents and extract cited signals (chosen extractor + metadata)."""
@@ -120,7 +120,7 @@ def _workspace_documents(
 
 
 def inputs_from_workspace(
-    ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules", vendor_domains: Sequence[str] = (),
+    ws: Workspace, *, max_bytes: int = 20 * 1024 * 1024, extractor: str = "offline", vendor_domains: Sequence[str] = (),
     unresponsive_days: int = 14, model: ScoringModel | None = None, mapping_file: MappingFile | None = None,
 ) -> Inputs:
     """A loaded workspace, its documents parsed and extracted (a bad file becomes a problem line).
@@ -144,7 +144,7 @@ def inputs_from_workspace(
 
 
 def inputs_for_totals(
-    root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "rules",
+    root: Path, *, max_rows: int, max_bytes: int = 20 * 1024 * 1024, extractor: str = "offline",
     vendor_domains: Sequence[str] = (), block_chars: int = 1 << 24, unresponsive_days: int = 14,
     model: ScoringModel | None = None, mapping_file: MappingFile | None = None,
 ) -> Inputs | None:

@@ -121,7 +121,8 @@ def test_demo_scores_monthly_and_narrates_with_verbatim_quotes(demo_run: dict[st
     acme = by_id["acme-logistics"]
     assert acme["delta"] < -10 and acme["tier_move"] == "down"
     champ = [d for d in acme["drivers"] if d["reason_code"] == "champion_departed"]
-    assert champ and champ[0]["citations"][0]["source_path"].endswith("2026-09-04-dana-leaving.eml")
+    # the champion's own farewell e-mail is among the cited evidence (a later risk review may cite it too)
+    assert champ and any(c["source_path"].endswith("2026-09-04-dana-leaving.eml") for d in champ for c in d["citations"])
     assert acme["recommended_action"]["playbook"] == "champion-departed"
     assert by_id["eastwind-media"]["delta"] > 15 and by_id["eastwind-media"]["tier_move"] == "up"
     assert by_id["brightpath-health"]["delta"] < -20

@@ -90,9 +90,9 @@ def extract_command(
     files: Annotated[list[Path], typer.Argument(help="Files to read (emails, transcripts, notes, chats).")],
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     kind: Annotated[Kind, typer.Option(help="Source kind; auto detects it per file.")] = Kind.auto,
-    extractor: Annotated[str | None, typer.Option(help="Extractor: rules (offline), learned (offline, a fitted "
-                                                   "sentence classifier), llm, hybrid (default: "
-                                                   "HEALTHTRACE_EXTRACTOR, rules).")] = None,
+    extractor: Annotated[str | None, typer.Option(help="Extractor: offline (default: learned for email and notes, rules "
+                                                   "elsewhere), rules, learned, llm, hybrid (default: "
+                                                   "HEALTHTRACE_EXTRACTOR, offline).")] = None,
     account: Annotated[str | None, typer.Option(help="Account id to attach to the signals.")] = None,
     min_confidence: Annotated[float, typer.Option(min=0, max=1, help="Drop signals below this.")] = 0.0,
     include_unverified: Annotated[
@@ -234,7 +234,7 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
 
 
 def extract_parallel(
-    sources: list[str], *, kind: str = "auto", account: str | None = None, extractor: str = "rules",
+    sources: list[str], *, kind: str = "auto", account: str | None = None, extractor: str = "offline",
     max_bytes: int, min_confidence: float = 0.0, include_unverified: bool = False, workers: int = 2,
     chunk: int = 0, pool: Any = None,
 ) -> Iterator[list[dict[str, object]] | str]:

@@ -124,7 +124,7 @@ def ingest_command(
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (accounts.csv, usage.csv, outcomes.csv, documents/).")] = None,
     account: Annotated[str | None, typer.Option(help="Account the FILES belong to (must exist).")] = None,
     create_account: Annotated[bool, typer.Option("--create-account", help="Create --account when it is new.")] = False,
-    extractor: Annotated[str | None, typer.Option(help="Extractor: rules, llm, hybrid (default: HEALTHTRACE_EXTRACTOR, rules).")] = None,
+    extractor: Annotated[str | None, typer.Option(help="Extractor: offline, rules, learned, llm, hybrid (default: HEALTHTRACE_EXTRACTOR, offline).")] = None,
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip the vector store (ledger only).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Summary format.")] = Format.table,
     no_score: Annotated[bool, typer.Option("--no-score", help="Do not score the accounts after the ingest.")] = False,

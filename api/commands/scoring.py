@@ -54,7 +54,7 @@ def score_command(
     account: Annotated[list[str] | None, typer.Option(help="Only these account ids (repeatable).")] = None,
     save: Annotated[bool, typer.Option(help="Workspace runs: also store snapshots and alerts in the memory.")] = False,
     full: Annotated[bool, typer.Option(help="JSON output with categories, contributions and evidence.")] = False,
-    extractor: Annotated[str, typer.Option(help="Extractor for workspace documents.")] = "rules",
+    extractor: Annotated[str, typer.Option(help="Extractor for workspace documents.")] = "offline",
     tenant: Annotated[str, typer.Option(help="Tenant of the stored memory.")] = "default",
     workers: Annotated[int, typer.Option(min=0, max=32, help="Processes for big jobs; 0 = one per core (up to 8).")] = 0,
 ) -> None:
