@@ -10,6 +10,8 @@ Every query that reads tenant data takes the tenant explicitly.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 import json
 import secrets
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Connection,
     Engine,
     Integer,
     MetaData,
@@ -202,6 +205,15 @@ class ApiStore:
         self.engine = engine
         ensure_tables(engine)
 
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE, as the ledger's
+        writes do), so concurrent senders queue on the busy timeout instead of failing on a lock upgrade."""
+        with self.engine.connect() as conn:
+            conn.execution_options(ht_write=True)
+            with conn.begin():
+                yield conn
+
     # ------------------------------------------------------------------------------------ keys
     def create_key(self, tenant: str, *, name: str = "", scope: Scope = "read") -> tuple[ApiKey, str]:
         """A new key and its token. The token is shown once; only its hash is stored."""
@@ -215,7 +227,7 @@ class ApiStore:
         key = ApiKey(
             id=f"key_{visible}", prefix=prefix, tenant=tenant, name=name[:200], scope=scope, created_at=_now()
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(api_keys).values(
                     id=key.id,
@@ -243,7 +255,7 @@ class ApiStore:
             return [_key(r) for r in conn.execute(q).mappings()]
 
     def revoke_key(self, key_id_or_prefix: str) -> ApiKey:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = (
                 conn.execute(
                     select(api_keys).where(
@@ -268,7 +280,7 @@ class ApiStore:
 
     def revoke_named(self, tenant: str, name: str) -> int:
         """Revoke every active key of a tenant with this name (``serve`` replaces its own local key)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             res = conn.execute(
                 update(api_keys)
                 .where(and_(api_keys.c.tenant == tenant, api_keys.c.name == name, api_keys.c.revoked_at.is_(None)))
@@ -291,7 +303,7 @@ class ApiStore:
             active=True,
             created_at=_now(),
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(webhooks).values(
                     id=hook.id, tenant=tenant, url=url, secret=hook.secret, events=hook.events,
@@ -323,7 +335,7 @@ class ApiStore:
     def delete_webhook(self, webhook_id: str, tenant: str) -> None:
         """Deactivate (deliveries stay readable for the record)."""
         self.get_webhook(webhook_id, tenant)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(webhooks)
                 .where(and_(webhooks.c.id == webhook_id, webhooks.c.tenant == tenant))
@@ -334,7 +346,7 @@ class ApiStore:
     def enqueue(self, hook: Webhook, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
         """Queue one event for one webhook; the same event twice is a no-op (True if new)."""
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 conn.execute(
                     insert(deliveries).values(
                         webhook_id=hook.id, tenant=hook.tenant, event_id=event_id, event_kind=kind,
@@ -361,7 +373,7 @@ class ApiStore:
         checks it is still due, so of several API replicas (or threads) exactly one sends it. A sender that dies
         leaves it due again when the lease ends."""
         now = now or _now()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             n = conn.execute(
                 update(deliveries)
                 .where(and_(deliveries.c.id == delivery_id, deliveries.c.status == "pending",
@@ -380,7 +392,7 @@ class ApiStore:
         max_attempts: int, backoff_s: float,
     ) -> Delivery:
         """Record one attempt; schedule the next with exponential backoff or give up after max_attempts."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).mappings().one()
             attempts = row["attempts"] + 1
             values: dict[str, Any] = {"attempts": attempts, "last_status": status_code, "last_error": error}
@@ -409,7 +421,7 @@ class ApiStore:
         self, *, tenant: str, key_id: str | None, method: str, path: str, status: int,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(audit_log).values(
                     at=_now(), tenant=tenant, key_id=key_id, method=method, path=path[:2000], status=status,
@@ -432,7 +444,7 @@ class ApiStore:
         updates instead."""
         for _ in range(2):
             try:
-                with self.engine.begin() as conn:
+                with self._write() as conn:
                     n = conn.execute(update(api_state).where(api_state.c.name == name).values(value=value)).rowcount
                     if not n:
                         conn.execute(insert(api_state).values(name=name, value=value))

@@ -81,7 +81,7 @@ def _assert_consistent(url: str) -> None:
     try:
         with led.read() as conn:
             docs = set(conn.execute(text("SELECT id FROM documents")).scalars())
-            extracted = set(conn.execute(text("SELECT subject FROM extractions WHERE extractor = 'rules'")).scalars())
+            extracted = set(conn.execute(text("SELECT subject FROM extractions WHERE extractor = 'offline'")).scalars())
             sources = set(conn.execute(text("SELECT DISTINCT source_id FROM signals WHERE source_id IS NOT NULL")).scalars())
             if led.dialect == "sqlite":
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
@@ -182,7 +182,7 @@ def test_concurrent_ingests_store_each_document_once(workspace: Path, tmp_path: 
     assert sum(r["documents_added"] for r in reports) == N_DOCS  # each document stored by exactly one process
     assert sum(r["usage_added"] for r in reports) == _count(url, "SELECT count(*) FROM usage_points")
     assert _count(url, "SELECT count(*) FROM documents") == N_DOCS
-    assert _count(url, "SELECT count(*) FROM extractions WHERE extractor = 'rules'") == N_DOCS
+    assert _count(url, "SELECT count(*) FROM extractions WHERE extractor = 'offline'") == N_DOCS
     # document signals exactly once; account-level (metadata) signals are replaced per account, not added up
     assert sum(r["signals_added"] for r in reports) == _count(url, "SELECT count(*) FROM signals WHERE extractor <> 'metadata'")
     assert _count(url, "SELECT count(*) FROM signals WHERE extractor = 'metadata'") <= sum(
