@@ -176,9 +176,10 @@ def test_two_workers_store_what_one_plain_ingest_stores(services: None, chroma_u
             jobs = json.loads(_cli(queued, "jobs", "--limit", "1000", "-f", "json"))
         finally:
             _stop(workers)
-        assert _ledger_counts(queued) == _ledger_counts(plain)
-        for key in ("documents_added", "signals_added", "usage_added", "chunks_embedded", "signals_embedded",
-                    "metadata_signals_added"):
+        assert _ledger_counts(queued) == _ledger_counts(plain)  # ledger rows and stored vectors alike
+        # the report's work counters: signals_embedded is left out, as workers may embed an account's metadata
+        # signals again when a later file of that account replaces them (the stored vectors above are equal)
+        for key in ("documents_added", "signals_added", "usage_added", "chunks_embedded", "metadata_signals_added"):
             assert report[key] == plain_report[key], key
         assert report["documents_added"] == 24 and report["chunks_embedded"] > 0
         ran_on = {j["worker"] for j in jobs if j["kind"] == "ingest_file"}
