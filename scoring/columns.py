@@ -18,6 +18,7 @@ import numpy as np
 from extractors.models import UsageRow
 from scoring.model import PiecewiseMap
 
+SNAPSHOT_DAYS = 3  # a series with at most one row per this many days is read as snapshots, not per-day counts
 _BIG = 1 << 22  # above every date ordinal (date.max is 3,652,059): key = series * _BIG + day stays sorted
 
 
@@ -317,7 +318,8 @@ class View:
 
         ``days_since_last`` counts from the account's start when a metric has no row > 0 yet; ``count`` of a
         metric without rows is 0 for a started account; ``trend`` is the least-squares slope in % of the window
-        mean per 30 days; ``change`` the % change of the aggregate against the window before."""
+        mean per 30 days; ``change`` the % change of the aggregate against the window before (a ``sum`` over sparse snapshot rows
+        compares their means instead, see below)."""
         a = self.a
         raw = self.series(metric)
         s_ok = self.present(metric)
@@ -363,11 +365,21 @@ class View:
         if transform == "change":
             plo = bounds(a - 2 * w)
             ok_c, cur = self.aggregate(sid, lo, hi, aggregate, s_ok & (hi > lo))
+            ok_p, prev = self.aggregate(sid, plo, lo, aggregate, s_ok)
             if aggregate == "sum":
                 empty = s_ok & (hi <= lo)
                 ok_c = ok_c | empty
                 cur = np.where(empty, 0.0, cur)
-            ok_p, prev = self.aggregate(sid, plo, lo, aggregate, s_ok)
+                # A sum compares activity only for per-day rows. Snapshots (a weekly "logins in the last 30
+                # days", at most one row per SNAPSHOT_DAYS days over both windows) would put 4 rows in one
+                # window and 5 in the next; they are compared by their mean per row. Decided from the rows on
+                # or before as-of only, so the reading never depends on later data.
+                snap = s_ok & ((hi - plo) * SNAPSHOT_DAYS <= 2 * w) & (hi > lo) & (lo > plo)
+                if snap.any():
+                    m_c = self.aggregate(sid, lo, hi, "mean", snap)[1]
+                    m_p = self.aggregate(sid, plo, lo, "mean", snap)[1]
+                    cur = np.where(snap, m_c, cur)
+                    prev = np.where(snap, m_p, prev)
             ok = ok_c & ok_p & (prev != 0)
             val[ok] = (cur[ok] - prev[ok]) / np.abs(prev[ok]) * 100.0
             return ok, val

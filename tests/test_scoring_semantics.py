@@ -151,3 +151,26 @@ def test_healthy_direction_is_explicit_in_the_compiled_model() -> None:
     assert by["metric:active_users:ratio"].healthy == "higher"
 
 
+
+
+def _seats(before: float, after: float, users: float) -> list[UsageRow]:
+    """Weekly rows for 30 weeks: contracted seats step from ``before`` to ``after`` three weeks ago."""
+    out = []
+    for w in range(30):
+        day = AS_OF - timedelta(days=7 * w)
+        out.append(UsageRow("acme", day, "seats_contracted", after if w < 3 else before))
+        out.append(UsageRow("acme", day, "active_users", users))
+    return out
+
+
+def test_seat_expansion_and_downsell_are_drivers_of_their_own_sign() -> None:
+    """Buying seats is expansion (a CSM names it), a downsell is a loss; a steady contract is neither."""
+    def seat_item(rows: list[UsageRow]) -> float:
+        s = score([], rows, ACCOUNT, MODEL, AS_OF)
+        got = [c.points for c in s.contributions if c.key == "metric:seats_contracted:change"]
+        assert len(got) == 1, [c.key for c in s.contributions]
+        return got[0]
+
+    assert seat_item(_seats(50, 110, 45)) > 0
+    assert seat_item(_seats(100, 60, 45)) < 0
+    assert abs(seat_item(_seats(80, 80, 45))) < 1e-9

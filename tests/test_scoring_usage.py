@@ -53,6 +53,23 @@ def test_trend_is_percent_of_mean_per_30_days() -> None:
     assert reading(list(rows("m", [(0, 5)])), "m", "trend", A, 60) is None
 
 
+def test_change_of_weekly_snapshots_compares_means_not_row_counts() -> None:
+    """A weekly "logins in the last 30 days" export puts 4 rows in one 30-day window and 5 in the next: a sum
+    would swing with the calendar. Snapshots are compared by their mean, so a steady fall reads as a fall on
+    every date, and a flat series reads as flat."""
+    falling = list(rows("logins_30d", [(7 * k, 100 + 10 * k) for k in range(20)]))  # 10 fewer each week
+    flat = list(rows("logins_30d", [(7 * k, 200) for k in range(20)]))
+    for d in range(7):
+        r = reading(falling, "logins_30d", "change", A - d, 30, "sum")
+        assert r is not None and -30 < r.value < -10, (d, r.value)  # type: ignore[union-attr]
+        f = reading(flat, "logins_30d", "change", A - d, 30, "sum")
+        assert f is not None and f.value == pytest.approx(0), (d, f.value)  # type: ignore[union-attr]
+    # per-day rows keep their sum: 30 days of 2 logins against 30 days of 1
+    daily = list(rows("logins", [(d, 2.0 if d < 30 else 1.0) for d in range(60)]))
+    r = reading(daily, "logins", "change", A, 30, "sum")
+    assert r is not None and r.value == pytest.approx(100)
+
+
 def test_change_vs_previous_window() -> None:
     u = list(rows("m", [(45, 10), (40, 10), (20, 5), (5, 10)]))
     r = reading(u, "m", "change", A, 30, "sum")
