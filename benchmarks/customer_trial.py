@@ -206,11 +206,9 @@ def extraction(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str
             for t in expected_types(item):
                 per_type.setdefault(t, [0, 0])
             key = item["type"][0] if isinstance(item["type"], list) else item["type"]
-            per_type[key][0] += hit
-            per_type[key][1] += 1
-            fmt = per_format.setdefault(f.suffix.lstrip("."), [0, 0])
-            fmt[0] += hit
-            fmt[1] += 1
+            for tally in (per_type[key], per_format.setdefault(f.suffix.lstrip("."), [0, 0])):
+                tally[0] += hit
+                tally[1] += 1
             if not hit:
                 misses.append(f"{aid}/{f.name}: {key} {expected_phrases(item)[0][:60]!r}")
         for sig in sigs:

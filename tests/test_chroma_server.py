@@ -4,60 +4,28 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
 from api.settings import get_settings
 from memory.embeddings import HashingEmbedding
-from memory.testing import free_port
+from memory.testing import chroma_command, chroma_server
 from memory.vectors import CHUNKS, VectorMemory, make_client
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "workspace_small"
 HEARTBEAT_TIMEOUT_S = 45
 
 
-def _chroma_command() -> str | None:
-    local = Path(sys.executable).parent / "chroma"
-    return str(local) if local.exists() else shutil.which("chroma")
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cmd = _chroma_command()
-    if cmd is None:
+    if chroma_command() is None:
         pytest.skip("the `chroma` command (from the chromadb package) is not installed next to this Python")
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen([cmd, "run", "--path", str(data / "db"), "--port", str(port), "--host", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"chroma server exited with {proc.returncode}: {(data / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"chroma server gave no heartbeat within {HEARTBEAT_TIMEOUT_S} s")
-            time.sleep(0.2)
+    with chroma_server(tmp_path_factory.mktemp("chroma-server"), HEARTBEAT_TIMEOUT_S) as url:
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from memory.synthetic import email_text, generate_workspace
-from memory.testing import TEST_DB_ENV, free_port, temporary_postgres_database
+from memory.testing import TEST_DB_ENV, chroma_command, chroma_server, free_port, temporary_postgres_database, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("HEALTHTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -70,38 +69,10 @@ def services() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory, services: None) -> Iterator[str]:
-    local = Path(sys.executable).parent / "chroma"
-    cmd = str(local) if local.exists() else shutil.which("chroma")
-    if cmd is None:
+    if chroma_command() is None:
         pytest.skip("the `chroma` command (from the chromadb package) is not installed next to this Python")
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-scale")
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen([cmd, "run", "--path", str(data / "db"), "--port", str(port), "--host", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/api/v2/heartbeat", proc, 45)
+    with chroma_server(tmp_path_factory.mktemp("chroma-scale")) as url:
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-        log.close()
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"{url}: the process exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer within {timeout_s} s")
-        time.sleep(0.2)
 
 
 def _env(home: Path, db: str, **extra: str) -> dict[str, str]:
@@ -268,7 +239,7 @@ def test_two_api_processes_share_one_rate_limit_and_queue_ingest(services: None,
         procs.append(_worker(env, tmp_path / "worker.log"))
         try:
             for p, proc in zip(ports, procs):
-                _wait_http(f"http://127.0.0.1:{p}/healthz", proc, 45)
+                wait_http(f"http://127.0.0.1:{p}/healthz", proc, 45)
             codes = []
             for i in range(12):  # alternate between the two replicas
                 r = httpx.get(f"http://127.0.0.1:{ports[i % 2]}/v1/whoami",

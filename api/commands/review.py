@@ -4,9 +4,8 @@ A rejected signal stops counting at once: every reader of the memory (scores, wh
 verdicts are kept for the extractor's refit (``extractor fit``, another change).
 """
 
-from __future__ import annotations
-
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -25,26 +24,28 @@ def _review(verdict: str, signal_id: str, reason: str, author: str | None, tenan
     print(f"signal {signal_id} of {row['account_id']} {done}: {row['reason']}")
 
 
-@signal_app.command("confirm")
-def confirm(
-    signal_id: Annotated[str, typer.Argument(help="Signal id (healthtrace signal list ACCOUNT shows them).")],
-    reason: Annotated[str, typer.Option(help="Why the signal is right.")],
-    author: Annotated[str | None, typer.Option(help="Who made the call.")] = None,
-    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
-) -> None:
-    """Confirm a signal (it keeps counting; the verdict is kept as a training example)."""
-    _review("confirm", signal_id, reason, author, tenant)
+def _verdict_command(verdict: str, reason_help: str, doc: str) -> Callable[..., None]:
+    """confirm and reject take the same arguments; only the verdict and the words differ. (No postponed
+    annotations in this module: typer must see this closure's ``reason_help`` in the signature.)"""
+
+    def command(
+        signal_id: Annotated[str, typer.Argument(help="Signal id (healthtrace signal list ACCOUNT shows them).")],
+        reason: Annotated[str, typer.Option(help=reason_help)],
+        author: Annotated[str | None, typer.Option(help="Who made the call.")] = None,
+        tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
+    ) -> None:
+        _review(verdict, signal_id, reason, author, tenant)
+
+    command.__doc__ = doc
+    return command
 
 
-@signal_app.command("reject")
-def reject(
-    signal_id: Annotated[str, typer.Argument(help="Signal id (healthtrace signal list ACCOUNT shows them).")],
-    reason: Annotated[str, typer.Option(help="Why the signal is wrong (wrong type, not about the account, ...).")],
-    author: Annotated[str | None, typer.Option(help="Who made the call.")] = None,
-    tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
-) -> None:
-    """Reject a signal: it stops counting in scores at once (confirming it later restores it)."""
-    _review("reject", signal_id, reason, author, tenant)
+signal_app.command("confirm")(_verdict_command(
+    "confirm", "Why the signal is right.",
+    "Confirm a signal (it keeps counting; the verdict is kept as a training example)."))
+signal_app.command("reject")(_verdict_command(
+    "reject", "Why the signal is wrong (wrong type, not about the account, ...).",
+    "Reject a signal: it stops counting in scores at once (confirming it later restores it)."))
 
 
 @signal_app.command("list")
