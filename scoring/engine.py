@@ -73,6 +73,7 @@ class Rubric:
     label: str
     healthy: str | None
     unit: str | None
+    needs_other: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ def compile_model(model: ScoringModel) -> CompiledModel:
         rubrics=[
             Rubric(m.key, m.metric, m.transform, m.aggregate, m.window_days, m.denominator, m.denominator_aggregate,
                    m.category, m.weight, m.map, m.missing, m.description or f"{m.metric} {m.transform}",
-                   m.healthy or m.map.healthy, m.unit)
+                   m.healthy or m.map.healthy, m.unit, m.needs_other_data)
             for m in model.metrics
         ],
         facts=[FactRule(f.fact, f.category, f.weight, f.map, f.description, f.needs_other_data,
@@ -443,7 +444,7 @@ def _metric_items(items: list[_Col], cm: CompiledModel, view: View, expected: fr
         else:  # a calibrated "no reading yet" level: the item always counts
             present = np.ones(n, dtype=bool)
             sub = np.where(ok, sub, r.missing)
-        items.append(_Col(r.key, "metric", _CAT_INDEX[r.category], r.weight, present, sub, value, ok, False,
+        items.append(_Col(r.key, "metric", _CAT_INDEX[r.category], r.weight, present, sub, value, ok, r.needs_other,
                           r.metric, r.transform, r.window, r.label, r.healthy, r.unit, r.missing))
     u = cm.unknown
     if u is None:

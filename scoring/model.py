@@ -128,6 +128,9 @@ class MetricRubric(_Strict):
     # sign always agrees with this direction. Unset: the direction follows the map, the unit is guessed.
     healthy: Healthy | None = None
     unit: Unit | None = None
+    # As for facts: a reading that is neutral most of the time (contracted seats that did not change) counts only
+    # when its category has other data, so its first reading never moves a score by itself ("coverage").
+    needs_other_data: bool = False
 
     @model_validator(mode="after")
     def _ratio_needs_denominator(self) -> MetricRubric:

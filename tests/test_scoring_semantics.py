@@ -160,6 +160,7 @@ def _seats(before: float, after: float, users: float) -> list[UsageRow]:
         day = AS_OF - timedelta(days=7 * w)
         out.append(UsageRow("acme", day, "seats_contracted", after if w < 3 else before))
         out.append(UsageRow("acme", day, "active_users", users))
+        out.append(UsageRow("acme", day, "arr_change_pct", 5.0))  # the outcome category has other data
     return out
 
 
@@ -174,3 +175,6 @@ def test_seat_expansion_and_downsell_are_drivers_of_their_own_sign() -> None:
     assert seat_item(_seats(50, 110, 45)) > 0
     assert seat_item(_seats(100, 60, 45)) < 0
     assert abs(seat_item(_seats(80, 80, 45))) < 1e-9
+    # alone in its category a steady contract is no reading at all: its arrival never moves the score
+    alone = [r for r in _seats(80, 80, 45) if r.metric != "arr_change_pct"]
+    assert not [c for c in score([], alone, ACCOUNT, MODEL, AS_OF).contributions if c.key.startswith("metric:seats")]
