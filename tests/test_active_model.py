@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def test_without_a_store_the_default_model_is_used_and_no_store_is_created(tmp_p
 
 def test_activated_model_is_used_by_score_and_an_explicit_file_wins(tmp_path: Path) -> None:
     settings = get_settings()
-    ledger = Ledger.from_settings(settings)
+    ledger = build_services(settings).ledger
     try:
         model, text = _variant("2")
         FeedbackStore(ledger).register_model(model, text, activate=True)

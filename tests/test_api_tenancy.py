@@ -6,6 +6,7 @@ ids on every route. A meta-test fails when a route is added without a case here.
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ def world(tmp_path_factory):
         b = seed_tenant(client, st.store, st.service, "globex")
         from memory.vectors import VectorMemory, index_pending
 
-        index_pending(st.ledger, VectorMemory.from_settings(st.settings))
+        index_pending(st.ledger, build_services(st.settings).vectors)
         yield World(client, a, b, st)
 
 

@@ -3,6 +3,7 @@ churners below retained accounts on held-out accounts, and the CLI writes a file
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -195,7 +196,7 @@ def test_cli_calibrate_from_memory_reports_override_agreement(synth, tmp_path: P
 
     root, _data = synth
     ws = load_workspace(root)
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     ledger.upsert_accounts(ws.accounts.values())
     ledger.add_usage(ws.usage)
     ledger.add_outcomes(ws.outcomes)

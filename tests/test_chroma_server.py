@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import shutil
 import subprocess
@@ -94,7 +95,7 @@ def test_ingest_twice_search_and_reindex_through_the_server(server_env: str, tmp
     assert hits and all(h["source_id"] for h in hits)
     from memory.ledger import Ledger
 
-    led = Ledger.from_settings(get_settings())
+    led = build_services(get_settings()).ledger
     acme = {d.id: d.text for d in led.documents_for("acme")}
     for h in hits:
         assert h["source_id"] in acme

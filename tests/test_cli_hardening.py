@@ -3,6 +3,7 @@ concurrent first ingests on a new home."""
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import os
 import subprocess
@@ -77,12 +78,13 @@ def test_killed_runs_are_marked(tmp_path):
 
 SCRIPT = """
 import os, sys, time
+from api.container import build_services
 from api.settings import Settings
-from memory.vectors import VectorMemory, CHUNKS, SIGNALS
+from memory.vectors import CHUNKS, SIGNALS
 go = float(sys.argv[1])
 while time.time() < go:
     time.sleep(0.001)
-m = VectorMemory.from_settings(Settings(home=sys.argv[2], embedder="hashing"))
+m = build_services(Settings(home=sys.argv[2], embedder="hashing")).vectors
 m.collection(CHUNKS); m.collection(SIGNALS)
 print("ok")
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import shutil
 from pathlib import Path
@@ -48,7 +49,7 @@ def stats() -> dict[str, Any]:
 
 
 def _ledger() -> Ledger:
-    return Ledger.from_settings(get_settings())
+    return build_services(get_settings()).ledger
 
 
 def test_second_ingest_is_all_unchanged_and_counts_are_identical(workspace: Path) -> None:

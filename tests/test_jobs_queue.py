@@ -4,6 +4,7 @@ ingest's equivalence with a plain one, retries into the dead-letter list, and we
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import threading
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def _counts(home: Path) -> dict[str, int]:
         counts = {k: v for k, v in led.counts().items() if k != "extraction_runs"}
     finally:
         led.close()
-    counts.update(VectorMemory.from_settings(get_settings().model_copy(update={"home": home})).counts())
+    counts.update(build_services(get_settings().model_copy(update={"home": home})).vectors.counts())
     return counts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.container import build_services
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -115,7 +116,7 @@ def test_from_settings_creates_the_home_folder(tmp_path: Path) -> None:
     from api.settings import Settings
 
     home = tmp_path / "deep" / "home"
-    led = Ledger.from_settings(Settings(home=home))
+    led = build_services(Settings(home=home)).ledger
     assert (home / "healthtrace.db").exists()
     led.close()
 

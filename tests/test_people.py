@@ -3,6 +3,7 @@ across the whole workspace (never per account); one identity per person; our CSM
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import os
 import subprocess
@@ -136,7 +137,7 @@ def test_ingest_infers_once_and_stores_no_false_silence(tmp_path: Path, monkeypa
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert any("acme.io" in n for n in report["notes"])
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         assert "unresponsive" not in {s.type for s in ledger.signals_for("globex") if s.extractor == "metadata"}
         # a per-account reader (the API, why) gets the workspace-wide answer, not a guess from one account

@@ -8,6 +8,7 @@ databases made through HEALTHTRACE_TEST_DATABASE_URL (default: the local ``test`
 
 from __future__ import annotations
 
+from api.container import build_services
 import json
 import os
 import shutil
@@ -158,7 +159,7 @@ def _ledger_counts(env: dict[str, str], vectors: bool = True) -> dict[str, int]:
     if vectors:
         settings = Settings(home=Path(env["HEALTHTRACE_HOME"]), chroma_url=env.get("HEALTHTRACE_CHROMA_URL"),
                             embedder="hashing")
-        counts.update(VectorMemory.from_settings(settings).counts())
+        counts.update(build_services(settings).vectors.counts())
     return counts
 
 

@@ -7,6 +7,7 @@ metrics.yaml). No vectors (``ingest --no-vectors``), so the whole file runs in a
 
 from __future__ import annotations
 
+from api.container import build_services
 import re
 
 import json
@@ -131,7 +132,7 @@ def _verify(c: dict) -> None:
     from api.settings import get_settings
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         doc = ledger.get_document(c["source_id"])
     finally:
@@ -171,7 +172,7 @@ def test_ingest_scores_every_account_and_export_has_all(ingested: Path) -> None:
     from api.settings import get_settings
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         for aid in STORIES:
             snaps = ledger.snapshots_for(aid, model_id="default")
