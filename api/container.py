@@ -50,6 +50,7 @@ class Services:
         self._vectors = vectors
         self._store = store
         self._feedback = feedback
+        self._given = (store is not None, feedback is not None)
         self._health: HealthService | None = None
         self._lock = threading.RLock()
 
@@ -183,8 +184,11 @@ class Services:
         with self._lock:
             if self._own_ledger and self._ledger is not None:
                 self._ledger.close()
-                self._ledger = None
-                self._store = self._feedback = self._health = None
+                self._ledger = self._health = None  # a later use opens them again
+                if not self._given[0]:
+                    self._store = None
+                if not self._given[1]:
+                    self._feedback = None
 
     def __enter__(self) -> Services:
         return self

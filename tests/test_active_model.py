@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.commands.common import resolve_model
 from api.settings import get_settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import csv
 import io
 from datetime import timedelta
@@ -10,6 +9,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from api.container import build_services
 from api.app import create_app
 from api.service import today
 from api.testing import SeededTenant, make_settings, sample_email, seed_tenant

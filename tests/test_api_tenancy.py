@@ -6,7 +6,6 @@ ids on every route. A meta-test fails when a route is added without a case here.
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from api.container import build_services
 from api.app import create_app
 from api.testing import SeededTenant, make_settings, seed_tenant
 

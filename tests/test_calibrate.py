@@ -3,7 +3,6 @@ churners below retained accounts on held-out accounts, and the CLI writes a file
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from churn_synth import write_workspace
 from extractors.errors import InputError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import get_settings
 from memory.embeddings import HashingEmbedding

@@ -3,7 +3,6 @@ concurrent first ingests on a new home."""
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from api.container import build_services
 from memory.ledger import Ledger, RunRow
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import get_settings
 from extractors.errors import InputError, NotFoundError

@@ -4,7 +4,6 @@ ingest's equivalence with a plain one, retries into the dead-letter list, and we
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import threading
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app as cli_app
 from api.settings import get_settings
 from extractors.errors import StoreError

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from api.container import build_services
 from extractors.errors import NotFoundError, StoreError
 from extractors.grounding import citation_for_span
 from extractors.models import (

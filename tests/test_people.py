@@ -3,7 +3,6 @@ across the whole workspace (never per account); one identity per person; our CSM
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import Settings, get_settings
 from extractors.metadata import MetadataExtractor, infer_vendor_domains

@@ -8,7 +8,6 @@ databases made through HEALTHTRACE_TEST_DATABASE_URL (default: the local ``test`
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.container import build_services
 from memory.synthetic import email_text, generate_workspace
 from memory.testing import TEST_DB_ENV, free_port, temporary_postgres_database
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import csv
 import json
 import shutil
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from extractors.errors import ModelFileError
 from extractors.models import Account, Citation, Signal, UsageRow

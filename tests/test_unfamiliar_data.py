@@ -7,7 +7,6 @@ metrics.yaml). No vectors (``ingest --no-vectors``), so the whole file runs in a
 
 from __future__ import annotations
 
-from api.container import build_services
 import re
 
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from tests.unfamiliar_workspace import D1, D2, EXPORT_METRICS, FORMATS, STORIES, write_workspace
 

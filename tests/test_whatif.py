@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from api.container import build_services
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from extractors.errors import InputError, NotFoundError
 from extractors.models import Account, UsageRow
