@@ -21,10 +21,11 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.container import Services, build_services
 from api.deps import AppState
 from api.security import Authenticator, RateLimited, make_buckets
 from api.service import HealthService
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from api.worker import BusyError, IngestWorker
 from extractors.errors import (
     AuthError,
@@ -150,9 +151,9 @@ class VectorIndexer:
     (api/worker.py) that runs between ingest jobs, with a one-thread embedding model so a core stays free
     for the event loop."""
 
-    def __init__(self, ledger: Ledger, settings: Settings, worker: IngestWorker) -> None:
-        self.ledger = ledger
-        self.settings = settings
+    def __init__(self, services: Services, worker: IngestWorker) -> None:
+        self.services = services
+        self.ledger = services.ledger
         self.worker = worker
         self._memory: Any = None
         worker.on_idle(self.run_once)
@@ -161,15 +162,10 @@ class VectorIndexer:
         self.worker.wake_idle()
 
     def run_once(self) -> None:
-        from memory.embeddings import MiniLMEmbedding, get_embedder
-        from memory.vectors import VectorMemory, index_pending
+        from memory.vectors import index_pending
 
         if self._memory is None:
-            s = self.settings
-            embedder = MiniLMEmbedding(threads=s.api_embed_threads) if s.embedder == "minilm" else \
-                get_embedder(s.embedder)
-            base = VectorMemory.from_settings(s)
-            self._memory = VectorMemory(base.client, embedder, lock_path=base.lock_path)
+            self._memory = self.services.open_vectors(embed_threads=self.services.settings.api_embed_threads)
         # one small batch per idle slot, so a queued ingest waits for at most one batch, not the backlog
         if index_pending(self.ledger, self._memory, batch_docs=4, limit=4)["more"]:
             self.worker.wake_idle()
@@ -182,24 +178,28 @@ def create_app(
     settings: Settings | None = None,
     *,
     ledger: Ledger | None = None,
+    services: Services | None = None,
     webhooks: bool = True,
     index_vectors: bool = True,
 ) -> FastAPI:
-    """The app. ``ledger`` may be shared with the caller (tests); otherwise it is opened from settings.
+    """The app, on the container's services (api/container.py): ``services`` when given, else built from
+    ``settings`` (default: the environment's) with ``ledger`` shared with the caller (tests) when given.
 
     ``webhooks`` starts the delivery worker with the app; ``index_vectors`` embeds new documents in the
     background (both off for most unit tests, which drive them directly).
     """
-    settings = settings or get_settings()
+    own = services is None
+    if services is None:
+        services = build_services(settings, ledger=ledger)
+    settings = services.settings
     from extractors.redact import install_log_redaction, register_secret
 
     install_log_redaction()
     if settings.llm_api_key is not None:
         register_secret(settings.llm_api_key.get_secret_value())
-    own_ledger = ledger is None
-    ledger = ledger or Ledger.from_settings(settings)
-    store = ApiStore(ledger.engine)
-    service = HealthService(ledger, store, settings)
+    ledger = services.ledger
+    store = services.store
+    service = services.health
     state = AppState(
         settings=settings,
         ledger=ledger,
@@ -207,6 +207,7 @@ def create_app(
         service=service,
         auth=Authenticator(store),
         buckets=make_buckets(settings),
+        services=services,
     )
     from api.webhooks import dispatcher_for
 
@@ -223,7 +224,7 @@ def create_app(
     service.on_events.append(dispatcher.notify)
     state.worker = IngestWorker(settings.api_ingest_queue)
     if index_vectors:
-        indexer = VectorIndexer(ledger, settings, state.worker)
+        indexer = VectorIndexer(services, state.worker)
         state.indexer = indexer
         service.on_ingest.append(indexer.notify)
 
@@ -236,8 +237,8 @@ def create_app(
         finally:
             dispatcher.stop()
             state.worker.stop()
-            if own_ledger:
-                ledger.close()
+            if own:
+                services.close()
 
     app = FastAPI(
         title="healthtrace",

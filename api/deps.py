@@ -20,6 +20,7 @@ from memory.ledger import Ledger
 
 if TYPE_CHECKING:
     from api.app import VectorIndexer
+    from api.container import Services
     from api.worker import IngestWorker
     from api.webhooks import Dispatcher
     from memory.jobs import JobStore
@@ -30,7 +31,7 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API 
 
 @dataclass
 class AppState:
-    """Everything a request may use; built once by ``create_app``."""
+    """Everything a request may use; built once by ``create_app`` from the container's services."""
 
     settings: Settings
     ledger: Ledger
@@ -42,6 +43,7 @@ class AppState:
     jobs: JobStore | None = None  # set when a broker is configured (HEALTHTRACE_BROKER_URL)
     indexer: VectorIndexer | None = None
     worker: IngestWorker = None  # type: ignore[assignment] - set by create_app
+    services: Services | None = None  # the container (api/container.py) the rest was taken from
 
 
 # Dependencies are ``async def`` on purpose: a sync dependency costs a thread-pool hop per request, and

@@ -42,9 +42,9 @@ def llm_setup(settings: Settings) -> LLMSetup:
 
 
 def _from_current_settings() -> dict[str, object]:
-    from .settings import get_settings
+    from .container import build_services
 
-    return {"setup": llm_setup(get_settings())}
+    return {"setup": build_services().llm_setup()}
 
 
 def install() -> None:

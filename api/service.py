@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +20,7 @@ from api.settings import Settings
 from extractors.errors import InputError, NotFoundError
 from extractors.models import Account, HealthScore, Outcome, Signal, SourceDocument, UsagePoint, UsageRow
 from memory.api_store import ApiStore
-from memory.ledger import Ledger
+from memory.repositories import LedgerRepository, ModelRecords
 
 log = logging.getLogger("healthtrace.api")
 
@@ -50,15 +50,23 @@ def top_reasons(score: HealthScore, n: int = 3) -> list[str]:
 
 
 class HealthService:
-    """Ledger + API store + scoring model, bound to one settings object."""
+    """Ledger + API store + scoring model, bound to one settings object; built by the container
+    (api/container.py), which hands in the repositories (memory/repositories.py protocols).
 
-    def __init__(self, ledger: Ledger, store: ApiStore, settings: Settings) -> None:
+    ``store`` and ``feedback`` may be None on a ledger without SQL (the in-memory fakes): then there are no
+    stored model versions and the bundled model chosen is not remembered across processes."""
+
+    def __init__(self, ledger: LedgerRepository, store: ApiStore | None, settings: Settings, *,
+                 feedback: ModelRecords | None = None,
+                 ingest_options: Callable[[str], Any] | None = None) -> None:
         self.ledger = ledger
+        self._ingest_options = ingest_options  # tenant -> memory.ingest.IngestOptions (the container's one)
         self.store = store
         self.settings = settings
         self._models: dict[str, Any] = {}
         self._active: dict[str, tuple[float, str]] = {}
-        self._feedback: Any = None
+        self._feedback: Any = feedback
+        self._bundled_choice: dict[str, str] = {}  # without a store: the bundled model chosen, this process only
         self._snap_cache: OrderedDict[tuple[int, str], HealthScore] = OrderedDict()
         self._lock = threading.Lock()
         self.on_events: list[Any] = []  # callbacks, e.g. the webhook dispatcher's notify
@@ -69,7 +77,7 @@ class HealthService:
     # API), else a bundled model chosen through the API, else the configured file, else the default.
     @property
     def feedback(self) -> Any:
-        if self._feedback is None:
+        if self._feedback is None and hasattr(self.ledger, "engine"):
             from memory.feedback import FeedbackStore
 
             self._feedback = FeedbackStore(self.ledger)
@@ -107,7 +115,8 @@ class HealthService:
                 return self._models[key]
         if yaml_text is None:
             mid, ver = parse_model_ref(ref)
-            yaml_text = self.feedback.stored_model_yaml(mid, ver, tenant=tenant)
+            yaml_text = self.feedback.stored_model_yaml(mid, ver, tenant=tenant) if self.feedback is not None \
+                else None
             if yaml_text is None:
                 raise NotFoundError(f"no stored model {ref!r} for this tenant")
         model = parse_model(yaml.safe_load(yaml_text), source=ref)
@@ -121,13 +130,14 @@ class HealthService:
         hit = self._active.get(tenant)
         if hit is not None and now - hit[0] < _ACTIVE_TTL_S:
             return hit[1]
-        stored = self.feedback.active_model_yaml(tenant=tenant)
+        stored = self.feedback.active_model_yaml(tenant=tenant) if self.feedback is not None else None
         if stored is not None:
             name = f"{stored[0]}@{stored[1]}"
             self._load_stored(tenant, name, stored[2])
         else:
             default = "configured" if self.settings.model_file is not None else "default"
-            name = self.store.get_state(_ACTIVE_MODEL + tenant, default) or default
+            name = (self.store.get_state(_ACTIVE_MODEL + tenant, default) if self.store is not None else
+                    self._bundled_choice.get(tenant, default)) or default
         self._active[tenant] = (now, name)
         return name
 
@@ -141,11 +151,17 @@ class HealthService:
 
         if "@" in name:
             mid, ver = parse_model_ref(name)
+            if self.feedback is None:
+                raise NotFoundError(f"no stored model {name!r}: this service has no model store")
             self.feedback.activate(mid, ver, tenant=tenant)
         else:
             self._load_bundled(name)  # exists and parses
-            self.feedback.deactivate_all(tenant=tenant)  # a bundled model replaces any active stored version
-            self.store.set_state(_ACTIVE_MODEL + tenant, name)
+            if self.feedback is not None:
+                self.feedback.deactivate_all(tenant=tenant)  # a bundled model replaces any active stored version
+            if self.store is not None:
+                self.store.set_state(_ACTIVE_MODEL + tenant, name)
+            else:
+                self._bundled_choice[tenant] = name
         self._active.pop(tenant, None)
         return name
 
@@ -156,7 +172,7 @@ class HealthService:
             m = self._load_bundled(name)
             out.append({"name": name, "id": m.id, "version": str(m.version), "hash": m.content_hash,
                         "active": name == active})
-        for v in self.feedback.model_versions(tenant=tenant):
+        for v in (self.feedback.model_versions(tenant=tenant) if self.feedback is not None else []):
             name = f"{v['model_id']}@{v['version']}"
             out.append({"name": name, "id": v["model_id"], "version": str(v["version"]), "hash": v["content_hash"],
                         "active": name == active})
@@ -338,7 +354,33 @@ class HealthService:
                 cb()
         return emitted
 
+    def why(self, tenant: str, account_id: str, *, since: date | None = None, as_of: date | None = None) -> Any:
+        """Why the score moved between ``since`` (default: 30 days before) and ``as_of`` (default: the latest
+        score): the narration of the two scores (stored snapshots when there are, computed otherwise)."""
+        from scoring.narrate import narrate
+
+        # one connection: the score, the one `since` (or 30 days) before it, the sources' kinds
+        account, (after, before), kinds = self.snapshots_read(
+            tenant, account_id, [as_of, since if since is not None else 30], with_kinds=True)
+        if after is None:
+            after = self.health_of(tenant, account, as_of)
+        start = since or (after.as_of - timedelta(days=30))
+        if start >= after.as_of:
+            raise InputError(f"since ({start}) must be before the score date ({after.as_of})")
+        if before is None or before.as_of != start:
+            before = self.health_of(tenant, account, start)
+        return narrate(before, after, account=account, source_kinds=kinds)
+
     # ------------------------------------------------------------------------------------ writes
+    def ingest_options(self, tenant: str) -> Any:
+        """The ingest configuration of the API and the queue workers: the container's (api/container.py), so
+        the CLI, the API and the workers choose the same extractor with the same metadata settings."""
+        if self._ingest_options is None:
+            from extractors.errors import ConfigError
+
+            raise ConfigError("HealthService needs its ingest options: build it with api.container.build_services")
+        return self._ingest_options(tenant)
+
     def _require_accounts(self, tenant: str, ids: Iterable[str]) -> None:
         known = {a.account_id for a in self.ledger.list_accounts(tenant=tenant)}
         missing = sorted(set(ids) - known)
@@ -361,16 +403,12 @@ class HealthService:
         """The CLI's ingest service (memory/ingest.py: the configured extractor, its idempotency, one
         transaction per document, account-level metadata signals), then a rescore of each touched account.
         Vectors are left to the background indexer. Returns (added, signals, rescored, failures)."""
-        from memory.ingest import IngestOptions, Ingestor
+        from memory.ingest import Ingestor
 
         self._require_accounts(tenant, {d.account_id for d in docs if d.account_id})
         if any(not d.account_id for d in docs):
             raise InputError("every document needs an account_id")
-        options = IngestOptions(
-            extractor=self.settings.extractor, vectors=False, tenant=tenant,
-            metadata_options={"unresponsive_days": self.settings.unresponsive_days,
-                              "vendor_domains": list(self.settings.vendor_domains)})
-        ing = Ingestor(self.ledger, options)
+        ing = Ingestor(self.ledger, self.ingest_options(tenant))
         ing.ingest_parsed(docs)
         touched = list(dict.fromkeys(d.account_id for d in docs if d.account_id))
         for aid in touched:

@@ -23,7 +23,8 @@ from typing import Any
 
 from celery import Celery
 
-from api.settings import Settings, get_settings
+from api.container import Services, build_services, current_settings
+from api.settings import Settings
 from extractors.errors import HealthtraceError, StoreError
 
 log = logging.getLogger("healthtrace.tasks")
@@ -43,7 +44,7 @@ app = Celery("healthtrace")
 
 def configure(settings: Settings | None = None) -> Celery:
     """Point the app at the configured broker (idempotent; every entry point calls it)."""
-    s = settings or get_settings()
+    s = settings or current_settings()
     vis = float(s.queue_visibility_s)
     app.conf.update(
         broker_url=s.broker_url or "memory://",
@@ -85,31 +86,29 @@ _res: dict[str, Any] = {}
 _res_lock = threading.Lock()
 
 
-def _ledger() -> Any:
-    from memory.ledger import Ledger
-
+def _services() -> Services:
+    """This worker process's container (api/container.py): one ledger, vector memory and service."""
     with _res_lock:
-        if "ledger" not in _res:
-            _res["ledger"] = Ledger.from_settings(get_settings())
-        return _res["ledger"]
+        if "services" not in _res:
+            _res["services"] = build_services()
+        return _res["services"]
+
+
+def _ledger() -> Any:
+    return _services().ledger
 
 
 def _vectors() -> Any:
-    from memory.vectors import VectorMemory
-
-    with _res_lock:
-        if "vectors" not in _res:
-            _res["vectors"] = VectorMemory.from_settings(get_settings())
-        return _res["vectors"]
+    return _services().vectors
 
 
 def reset_resources() -> None:
-    """Forget the cached ledger and vector store (tests switch databases; a forked child starts afresh)."""
+    """Forget the cached container (tests switch databases; a forked child starts afresh)."""
     with _res_lock:
-        led = _res.pop("ledger", None)
+        services = _res.pop("services", None)
         _res.clear()
-    if led is not None:
-        led.close()
+    if services is not None:
+        services.close()
 
 
 def _jobs() -> Any:
@@ -132,7 +131,7 @@ def _run(task: Any, kind: str, fn: Any, *, subject: str | None = None, after: An
     ``fn`` returns (result, status, error); ``after(status, mark)`` must call ``mark()``, which records the end:
     follow-up jobs are recorded before it, so a waiting caller never sees the group end early."""
     job_id = task.request.id
-    settings = get_settings()
+    settings = _services().settings
     n = task.request.retries
 
     def retry(e: BaseException, msg: str) -> Any:
@@ -287,17 +286,7 @@ def embed(self: Any, *, account_id: str, tenant: str, path: str | None = None, g
 
 
 def _service() -> Any:
-    from api.service import HealthService
-    from memory.api_store import ApiStore
-
-    with _res_lock:
-        svc = _res.get("service")
-    if svc is None:
-        ledger = _ledger()
-        svc = HealthService(ledger, ApiStore(ledger.engine), get_settings())
-        with _res_lock:
-            _res["service"] = svc
-    return svc
+    return _services().health
 
 
 @app.task(name="healthtrace.ingest_texts", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -306,10 +295,8 @@ def ingest_texts(self: Any, *, tenant: str, items: list[list[Any]]) -> Any:
     the touched accounts are rescored (jobs on the score queue) and the new documents embedded (embed jobs)."""
     from api.routes.ingest import _parse
     from extractors.redact import redact
-    from memory.ingest import IngestOptions, Ingestor
+    from memory.ingest import Ingestor
     from memory.jobs import JobStore, account_lock
-
-    settings = get_settings()
 
     def work() -> tuple[dict[str, Any], str, str | None]:
         from datetime import datetime
@@ -318,11 +305,7 @@ def ingest_texts(self: Any, *, tenant: str, items: list[list[Any]]) -> Any:
         docs = [_parse(text, kind, path, aid, tenant, datetime.fromisoformat(when) if when else None)
                 for text, kind, path, aid, when in items]
         svc._require_accounts(tenant, {d.account_id for d in docs if d.account_id})
-        options = IngestOptions(
-            extractor=settings.extractor, vectors=False, tenant=tenant,
-            metadata_options={"unresponsive_days": settings.unresponsive_days,
-                              "vendor_domains": list(settings.vendor_domains)})
-        ing = Ingestor(svc.ledger, options)
+        ing = Ingestor(svc.ledger, svc.ingest_options(tenant))
         ing.ingest_parsed(docs)
         touched = list(dict.fromkeys(d.account_id for d in docs if d.account_id))
         for aid in touched:
@@ -369,7 +352,7 @@ def deliver_webhook(self: Any, *, delivery_id: int, attempts: int | None = None)
     def work() -> tuple[dict[str, Any], str, str | None]:
         from api.webhooks import dispatcher_for
 
-        d = dispatcher_for(_service().store, _ledger(), get_settings())
+        d = dispatcher_for(_service().store, _ledger(), _services().settings)
         try:
             out = d.deliver_one(delivery_id, attempts=attempts)
         finally:

@@ -96,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HEALTHTRACE_HOME"] = tempfile.mkdtemp(prefix="ht-bench-")
     from dataclasses import replace
 
-    from api.settings import get_settings
+    from api.container import current_settings
     from extractors.base import get_extractor
     from api.llm_setup import llm_setup
     from extractors.llm import HybridExtractor, LLMExtractor
     from extractors.tokens import count_tokens
     from fake_openai import FakeOpenAI, chat_model
 
-    settings = get_settings()
+    settings = current_settings()
     config = llm_setup(settings).config
     if args.chunk_tokens:
         config = replace(config, chunk_tokens=args.chunk_tokens)

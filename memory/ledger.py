@@ -425,6 +425,11 @@ _Q_KINDS = text_sql("SELECT id, kind FROM documents WHERE tenant = :t AND accoun
 
 
 # ----------------------------------------------------------------------------------------- the ledger
+def default_sqlite_url(home: str | Path) -> str:
+    """Where the ledger lives when no database URL is configured."""
+    return f"sqlite:///{(Path(home) / 'healthtrace.db').resolve()}"
+
+
 class Ledger:
     """Connection to the ledger database; cheap to create, safe to share within one process."""
 
@@ -438,15 +443,17 @@ class Ledger:
             raise StoreError(f"cannot open the ledger at {_safe_url(url)}: {_db_error(e)}") from e
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Ledger:
-        home = Path(settings.home)
+    def open(cls, database_url: str | None, *, home: str | Path) -> Ledger:
+        """The ledger at ``database_url``, or the SQLite file ``healthtrace.db`` in ``home`` (created when
+        missing; it must be writable). Values, not settings: the container (api/container.py) reads those."""
+        home = Path(home)
         try:
             home.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"HEALTHTRACE_HOME {home} cannot be created: {e.strerror or e}") from e
-        if not settings.database_url and not os.access(home, os.W_OK):
+        if not database_url and not os.access(home, os.W_OK):
             raise StoreError(f"HEALTHTRACE_HOME {home} is not writable")
-        return cls(settings.resolved_database_url)
+        return cls(database_url or default_sqlite_url(home))
 
     def close(self) -> None:
         self.engine.dispose()

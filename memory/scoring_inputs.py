@@ -332,8 +332,17 @@ def read_usage_csv(path: Path, account_ids: Sequence[str], max_rows: int,
     names = [metric_names[i] for i in order]
     if model is None:
         return columns_from_rows(acc, day, met, val, list(account_ids), names)
+    return mapped_columns(acc, day, met, val, account_ids, names, model, mapping_file)
+
+
+def mapped_columns(acc: np.ndarray, day: np.ndarray, met: np.ndarray, val: np.ndarray, account_ids: Sequence[str],
+                   names: Sequence[str], model: ScoringModel, mapping_file: MappingFile | None
+                   ) -> tuple[UsageColumns, MetricMapping]:
+    """Usage row arrays read through the metric mapping for ``model`` (the array form of
+    :func:`map_usage_rows`: the same decisions from the same statistics), then into columns."""
     from scoring.metrics import resolve_for_model, stats_of_arrays
 
+    names = list(names)
     mm = resolve_for_model(stats_of_arrays(names, met, val), model, mapping_file)
     if not mm.is_identity():
         new_names, new_met, new_val, keep = mm.apply_arrays(names, met, val, acc)
@@ -441,8 +450,9 @@ def score_latest(ledger: Ledger, model: Any, *, tenant: str = "default", vendor_
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def _usage_columns_pg(ledger: Ledger, tenant: str, account_ids: Sequence[str], until: date | None
-                      ) -> UsageColumns:
+def _usage_columns_pg(ledger: Ledger, tenant: str, account_ids: Sequence[str], until: date | None,
+                      model: ScoringModel | None = None, mapping_file: MappingFile | None = None
+                      ) -> tuple[UsageColumns, MetricMapping | None]:
     """PostgreSQL: every usage row of the tenant in ONE binary COPY of fixed-width fields (account index, day,
     metric index, value), read straight into numpy: no Python object per row (10M rows in seconds)."""
     raw_conn = ledger.engine.raw_connection()
@@ -486,30 +496,35 @@ def _usage_columns_pg(ledger: Ledger, tenant: str, account_ids: Sequence[str], u
     met = rec["m"].astype(np.int64)
     val = rec["v"].astype(np.float64)
     del rec, body, data
-    return columns_from_rows(acc, day, met, val, list(account_ids), metric_names)
+    if model is None:
+        return columns_from_rows(acc, day, met, val, list(account_ids), metric_names), None
+    return mapped_columns(acc, day, met, val, account_ids, metric_names, model, mapping_file)
 
 
 def bulk_inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_domains: Sequence[str] = (),
-                            until: date | None = None, unresponsive_days: int = 14) -> Inputs:
+                            until: date | None = None, unresponsive_days: int = 14,
+                            model: ScoringModel | None = None, mapping_file: MappingFile | None = None) -> Inputs:
     """The same inputs as :func:`inputs_from_ledger` for a whole tenant, in a few set-wise queries instead of
     three per account (a 100k-account portfolio): usage by binary COPY into columns on PostgreSQL (on a second
-    thread: the database and numpy work while this one parses signals), verified signals and documents in one
-    ordered query each."""
+    thread: the database and numpy work while this one parses signals), verified signals (a CSM's rejected
+    ones left out) and documents in one ordered query each. With ``model`` the usage is read through the
+    tenant's metric mapping (``mapping_file``, aliases, units) exactly as the per-account readers read it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from sqlalchemy import nulls_first, select
+    from sqlalchemy import exists, nulls_first, select
 
-    from memory.ledger import DocumentRow, SignalRow
+    from memory.ledger import DocumentRow, SignalReviewRow, SignalRow
 
     accounts = {a.account_id: a for a in ledger.list_accounts(tenant)}
     ids = sorted(accounts)
     starts = {a: acc.start_date for a, acc in accounts.items()}
 
-    def usage() -> UsageColumns:
+    def usage() -> tuple[UsageColumns, MetricMapping | None]:
         if ledger.dialect == "postgresql" and ids:
-            return _usage_columns_pg(ledger, tenant, ids, until)
+            return _usage_columns_pg(ledger, tenant, ids, until, model, mapping_file)
         rows = [r for aid in ids for r in ledger.usage_for(aid, until=until, tenant=tenant)]
-        return columns_from_usage(rows, ids)
+        rows, mm = map_usage_rows(rows, model, mapping_file)
+        return columns_from_usage(rows, ids), mm
 
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(usage)
@@ -519,7 +534,9 @@ def bulk_inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_d
             from sqlalchemy import Text, cast
 
             payload = cast(s.c.payload, Text)
-        q = select(s.c.account_id, payload).where(s.c.tenant == tenant, s.c.verified.is_(True))
+        rv = SignalReviewRow.__table__
+        rejected = exists().where(rv.c.tenant == s.c.tenant, rv.c.signal_id == s.c.id, rv.c.verdict == "reject")
+        q = select(s.c.account_id, payload).where(s.c.tenant == tenant, s.c.verified.is_(True), ~rejected)
         if until is not None:
             q = q.where(s.c.day <= until)
         q = q.order_by(s.c.account_id, nulls_first(s.c.day), s.c.id)  # per account: signals_for's order
@@ -538,9 +555,10 @@ def bulk_inputs_from_ledger(ledger: Ledger, *, tenant: str = "default", vendor_d
                     data = dict(r.payload)
                     data["text"] = r.text
                     docs.setdefault(r.account_id, []).append(SourceDocument.model_validate(data))
-        cols = pending.result()
+        cols, mm = pending.result()
     versions = sorted({(x.extractor, x.extractor_version) for ss in sigs.values() for x in ss})
     return _with_derive(Inputs(accounts=accounts, usage=cols, signals=sigs, documents=docs,
                                metric_first_day=first_days_of(cols, ids, starts),
-                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions)),
+                               vendor_domains=tuple(vendor_domains), extractor_versions=dict(versions),
+                               metric_mapping=mm),
                         unresponsive_days)

@@ -22,7 +22,7 @@ def inferred_vendor_domains(ledger: Ledger, tenant: str = "default") -> tuple[st
     """The domains taking part in many accounts' conversations (see the metadata extractor's docs)."""
     from extractors.metadata import vendor_domains_from_addresses
 
-    key = (str(ledger.engine.url), tenant)
+    key = (str(ledger.url), tenant)
     stamp = ledger.documents_stamp(tenant)
     with _LOCK:
         hit = _CACHE.get(key)

@@ -249,17 +249,18 @@ class VectorMemory:
         self._collections: dict[str, Any] = {}
 
     @classmethod
-    def from_settings(cls, settings: Any) -> VectorMemory:
+    def open(cls, chroma_url: str | None, chroma_path: str | Path, embedder: Embedder | str) -> VectorMemory:
+        """A Chroma server at ``chroma_url``, else the embedded store in ``chroma_path`` (created when missing),
+        with ``embedder`` (an :class:`Embedder` or its name). Values, not settings: the container reads those."""
         lock = None
-        if not settings.chroma_url:
+        if not chroma_url:
             try:
-                settings.chroma_path.mkdir(parents=True, exist_ok=True)
+                Path(chroma_path).mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise StoreError(f"cannot create the chroma store at {settings.chroma_path}: "
-                                 f"{e.strerror or e}") from e
-            lock = Path(settings.chroma_path) / LOCK_NAME
-        return cls(make_client(settings.chroma_url, settings.chroma_path), get_embedder(settings.embedder),
-                   lock_path=lock)
+                raise StoreError(f"cannot create the chroma store at {chroma_path}: {e.strerror or e}") from e
+            lock = Path(chroma_path) / LOCK_NAME
+        emb = get_embedder(embedder) if isinstance(embedder, str) else embedder
+        return cls(make_client(chroma_url, chroma_path), emb, lock_path=lock)
 
     def collection(self, name: str) -> Any:
         col = self._collections.get(name)

@@ -36,6 +36,7 @@ from extractors.models import Account, Outcome, UsageRow
 from scoring.model import ScoringModel, parse_model
 from scoring.snapshots import Snapshot
 from scoring.columns import UsageColumns, View, columns_from_usage, first_days, metrics_as_of
+from scoring.engine import CompiledModel, compile_model, rubric_totals
 
 if TYPE_CHECKING:
     import numpy as np
@@ -500,18 +501,17 @@ class Stretch:
         return round(min(100.0, max(0.0, self.centre + self.factor * (f - self.centre))), 3)
 
 
-def item_scores(model: ScoringModel, X: np.ndarray, cands: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray,
-                                                                                       list[str]]:
-    """Map outputs of the model's rubrics per snapshot (NaN = the item is absent, as the scorer leaves it out),
-    their weights and categories; the same piecewise-linear maps the scorer evaluates, on the same readings."""
+def item_scores(model: ScoringModel, X: np.ndarray, cands: Sequence[Candidate]) -> np.ndarray:
+    """Map outputs of the model's rubrics then facts per snapshot (NaN = the item is absent, as the scorer leaves
+    it out), in the compiled model's order; the same piecewise-linear maps the scorer evaluates, on the same
+    readings."""
     import numpy as np
 
     index = {c.key: j for j, c in enumerate(cands)}
-    rubrics: list[tuple[str, Any, float | None, float, str]] = [
-        (r.key, r.map, r.missing, r.weight, r.category) for r in model.metrics] + [
-        (f.key, f.map, None, f.weight, f.category) for f in model.facts]
+    rubrics: list[tuple[str, Any, float | None]] = [(r.key, r.map, r.missing) for r in model.metrics] + [
+        (f.key, f.map, None) for f in model.facts]
     F = np.full((len(X), len(rubrics)), np.nan)
-    for i, (key, mp, missing, _w, _cat) in enumerate(rubrics):
+    for i, (key, mp, missing) in enumerate(rubrics):
         if key not in index:
             raise InputError(f"calibration: rubric {key} has no reading column (internal mismatch)")
         col = X[:, index[key]]
@@ -519,27 +519,15 @@ def item_scores(model: ScoringModel, X: np.ndarray, cands: Sequence[Candidate]) 
         ys = [p[1] for p in mp.points]
         miss = np.isnan(col)
         F[:, i] = np.where(miss, np.nan if missing is None else missing, np.interp(np.where(miss, xs[0], col), xs, ys))
-    return F, np.array([r[3] for r in rubrics], dtype=float), [r[4] for r in rubrics]
+    return F
 
 
-def model_totals(F: np.ndarray, weights: np.ndarray, cats: Sequence[str], cat_weights: Mapping[str, float],
-                 no_data: float = 50.0) -> np.ndarray:
-    """The scorer's total without text signals: per category the weighted mean of its present items, categories
-    weighted by the model's category weights shared among those with data (``no_data`` when none has any)."""
-    import numpy as np
-
-    num = np.zeros(len(F))
-    den = np.zeros(len(F))
-    for c in sorted(set(cats)):
-        cols = [i for i, x in enumerate(cats) if x == c]
-        sub = F[:, cols]
-        w = np.where(np.isnan(sub), 0.0, weights[cols])
-        ws = w.sum(1)
-        has = ws > 0
-        mean = np.where(has, (np.nan_to_num(sub) * w).sum(1) / np.where(has, ws, 1.0), 0.0)
-        num += np.where(has, cat_weights[c] * mean, 0.0)
-        den += np.where(has, cat_weights[c], 0.0)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), no_data)
+def model_totals(F: np.ndarray, cm: CompiledModel, stretch: Stretch | None = None) -> np.ndarray:
+    """The scorer's total without text signals, computed by the engine (:func:`scoring.engine.rubric_totals`)
+    from the rubric outputs ``F``; with ``stretch``, of the stretched model (outputs and no-data score)."""
+    if stretch is None:
+        return rubric_totals(cm, F)
+    return rubric_totals(cm, stretch.apply(F), no_data_score=stretch.value(cm.no_data_score))
 
 
 def tier_index(total: np.ndarray) -> np.ndarray:
@@ -574,9 +562,7 @@ def _mismatch(shares: Sequence[float], target: Sequence[float]) -> float:
 
 def choose_stretch(
     F: np.ndarray,
-    weights: np.ndarray,
-    cats: Sequence[str],
-    cat_weights: Mapping[str, float],
+    cm: CompiledModel,
     y: np.ndarray,
     *,
     target: Sequence[float] = TIER_TARGET,
@@ -585,21 +571,19 @@ def choose_stretch(
 ) -> tuple[Stretch, float]:
     """The (centre, factor) whose tier shares on the training snapshots come closest to ``target`` while the
     training AUC drops by at most ``max_auc_loss`` and churn rates stay monotone across tiers; (stretch, KL)."""
-    import numpy as np
-
     step = max(1, math.ceil(len(F) / rows))
     Fs, ys = F[::step], y[::step]
     if ys.min() == ys.max():  # a stride that lost a class: search on everything
         Fs, ys = F, y
-    base_sub = auc(-model_totals(Fs, weights, cats, cat_weights), ys) or 0.5
-    base_all = auc(-model_totals(F, weights, cats, cat_weights), y) or 0.5
+    base_sub = auc(-model_totals(Fs, cm), ys) or 0.5
+    base_all = auc(-model_totals(F, cm), y) or 0.5
     identity = Stretch(50.0, 1.0)
     found: list[tuple[float, float, float, Stretch]] = [
-        (_mismatch(tier_table(model_totals(Fs, weights, cats, cat_weights), ys)[0], target), 1.0, 50.0, identity)]
+        (_mismatch(tier_table(model_totals(Fs, cm), ys)[0], target), 1.0, 50.0, identity)]
     for k in _K_GRID[1:]:
         for c in _C_GRID:
             s = Stretch(c, k)
-            tot = model_totals(s.apply(Fs), weights, cats, cat_weights)
+            tot = model_totals(Fs, cm, s)
             shares, rates = tier_table(tot, ys)
             m = _mismatch(shares, target)
             if m >= found[0][0] - 1e-9 or not monotone_rates(rates):
@@ -611,7 +595,7 @@ def choose_stretch(
     for m, _k, _c, s in sorted(found, key=lambda t: t[:3])[:60]:
         if s == identity:
             return s, m
-        tot = model_totals(s.apply(F), weights, cats, cat_weights)
+        tot = model_totals(F, cm, s)
         a = auc(-tot, y)
         if a is not None and a >= base_all - max_auc_loss and monotone_rates(tier_table(tot, y)[1]):
             return s, m
@@ -673,11 +657,11 @@ def fit_tiers(
     from sklearn.model_selection import GroupKFold
 
     _check_target(target)
-    F, w, cats = item_scores(model, X, cands)
-    cw = {c: model.categories[c].weight for c in set(cats)}  # type: ignore[index]
-    s, kl = choose_stretch(F, w, cats, cw, y, target=target, max_auc_loss=max_auc_loss)
-    before = model_totals(F, w, cats, cw)
-    after = model_totals(s.apply(F), w, cats, cw)
+    F = item_scores(model, X, cands)
+    cm = compile_model(model)
+    s, kl = choose_stretch(F, cm, y, target=target, max_auc_loss=max_auc_loss)
+    before = model_totals(F, cm)
+    after = model_totals(F, cm, s)
     shares_b, _ = tier_table(before, y)
     shares, rates = tier_table(after, y)
     fold_rates: list[list[float | None]] = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -419,6 +419,31 @@ def score_batch(inputs: BatchInputs, cm: CompiledModel, as_of: date, *, explain:
         out.accounts = [_explain(i, accounts[i], as_of, items, sig, res, totals, capped_by, cm, inputs, digest)
                         for i in range(n)]
     return out
+
+
+def rubric_totals(cm: CompiledModel, subs: np.ndarray, *, no_data_score: float | None = None) -> np.ndarray:
+    """Float totals (0-100, before rounding and caps) of rows whose rubric outputs are given, without text
+    signals: column j of ``subs`` is ``cm.rubrics[j]``, then ``cm.facts`` in order; NaN = the item is absent.
+    The engine's own category arithmetic (:func:`_combine`: dependent facts, weights shared among measured
+    categories, the no-data score), so calibration ranks candidates exactly as :func:`score_batch` scores.
+    ``no_data_score`` replaces the model's (a stretched model's, while the stretch is being chosen)."""
+    subs = np.asarray(subs, dtype=np.float64)
+    n, k = subs.shape if subs.ndim == 2 else (len(subs), 0)
+    rules: list[tuple[str, str, float, bool]] = [(r.key, r.category, r.weight, False) for r in cm.rubrics] + \
+        [(f"fact:{f.name}", f.category, f.weight, f.needs_other) for f in cm.facts]
+    if k != len(rules):
+        raise ValueError(f"rubric_totals: {k} columns for {len(rules)} rubrics and facts")
+    items = []
+    for j, (key, cat, weight, needs_other) in enumerate(rules):
+        col = subs[:, j]
+        present = ~np.isnan(col)
+        items.append(_Col(key, "fact" if key.startswith("fact:") else "metric", _CAT_INDEX[cat], weight, present,
+                          np.where(present, col, 0.0), col, present, needs_other, key, "", 0, key, None, None))
+    if no_data_score is not None:
+        cm = replace(cm, no_data_score=float(no_data_score))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = _combine(items, _signal_points(None, cm, 0, n), cm, n)
+    return res["level"]
 
 
 def _metric_items(items: list[_Col], cm: CompiledModel, view: View, expected: frozenset[str], n: int,

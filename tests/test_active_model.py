@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.commands.common import resolve_model
 from api.settings import get_settings
@@ -35,7 +36,7 @@ def test_without_a_store_the_default_model_is_used_and_no_store_is_created(tmp_p
 
 def test_activated_model_is_used_by_score_and_an_explicit_file_wins(tmp_path: Path) -> None:
     settings = get_settings()
-    ledger = Ledger.from_settings(settings)
+    ledger = build_services(settings).ledger
     try:
         model, text = _variant("2")
         FeedbackStore(ledger).register_model(model, text, activate=True)

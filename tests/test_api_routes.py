@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from api.container import build_services
 from api.app import create_app
 from api.service import today
 from api.testing import SeededTenant, make_settings, sample_email, seed_tenant
@@ -190,7 +191,7 @@ def test_evidence_search_finds_the_cited_passage(app, client, seeded):
     from memory.vectors import VectorMemory, index_pending
 
     st = app.state.ht
-    index_pending(st.ledger, VectorMemory.from_settings(st.settings))
+    index_pending(st.ledger, build_services(st.settings).vectors)
     r = client.get(f"/v1/accounts/{seeded.account_id}/evidence", headers=seeded.read,
                    params={"q": "evaluating other vendors not renew"})
     assert r.status_code == 200, r.text

@@ -14,6 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from api.container import build_services
 from api.app import create_app
 from api.testing import SeededTenant, make_settings, seed_tenant
 
@@ -36,7 +37,7 @@ def world(tmp_path_factory):
         b = seed_tenant(client, st.store, st.service, "globex")
         from memory.vectors import VectorMemory, index_pending
 
-        index_pending(st.ledger, VectorMemory.from_settings(st.settings))
+        index_pending(st.ledger, build_services(st.settings).vectors)
         yield World(client, a, b, st)
 
 

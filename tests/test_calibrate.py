@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from churn_synth import write_workspace
 from extractors.errors import InputError
@@ -195,7 +196,7 @@ def test_cli_calibrate_from_memory_reports_override_agreement(synth, tmp_path: P
 
     root, _data = synth
     ws = load_workspace(root)
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     ledger.upsert_accounts(ws.accounts.values())
     ledger.add_usage(ws.usage)
     ledger.add_outcomes(ws.outcomes)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import get_settings
 from memory.embeddings import HashingEmbedding
@@ -62,7 +63,7 @@ def test_ingest_twice_search_and_reindex_through_the_server(server_env: str, tmp
     assert hits and all(h["source_id"] for h in hits)
     from memory.ledger import Ledger
 
-    led = Ledger.from_settings(get_settings())
+    led = build_services(get_settings()).ledger
     acme = {d.id: d.text for d in led.documents_for("acme")}
     for h in hits:
         assert h["source_id"] in acme

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from api.container import build_services
 from memory.ledger import Ledger, RunRow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,12 +78,13 @@ def test_killed_runs_are_marked(tmp_path):
 
 SCRIPT = """
 import os, sys, time
+from api.container import build_services
 from api.settings import Settings
-from memory.vectors import VectorMemory, CHUNKS, SIGNALS
+from memory.vectors import CHUNKS, SIGNALS
 go = float(sys.argv[1])
 while time.time() < go:
     time.sleep(0.001)
-m = VectorMemory.from_settings(Settings(home=sys.argv[2], embedder="hashing"))
+m = build_services(Settings(home=sys.argv[2], embedder="hashing")).vectors
 m.collection(CHUNKS); m.collection(SIGNALS)
 print("ok")
 """

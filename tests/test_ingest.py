@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import get_settings
 from extractors.errors import InputError, NotFoundError
@@ -48,7 +49,7 @@ def stats() -> dict[str, Any]:
 
 
 def _ledger() -> Ledger:
-    return Ledger.from_settings(get_settings())
+    return build_services(get_settings()).ledger
 
 
 def test_second_ingest_is_all_unchanged_and_counts_are_identical(workspace: Path) -> None:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app as cli_app
 from api.settings import get_settings
 from extractors.errors import StoreError
@@ -58,7 +59,7 @@ def _counts(home: Path) -> dict[str, int]:
         counts = {k: v for k, v in led.counts().items() if k != "extraction_runs"}
     finally:
         led.close()
-    counts.update(VectorMemory.from_settings(get_settings().model_copy(update={"home": home})).counts())
+    counts.update(build_services(get_settings().model_copy(update={"home": home})).vectors.counts())
     return counts
 
 

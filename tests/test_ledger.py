@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
+from api.container import build_services
 from extractors.errors import NotFoundError, StoreError
 from extractors.grounding import citation_for_span
 from extractors.models import (
@@ -115,7 +116,7 @@ def test_from_settings_creates_the_home_folder(tmp_path: Path) -> None:
     from api.settings import Settings
 
     home = tmp_path / "deep" / "home"
-    led = Ledger.from_settings(Settings(home=home))
+    led = build_services(Settings(home=home)).ledger
     assert (home / "healthtrace.db").exists()
     led.close()
 

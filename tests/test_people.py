@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from api.settings import Settings, get_settings
 from extractors.metadata import MetadataExtractor, infer_vendor_domains
@@ -136,7 +137,7 @@ def test_ingest_infers_once_and_stores_no_false_silence(tmp_path: Path, monkeypa
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert any("acme.io" in n for n in report["notes"])
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         assert "unresponsive" not in {s.type for s in ledger.signals_for("globex") if s.extractor == "metadata"}
         # a per-account reader (the API, why) gets the workspace-wide answer, not a guess from one account

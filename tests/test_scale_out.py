@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.container import build_services
 from memory.synthetic import email_text, generate_workspace
 from memory.testing import TEST_DB_ENV, chroma_command, chroma_server, free_port, temporary_postgres_database, wait_http
 
@@ -129,7 +130,7 @@ def _ledger_counts(env: dict[str, str], vectors: bool = True) -> dict[str, int]:
     if vectors:
         settings = Settings(home=Path(env["HEALTHTRACE_HOME"]), chroma_url=env.get("HEALTHTRACE_CHROMA_URL"),
                             embedder="hashing")
-        counts.update(VectorMemory.from_settings(settings).counts())
+        counts.update(build_services(settings).vectors.counts())
     return counts
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from extractors.errors import ModelFileError
 from extractors.models import Account, Citation, Signal, UsageRow
@@ -143,7 +144,7 @@ def test_stored_memory_scoring_saves_snapshots_and_alerts_once() -> None:
     from api.settings import get_settings
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         ledger.upsert_accounts([Account(account_id="m1", start_date=date(2024, 1, 1), end_date=date(2025, 1, 1))])
         rows = [UsageRow("m1", date(2024, 1, 1) + timedelta(days=7 * i), "regeneration_rate", 0.05 if i < 20 else 0.6)
@@ -161,7 +162,7 @@ def test_stored_memory_scoring_saves_snapshots_and_alerts_once() -> None:
     assert r.exit_code == 0, r.output
     recs = {x["as_of"]: x for x in jsonl(r.stdout)}
     assert recs["2024-04-01"]["score"] - recs["2024-07-01"]["score"] >= 10
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         snaps = ledger.snapshots_for("m1")
         assert [s.as_of for s in snaps] == [date(2024, 4, 1), date(2024, 7, 1)]
@@ -173,7 +174,7 @@ def test_stored_memory_scoring_saves_snapshots_and_alerts_once() -> None:
         ledger.close()
     r = runner.invoke(app, args)  # again: no new snapshots, no duplicate alerts
     assert r.exit_code == 0, r.output
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         assert len(ledger.snapshots_for("m1")) == 2
         assert sorted(e["kind"] for e in ledger.events(account_id="m1")) == kinds
@@ -188,7 +189,7 @@ def test_workspace_save_stores_snapshots(tmp_path: Path) -> None:
     ws = write_ws(tmp_path / "ws")
     r = runner.invoke(app, ["score", "--workspace", str(ws), "--as-of", "2024-06-01", "--format", "jsonl", "--save"])
     assert r.exit_code == 0, r.output
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         snap = ledger.snapshot_at("a2", date(2024, 6, 30))
         assert snap is not None and snap.as_of == date(2024, 6, 1) and snap.inputs_digest

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from tests.unfamiliar_workspace import D1, D2, EXPORT_METRICS, FORMATS, STORIES, write_workspace
 
@@ -131,7 +132,7 @@ def _verify(c: dict) -> None:
     from api.settings import get_settings
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         doc = ledger.get_document(c["source_id"])
     finally:
@@ -171,7 +172,7 @@ def test_ingest_scores_every_account_and_export_has_all(ingested: Path) -> None:
     from api.settings import get_settings
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     try:
         for aid in STORIES:
             snaps = ledger.snapshots_for(aid, model_id="default")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api.container import build_services
 from api.cli import app
 from extractors.errors import InputError, NotFoundError
 from extractors.models import Account, UsageRow
@@ -102,7 +103,7 @@ def test_feedback_loop_cli(tmp_path: Path) -> None:
     from memory.feedback import FeedbackStore
     from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services(get_settings()).ledger
     ledger.upsert_accounts([ACC])
     ok = runner.invoke(app, ["override", "acme", "--tier", "At Risk", "--reason", "champion_risk",
                              "--note", "champion left", "--as-of", "2024-06-01"])

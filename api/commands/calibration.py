@@ -38,21 +38,16 @@ def _day(value: str | None, what: str) -> date | None:
 
 
 def _ledger() -> Ledger:
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    return Ledger.from_settings(get_settings())
+    return build_services().ledger
 
 
 def _ledger_if_exists() -> Ledger | None:
     """The stored memory only when there is one (calibrating a folder must not create a database)."""
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    s = get_settings()
-    if not s.database_url and not (Path(s.home) / "healthtrace.db").exists():
-        return None
-    return Ledger.from_settings(s)
+    return build_services().ledger_if_exists()
 
 
 def _in_range(option: str, value: int, lo: int, hi: int) -> None:
@@ -67,21 +62,21 @@ def _check_window(horizon: int, every: int) -> None:
 
 def _model(path: Path | None) -> ScoringModel:
     from api.commands.common import resolve_model
-    from api.settings import get_settings
+    from api.container import current_settings
 
-    return resolve_model(path, get_settings())
+    return resolve_model(path, current_settings())
 
 
 def _vendors() -> tuple[str, ...]:
-    from api.settings import get_settings
+    from api.container import current_settings
 
-    return tuple(get_settings().vendor_domains)
+    return tuple(current_settings().vendor_domains)
 
 
 def _unresponsive() -> int:
-    from api.settings import get_settings
+    from api.container import current_settings
 
-    return get_settings().unresponsive_days
+    return current_settings().unresponsive_days
 
 
 def _training_data(workspace: Path | None, tenant: str) -> tuple[TrainingData, Any]:
@@ -267,12 +262,11 @@ def whatif_command(
 
         ledger = _ledger()
         acc = ledger.get_account(account, tenant)
-        from api.settings import get_settings
-        from memory.metric_files import tenant_mapping
+        from api.container import build_services
 
         inputs = inputs_from_ledger(ledger, tenant=tenant, until=d, account_ids=[account], vendor_domains=_vendors(),
                                     unresponsive_days=_unresponsive(), model=m,
-                                    mapping_file=tenant_mapping(get_settings().home, tenant))
+                                    mapping_file=build_services().mapping(tenant))
         rows = ledger.usage_for(account, until=d, tenant=tenant)
     mm = inputs.metric_mapping
     if mm is not None:  # the rows and the changed metrics in the model's names and units, as scoring reads them

@@ -6,30 +6,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from api.container import Services
     from api.settings import Settings
     from scoring.model import ScoringModel
 
 
 def resolve_model(explicit: Path | None, settings: Settings, *, tenant: str = "default") -> ScoringModel:
-    """The model a command should score with, most specific first: ``--model FILE``, then
-    ``HEALTHTRACE_MODEL_FILE``, then the model activated in the stored memory (``healthtrace models activate``),
-    then the bundled default. Looking for an active model never creates a store."""
-    from scoring.model import load_model, parse_model
+    """The model a command should score with (the container's model access, api/container.py): ``--model
+    FILE``, then ``HEALTHTRACE_MODEL_FILE``, then the model activated in the stored memory (``healthtrace
+    models activate``), then the bundled default. Looking for an active model never creates a store."""
+    from api.container import build_services
 
-    if explicit is not None or settings.model_file is not None:
-        return load_model(explicit or settings.model_file)
-    if settings.database_url or (Path(settings.home) / "healthtrace.db").exists():
-        import yaml
+    with build_services(settings) as services:
+        return services.model(explicit, tenant=tenant)
 
-        from memory.feedback import FeedbackStore
-        from memory.ledger import Ledger
 
-        ledger = Ledger.from_settings(settings)
-        try:
-            active = FeedbackStore(ledger).active_model_yaml(tenant=tenant)
-        finally:
-            ledger.close()
-        if active is not None:
-            model_id, version, text = active
-            return parse_model(yaml.safe_load(text), source=f"stored model {model_id}@{version}")
-    return load_model(None)
+def services() -> Services:
+    """The container of this command, from the environment's settings (close it, or use ``with``)."""
+    from api.container import build_services
+
+    return build_services()

@@ -107,12 +107,12 @@ def extract_command(
     ] = 0,
 ) -> None:
     """Extract cited signals from FILES. Bad files are reported on stderr; the others continue."""
-    from api.settings import get_settings
+    from api.container import current_settings
     from extractors.base import get_extractor
     from extractors.errors import HealthtraceError
     from extractors.parsers import load_document
 
-    settings = get_settings()
+    settings = current_settings()
     extractor = extractor or settings.extractor
     if len(files) > settings.max_files_per_call:
         raise typer.BadParameter(f"{len(files)} files given; the limit per call is {settings.max_files_per_call}")

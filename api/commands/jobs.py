@@ -91,19 +91,19 @@ def worker_command(
 ) -> None:
     """Run a queue worker: takes ingest, embedding, rescoring and webhook jobs from HEALTHTRACE_BROKER_URL."""
     from api import tasks
-    from api.settings import get_settings
+    from api.container import current_settings
     from extractors.errors import InputError
 
-    settings = get_settings()
+    settings = current_settings()
     _require_broker(settings)
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = sorted(set(wanted) - set(tasks.QUEUES))
     if not wanted or unknown:
         raise InputError(f"--queues: unknown queue(s) {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(tasks.QUEUES)}")
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    Ledger.from_settings(settings).close()  # migrations (the jobs table) before the first job
+    build_services(settings).ledger.close()  # migrations (the jobs table) before the first job
     app = tasks.configure(settings)
     node = name or f"healthtrace-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(["worker", "-Q", ",".join(wanted), "-c", str(concurrency), "-P", pool.value, "-n", node,
@@ -118,11 +118,10 @@ def jobs_command(
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """List recent jobs of the queue and where they stand (with --failed: the dead-letter list)."""
-    from api.settings import get_settings
+    from api.container import build_services
     from memory.jobs import JobStore
-    from memory.ledger import Ledger
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services().ledger
     try:
         rows = JobStore(ledger).list(failed=failed, limit=limit, group_id=group)
     finally:

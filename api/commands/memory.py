@@ -40,17 +40,11 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 
 def _open(no_vectors: bool = False) -> tuple[Any, Any, Any]:
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    """(services, ledger, vectors) from the container; closing the ledger closes what it opened."""
+    from api.commands.common import services
 
-    settings = get_settings()
-    ledger = Ledger.from_settings(settings)
-    vectors = None
-    if not no_vectors:
-        from memory.vectors import VectorMemory
-
-        vectors = VectorMemory.from_settings(settings)
-    return settings, ledger, vectors
+    svc = services()
+    return svc, svc.ledger, None if no_vectors else svc.vectors
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
@@ -96,22 +90,22 @@ def _print_report(report: Any, fmt: Format) -> None:
             print(f"... and {len(items) - 200} more {more}", file=sys.stderr)
 
 
-def _score_after_ingest(settings: Any, ledger: Any, workspace: Path | None,
+def _score_after_ingest(svc: Any, ledger: Any, workspace: Path | None,
                         account_ids: list[str] | None = None) -> tuple[int, int]:
     """Keep the workspace's metrics.yaml for the tenant, print the mapping's warnings once, and store a score of
     every account as of its latest data."""
-    from api.commands.common import resolve_model
     from api.commands.scoring import print_mapping_warnings
-    from memory.metric_files import save_tenant_mapping, tenant_mapping, workspace_mapping_path
+    from memory.metric_files import save_tenant_mapping, workspace_mapping_path
     from memory.scoring_inputs import score_latest
 
+    settings = svc.settings
     tenant = "default"
     if workspace is not None:
         src = workspace_mapping_path(workspace)
         if src is not None:
             save_tenant_mapping(settings.home, tenant, src)
-    model = resolve_model(None, settings, tenant=tenant)
-    mapping = tenant_mapping(settings.home, tenant)
+    model = svc.model(tenant=tenant)
+    mapping = svc.mapping(tenant)
     n, alerts, mm = score_latest(ledger, model, tenant=tenant, vendor_domains=tuple(settings.vendor_domains),
                                  unresponsive_days=settings.unresponsive_days, mapping_file=mapping,
                                  drop_points=settings.alert_drop_points, account_ids=account_ids)
@@ -137,7 +131,7 @@ def ingest_command(
     """Load a workspace or single documents into the ledger and the vector memory, then score every account as
     of its latest data (the metric mapping's warnings are printed once). Re-running adds nothing."""
     from extractors.errors import InputError
-    from memory.ingest import IngestOptions, ingest_files, ingest_workspace
+    from memory.ingest import ingest_files, ingest_workspace
 
     if (workspace is None) == (not files):
         raise InputError("give either --workspace DIR or FILE... --account ID")
@@ -147,15 +141,11 @@ def ingest_command(
         raise InputError("--queue works with --workspace DIR")
     if wait and not queue:
         raise InputError("--wait goes with --queue")
-    settings, ledger, vectors = _open(no_vectors or queue)  # queued: the workers write the vectors
-    options = IngestOptions(
-        extractor=extractor or settings.extractor,  # the API's ingest uses the same setting
-        vectors=not no_vectors,
-        max_file_bytes=settings.max_file_bytes,
-        max_files=settings.max_files_per_call if files else 200_000,
-        create_account=create_account,
-        metadata_options={"unresponsive_days": settings.unresponsive_days, "vendor_domains": list(settings.vendor_domains)},
-    )
+    svc, ledger, vectors = _open(no_vectors or queue)  # queued: the workers write the vectors
+    settings = svc.settings
+    options = svc.ingest_options(  # the API's ingest uses the same options (HEALTHTRACE_EXTRACTOR by default)
+        extractor=extractor, vectors=not no_vectors, create_account=create_account,
+        max_files=settings.max_files_per_call if files else 200_000)
     scored = None
     try:
         with _progress(True) as progress:
@@ -172,9 +162,9 @@ def ingest_command(
             else:
                 report = ingest_files(ledger, files or [], account or "", options, vectors=vectors, progress=progress)
         if not no_score and (wait or not queue):  # queued without --wait: the documents are not in yet
-            scored = _score_after_ingest(settings, ledger, workspace, None if workspace is not None else [account])
+            scored = _score_after_ingest(svc, ledger, workspace, None if workspace is not None else [account])
     finally:
-        ledger.close()
+        svc.close()
     _print_report(report, format)
     if scored is not None:
         print(f"{scored[0]} account(s) scored as of their latest data, {scored[1]} new alert(s)", file=sys.stderr)
@@ -190,12 +180,12 @@ def reindex_command(
     """Rebuild the vector store from the ledger (the source of truth)."""
     from memory.ingest import reindex
 
-    _, ledger, vectors = _open()
+    svc, ledger, vectors = _open()
     try:
         with _progress(True) as progress:
             stats = reindex(ledger, vectors, progress=progress)
     finally:
-        ledger.close()
+        svc.close()
     if format is Format.json:
         print(json.dumps(stats))
     else:
@@ -216,11 +206,11 @@ def search_command(
 
     d_since = _parse_date(since, "--since")
     d_until = _parse_date(until, "--until")
-    _, ledger, vectors = _open()
+    svc, ledger, vectors = _open()
     try:
         results = search_evidence(ledger, vectors, account, query, since=d_since, until=d_until, type=type, k=k)
     finally:
-        ledger.close()
+        svc.close()
     if format is Format.json:
         print(json.dumps(results, indent=2, default=str))
         return
@@ -245,7 +235,7 @@ def stats_command(
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Row counts of the ledger and the vector store."""
-    _, ledger, vectors = _open(no_vectors)
+    svc, ledger, vectors = _open(no_vectors)
     try:
         counts = ledger.counts()
         runs = counts.pop("extraction_runs", 0)
@@ -253,7 +243,7 @@ def stats_command(
             counts.update(vectors.counts())
         migrations = ledger.applied_migrations()
     finally:
-        ledger.close()
+        svc.close()
     if format is Format.json:
         print(json.dumps({"counts": counts, "ingest_runs": runs, "migrations": migrations}, indent=2))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,35 +23,15 @@ def metrics_check(
     tenant: Annotated[str, typer.Option(help="Tenant of the stored memory.")] = "default",
 ) -> None:
     """Every metric: raw name -> canonical metric, unit, the rubric that reads it, or "not used" and why."""
-    from api.commands.common import resolve_model
-    from api.settings import get_settings
+    from api.commands.common import services
     from extractors.errors import InputError
-    from memory.metric_files import read_mapping_file, tenant_mapping, workspace_mapping
     from scoring.metrics import check_lines, resolve_for_model, stats_of_rows
 
     if format not in ("text", "json"):
         raise InputError(f"--format must be text or json, got {format!r}")
-    settings = get_settings()
-    scoring_model = resolve_model(model, settings, tenant=tenant)
-    if workspace is not None:
-        from memory.workspace import load_workspace
-
-        ws = load_workspace(workspace, max_rows=settings.max_csv_rows, with_documents=False)
-        rows = ws.usage
-        mf = read_mapping_file(mapping) if mapping is not None else workspace_mapping(workspace)
-        for p in ws.problems[:20]:
-            print(f"warning: {p}", file=sys.stderr)
-    else:
-        from memory.ledger import Ledger
-
-        ledger = Ledger.from_settings(settings)
-        try:
-            rows = []
-            for acc in ledger.list_accounts(tenant):
-                rows.extend(ledger.usage_for(acc.account_id, tenant=tenant))
-        finally:
-            ledger.close()
-        mf = read_mapping_file(mapping) if mapping is not None else tenant_mapping(settings.home, tenant)
+    with services() as svc:
+        scoring_model = svc.model(model, tenant=tenant)
+        rows, mf = _rows_and_mapping(svc, workspace, mapping, tenant)
     if mf is not None:
         unmatched = sorted(set(mf.entries) - {r[2] for r in rows})
         for name in unmatched[:20]:
@@ -74,6 +54,28 @@ def metrics_check(
         print(line)
     used, unused = mm.counted(), mm.unused()
     print(f"{len(used)} metric(s) used, {len(unused)} not used")
+
+
+def _rows_and_mapping(svc: Any, workspace: Path | None, mapping: Path | None, tenant: str) -> tuple[list[Any], Any]:
+    """The usage rows and the metric mapping file of a workspace folder or of the stored memory."""
+    from memory.metric_files import read_mapping_file, workspace_mapping
+
+    settings = svc.settings
+    if workspace is not None:
+        from memory.workspace import load_workspace
+
+        ws = load_workspace(workspace, max_rows=settings.max_csv_rows, with_documents=False)
+        rows = ws.usage
+        mf = read_mapping_file(mapping) if mapping is not None else workspace_mapping(workspace)
+        for p in ws.problems[:20]:
+            print(f"warning: {p}", file=sys.stderr)
+    else:
+        ledger = svc.ledger
+        rows = []
+        for acc in ledger.list_accounts(tenant):
+            rows.extend(ledger.usage_for(acc.account_id, tenant=tenant))
+        mf = read_mapping_file(mapping) if mapping is not None else svc.mapping(tenant)
+    return rows, mf
 
 
 def register(app: typer.Typer) -> None:

@@ -15,10 +15,9 @@ signal_app = typer.Typer(help="Confirm or reject stored signals (a rejected sign
 
 
 def _review(verdict: str, signal_id: str, reason: str, author: str | None, tenant: str) -> None:
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    with Ledger.from_settings(get_settings()) as ledger:
+    with build_services().ledger as ledger:
         row = ledger.review_signal(signal_id, verdict, reason, author=author, tenant=tenant)
     done = "confirmed" if verdict == "confirm" else "rejected (no longer counts in scores)"
     print(f"signal {signal_id} of {row['account_id']} {done}: {row['reason']}")
@@ -54,10 +53,9 @@ def list_signals(
     tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
 ) -> None:
     """Stored signals of an account (JSON lines): id, type, verified, the CSM's verdict, the first quote."""
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    with Ledger.from_settings(get_settings()) as ledger:
+    with build_services().ledger as ledger:
         ledger.get_account(account, tenant)
         verdicts = {r["signal_id"]: r["verdict"] for r in ledger.signal_reviews(account_id=account, tenant=tenant)}
         signals = ledger.signals_for(account, verified_only=False, include_rejected=True, tenant=tenant)
@@ -74,10 +72,9 @@ def reviews(
     tenant: Annotated[str, typer.Option(help="Tenant.")] = "default",
 ) -> None:
     """Every verdict recorded (JSON lines)."""
-    from api.settings import get_settings
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    with Ledger.from_settings(get_settings()) as ledger:
+    with build_services().ledger as ledger:
         rows = ledger.signal_reviews(account_id=account, tenant=tenant)
     for r in rows:
         print(json.dumps({**r, "created_at": r["created_at"].isoformat()}, ensure_ascii=False))

@@ -59,16 +59,16 @@ def score_command(
     workers: Annotated[int, typer.Option(min=0, max=32, help="Processes for big jobs; 0 = one per core (up to 8).")] = 0,
 ) -> None:
     """Score accounts as of one or more dates. Only data dated on or before each date counts."""
-    from api.settings import get_settings
+    from api.commands.common import services
     from memory.scoring_inputs import inputs_from_ledger, inputs_from_workspace, store_results
     from scoring.batch import score_inputs, score_totals
-    from api.commands.common import resolve_model
 
-    settings = get_settings()
+    svc = services()
+    settings = svc.settings
     dates = _parse_dates(as_of)
-    scoring_model = resolve_model(model, settings, tenant=tenant)
     ledger = None
     try:
+        scoring_model = svc.model(model, tenant=tenant)
         if workspace is not None:
             from memory.workspace import load_workspace
             from memory.scoring_inputs import inputs_for_totals
@@ -89,14 +89,10 @@ def score_command(
             if len(inputs.problems) > 20:
                 print(f"warning: {len(inputs.problems) - 20} more input problem(s)", file=sys.stderr)
         else:
-            from memory.ledger import Ledger
-
-            ledger = Ledger.from_settings(settings)
-            from memory.metric_files import tenant_mapping
-
+            ledger = svc.ledger
             inputs = inputs_from_ledger(ledger, tenant=tenant, vendor_domains=settings.vendor_domains,
                                         until=max(dates), unresponsive_days=settings.unresponsive_days,
-                                        model=scoring_model, mapping_file=tenant_mapping(settings.home, tenant))
+                                        model=scoring_model, mapping_file=svc.mapping(tenant))
         print_mapping_warnings(inputs.metric_mapping)
         ids = None
         if account:
@@ -133,10 +129,7 @@ def score_command(
                 _table(kept)
         out.flush()
         if store:
-            if ledger is None:
-                from memory.ledger import Ledger
-
-                ledger = Ledger.from_settings(settings)
+            ledger = svc.ledger
             saved, alerts = store_results(ledger, kept, drop_points=settings.alert_drop_points,
                                           extractor_versions=inputs.extractor_versions, tenant=tenant)
             print(f"{saved} snapshot(s) saved, {len(alerts)} new alert(s)", file=sys.stderr)
@@ -145,8 +138,7 @@ def score_command(
                 print(f"alert {ev.kind}: {ev.account_id} {p['from_score']} ({p['from_tier']}) -> "
                       f"{p['to_score']} ({p['to_tier']}) on {p['to_as_of']}", file=sys.stderr)
     finally:
-        if ledger is not None:
-            ledger.close()
+        svc.close()
 
 
 def print_mapping_warnings(mm: object, limit: int = 30) -> None:

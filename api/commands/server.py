@@ -29,11 +29,10 @@ class FormatOpt(str, Enum):
 @contextmanager
 def _store() -> Iterator[ApiStore]:
     """The key/webhook store of the configured ledger, closed when the command is done with it."""
-    from api.settings import get_settings
     from memory.api_store import ApiStore
-    from memory.ledger import Ledger
+    from api.container import build_services
 
-    ledger = Ledger.from_settings(get_settings())
+    ledger = build_services().ledger
     try:
         yield ApiStore(ledger.engine)
     finally:
@@ -51,9 +50,9 @@ def serve_command(
     import uvicorn
 
     from api.app import create_app
-    from api.settings import get_settings
+    from api.container import current_settings
 
-    settings = get_settings()
+    settings = current_settings()
     if settings.public_url is None:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     app = create_app(settings)
@@ -125,10 +124,10 @@ def webhooks_add(
     except ValidationError as e:
         first = e.errors()[0]
         raise InputError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
-    from api.settings import get_settings
+    from api.container import current_settings
     from api.webhooks import register_webhook
 
-    settings = get_settings()
+    settings = current_settings()
     with _store() as store:
         hook = register_webhook(store, tenant, str(spec.url), secret=spec.secret, events=list(spec.events),
                                 format=spec.format, allow_private=settings.webhook_allow_private,

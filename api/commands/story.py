@@ -124,11 +124,11 @@ def source_kinds(ledger: Ledger, aid: str, tenant: str = "default") -> dict[str,
 def _context(
     model_file: Path | None, playbooks_file: Path | None, tenant: str = "default"
 ) -> tuple[Settings, ScoringModel, Playbooks, tuple[str, ...]]:
-    from api.settings import get_settings
+    from api.container import current_settings
     from api.commands.common import resolve_model
     from scoring.playbooks import load_playbooks
 
-    settings = get_settings()
+    settings = current_settings()
     model = resolve_model(model_file, settings, tenant=tenant)
     playbooks = load_playbooks(playbooks_file)
     return settings, model, playbooks, tuple(settings.vendor_domains)
@@ -168,13 +168,13 @@ def why_command(
     tenant: Annotated[str, typer.Option(help="Tenant of the stored memory.")] = "default",
 ) -> None:
     """Why did ACCOUNT's score change? Drivers by impact, with citations, the tier move and the next action."""
-    from memory.ledger import Ledger
+    from api.container import build_services
     from scoring.narrate import narrate, narrative_json
 
     if since is not None and from_ is not None:
         raise InputError("give either --since DATE or --from DATE [--to DATE], not both")
     settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
-    ledger = Ledger.from_settings(settings)
+    ledger = build_services(settings).ledger
     try:
         acc = ledger.get_account(account, tenant)
         end = _day(to, "--to") or _latest_date(ledger, account, scoring_model.id, tenant)
@@ -223,12 +223,12 @@ def recap_command(
     tenant: Annotated[str, typer.Option(help="Tenant of the stored memory.")] = "default",
 ) -> None:
     """A Markdown recap of ACCOUNT for a CSM or an executive: score, changes, evidence, risks, next steps."""
-    from memory.ledger import Ledger
+    from api.container import build_services
     from scoring.narrate import narrate, narrative_json
     from scoring.recap import render_recap
 
     settings, scoring_model, pb, vendors = _context(model, playbooks, tenant)
-    ledger = Ledger.from_settings(settings)
+    ledger = build_services(settings).ledger
     try:
         acc = ledger.get_account(account, tenant)
         end = _day(as_of, "--as-of") or _latest_date(ledger, account, scoring_model.id, tenant)
@@ -283,9 +283,8 @@ def run_demo(
     out_dir: Path, *, vectors: bool = False, top: int = 4, months_back: int = 5, progress: Any = None,
 ) -> dict[str, Any]:
     """The demo flow; returns everything it showed as data. Prints nothing (the command does)."""
-    from api.settings import get_settings
+    from api.container import build_services
     from memory.ingest import IngestOptions, ingest_workspace
-    from memory.ledger import Ledger
     from memory.workspace import load_workspace
     from memory.scoring_inputs import inputs_from_ledger, store_results
     from scoring.batch import score_inputs
@@ -295,7 +294,8 @@ def run_demo(
     from scoring.report import ReportEntry, render_report
 
     t0 = time.perf_counter()
-    settings = get_settings()
+    services = build_services()
+    settings = services.settings
     root = demo_workspace()
     ws = load_workspace(root, with_documents=False)
     days = sorted({u.date for u in ws.usage})
@@ -303,14 +303,10 @@ def run_demo(
     vendors = tuple(dict.fromkeys((*DEMO_VENDOR_DOMAINS, *settings.vendor_domains)))
     model = load_model(settings.model_file)
     playbooks = load_playbooks()
-    ledger = Ledger.from_settings(settings)
+    ledger = services.ledger
     timings: dict[str, float] = {}
     try:
-        vector_store = None
-        if vectors:
-            from memory.vectors import VectorMemory
-
-            vector_store = VectorMemory.from_settings(settings)
+        vector_store = services.vectors if vectors else None
         options = IngestOptions(
             vectors=vectors,
             max_file_bytes=settings.max_file_bytes,

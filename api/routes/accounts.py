@@ -218,20 +218,9 @@ async def get_why(
     as_of: Day = None,
 ) -> ChangeOut:
     """Why the score moved between ``since`` (default: 30 days before) and ``as_of`` (default: latest)."""
-    from scoring.narrate import narrate
-
-    # one connection: the score, the one `since` (or 30 days) before it, the sources' kinds
-    account, (after, before), kinds = service.snapshots_read(
-        principal.tenant, account_id, [as_of, since if since is not None else 30], with_kinds=True)
-    if after is None:
-        after = service.health_of(principal.tenant, account, as_of)
-    start = since or (after.as_of - timedelta(days=30))
-    if start >= after.as_of:
-        raise InputError(f"since ({start}) must be before the score date ({after.as_of})")
-    if before is None or before.as_of != start:
-        before = service.health_of(principal.tenant, account, start)
-    out = change_out(narrate(before, after, account=account, source_kinds=kinds))
-    out.override = _latest_override(service, principal.tenant, account_id, after.as_of)
+    story = service.why(principal.tenant, account_id, since=since, as_of=as_of)
+    out = change_out(story)
+    out.override = _latest_override(service, principal.tenant, account_id, story.to_as_of)
     return out
 
 
@@ -292,14 +281,9 @@ def search_evidence(
 
 
 def _vectors(state: object) -> object:
-    """One vector memory per app, opened on first use (chroma is heavy; most requests never need it)."""
-    from memory.vectors import VectorMemory
-
-    mem = getattr(state, "_vector_memory", None)
-    if mem is None:
-        mem = VectorMemory.from_settings(state.settings)  # type: ignore[attr-defined]
-        state._vector_memory = mem  # type: ignore[attr-defined]
-    return mem
+    """The app's vector memory: the container's, opened on first use (chroma is heavy; most requests never
+    need it)."""
+    return state.services.vectors  # type: ignore[attr-defined]
 
 
 @router.post("/{account_id}/whatif", response_model=WhatIfOut)
