@@ -1,11 +1,14 @@
 """Throughput of the offline extractor, in process (parse + extract), over the evaluation e-mails.
 
 Usage: python benchmarks/extract_throughput.py [--runs N] [--data-root DIR] [--limit N] [--workers N]
+       [--extractor offline|learned|rules] [--no-embeddings]
 
 Reads the DEV e-mails of the shared evaluation folder (enron_tone + enron_gold); skips with a message and
 exit status 0 when that folder is absent. Two figures:
 
-* single process: parse + extract per file in this process (e-mails per CPU-second = the per-core cost);
+* single process: parse + extract in this process, as the CLI's serial path does (groups of
+  ``BATCH_FILES`` files through ``extract_batch`` where the extractor has it) (e-mails per CPU-second = the
+  per-core cost);
 * ``--workers`` processes (default: one per core, at most 4): the path ``healthtrace extract`` takes for many
   files (:func:`api.commands.extract.extract_parallel`, chunks of files per task, results in input order),
   with a warm pool as a long-running process would keep. Its CPU seconds include the workers'.
@@ -37,7 +40,8 @@ def _cpu_with_children() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _parallel(files: list[Path], total_bytes: int, runs: int, workers: int, expect_signals: int) -> dict[str, object]:
+def _parallel(files: list[Path], total_bytes: int, runs: int, workers: int, expect_signals: int,
+              extractor: str) -> dict[str, object]:
     """The CLI's parallel path over a warm pool; each run's CPU counts parent and workers."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -47,13 +51,18 @@ def _parallel(files: list[Path], total_bytes: int, runs: int, workers: int, expe
     sources = [str(p) for p in files]
     rates, mbs, cpu_rates = [], [], []
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    from api.commands.extract import _prepare_fork
+    from extractors.encoder import shared_encoder
+
     for run in range(runs):
+        shared_encoder().clear()  # the workers fork from this process: they must not inherit its embeddings
+        _prepare_fork(extractor)
         # a pool per run, so that its workers' CPU time is collected (RUSAGE_CHILDREN counts reaped processes);
         # its start-up is timed too, as the CLI pays it
         t0, c0 = time.perf_counter(), _cpu_with_children()
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            got = list(extract_parallel(sources, kind="email", max_bytes=50 * 1024 * 1024, workers=workers,
-                                        pool=pool))
+            got = list(extract_parallel(sources, kind="email", extractor=extractor, max_bytes=50 * 1024 * 1024,
+                                        workers=workers, pool=pool))
         dt, dc = time.perf_counter() - t0, _cpu_with_children() - c0
         n_sig = sum(len(g) for g in got if not isinstance(g, str))
         assert n_sig == expect_signals, (n_sig, expect_signals)  # the same signals as the single process
@@ -76,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-root", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--limit", type=int, default=0, help="use at most N files (0 = all)")
     ap.add_argument("--workers", type=int, default=0, help="worker processes (0 = one per core, at most 4)")
+    ap.add_argument("--extractor", default="offline", help="offline (default: e-mails go to the learned classifier), "
+                    "learned or rules")
+    ap.add_argument("--no-embeddings", action="store_true", help="the learned classifier's lexical twin only (no MiniLM)")
     args = ap.parse_args(argv)
     if args.runs < 1 or args.runs > 100:
         ap.error("--runs must be between 1 and 100")
@@ -90,21 +102,33 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT))
-    from api.commands.extract import default_workers
-    from extractors.base import get_extractor
+    from api.commands.extract import BATCH_FILES, default_workers
+    from extractors.base import get_extractor, set_default_options
     from extractors.parsers import load_document
 
-    extractor = get_extractor("rules")
+    if args.no_embeddings:  # read when an extractor is built: here and in the forked workers
+        for name in ("offline", "learned"):
+            set_default_options(name, lambda: {"embeddings": False})
+    extractor = get_extractor(args.extractor)
+    batch = getattr(extractor, "extract_batch", None)
     total_bytes = sum(p.stat().st_size for p in files)
     # warm-up: compiles the patterns once, as a long-running process would
     extractor.extract(load_document(str(files[0]), kind="email"))
 
     rates, mbs, cpu_rates, signals = [], [], [], 0
+    from extractors.encoder import shared_encoder
+
     for run in range(args.runs):
+        shared_encoder().clear()  # every run embeds cold, as a new document set would (the cache is per process)
         t0, c0 = time.perf_counter(), time.process_time()
         n_sig = 0
-        for p in files:
-            n_sig += len(extractor.extract(load_document(str(p), kind="email")))
+        if callable(batch):
+            for g in range(0, len(files), BATCH_FILES):
+                docs = [load_document(str(p), kind="email") for p in files[g : g + BATCH_FILES]]
+                n_sig += sum(len(x) for x in batch(docs))
+        else:
+            for p in files:
+                n_sig += len(extractor.extract(load_document(str(p), kind="email")))
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         rates.append(len(files) / dt)
         mbs.append(total_bytes / dt / 1e6)
@@ -114,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             f"run {run + 1}: {len(files)} e-mails in {dt:.2f}s = {rates[-1]:.1f} e-mails/s, {mbs[-1]:.2f} MB/s "
             f"({cpu_rates[-1]:.1f} e-mails per CPU-second)"
         )
-    par = _parallel(files, total_bytes, args.runs, args.workers or default_workers(), signals)
+    par = _parallel(files, total_bytes, args.runs, args.workers or default_workers(), signals, args.extractor)
     result = {
         "emails": len(files),
         "bytes": total_bytes,
@@ -132,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "signals_per_run": signals,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "extractor": f"{extractor.name} {extractor.version}",
+        "embeddings": not args.no_embeddings if args.extractor != "rules" else None,
     }
     print(f"median: {result['emails_per_s_median']} e-mails/s with {result['workers']} workers, "
           f"{result['mb_per_s_median']} MB/s; single process {result['single_process']['emails_per_s_median']} "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,47 @@ def _vectorizers() -> tuple[Any, Any, Any]:
 
 
 _VEC: tuple[Any, Any, Any] | None = None
+_CHAR_WORDS: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # word -> its hashed char n-gram (indices, counts)
+_CHAR_WORDS_MAX = 200_000
+_CHAR_COUNTS: Any = None
+_CHAR_LOCK = threading.Lock()
+
+
+def _char_matrix(texts: Sequence[str]) -> Any:
+    """Exactly ``char.transform(texts)`` of the char_wb vectoriser, computed from a per-word cache.
+
+    char_wb n-grams never cross a word (each whitespace-separated word of the lower-cased text is padded with a
+    space and cut into n-grams on its own), so a text's hashed counts are the sum of its words' counts, which
+    are integers (exact in any order); the rows are then summed, sorted and L2-normalised as scikit-learn does.
+    Words repeat across sentences far more than sentences do: most rows need no n-gram work at all."""
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    global _CHAR_COUNTS
+    if _CHAR_COUNTS is None:
+        from sklearn.base import clone
+
+        _CHAR_COUNTS = clone(_vecs()[1]).set_params(norm=None)  # the same n-grams and hashing, raw counts
+    words = [t.lower().split() for t in texts]
+    with _CHAR_LOCK:
+        new = sorted({w for ws in words for w in ws if w not in _CHAR_WORDS})
+        if new:
+            if len(_CHAR_WORDS) + len(new) > _CHAR_WORDS_MAX:
+                _CHAR_WORDS.clear()
+            raw = _CHAR_COUNTS.transform(new)
+            raw.sort_indices()
+            for i, w in enumerate(new):
+                a, b = raw.indptr[i], raw.indptr[i + 1]
+                _CHAR_WORDS[w] = (raw.indices[a:b].copy(), raw.data[a:b].copy())
+        rows = [[_CHAR_WORDS[w] for w in ws] for ws in words]
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([sum(len(r[0]) for r in row) for row in rows])
+    empty_i, empty_v = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
+    indices = np.concatenate([r[0] for row in rows for r in row] or [empty_i])
+    data = np.concatenate([r[1] for row in rows for r in row] or [empty_v])
+    X = sparse.csr_array((data, indices, indptr), dtype=np.float64, shape=(len(texts), CHAR_FEATURES))
+    X.sum_duplicates()  # also sorts the indices
+    return sparse.csr_matrix(normalize(X, norm="l2", copy=False))
 
 
 def _vecs() -> tuple[Any, Any, Any]:
@@ -58,8 +100,8 @@ def _vecs() -> tuple[Any, Any, Any]:
 def _stage1_matrix(texts: Sequence[str], cues: np.ndarray) -> Any:
     from scipy import sparse
 
-    word, char, _ = _vecs()
-    return sparse.hstack([word.transform(texts), char.transform(texts), sparse.csr_matrix(cues)], format="csr")
+    word, _, _ = _vecs()
+    return sparse.hstack([word.transform(texts), _char_matrix(texts), sparse.csr_matrix(cues)], format="csr")
 
 
 def _lex_matrix(texts: Sequence[str], cues: np.ndarray) -> Any:

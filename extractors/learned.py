@@ -151,6 +151,22 @@ MIN_WORDS = 3
 _WORDS = re.compile(r"[a-z0-9']+")
 
 
+def _stack(work: list, rows: list[list[int]]) -> tuple[list[str], np.ndarray]:
+    """The normalised texts and cue rows of the given sentences of each document, concatenated in order."""
+    texts = [w[0][i].norm for w, idx in zip(work, rows) for i in idx]
+    cues = [w[2][idx] for w, idx in zip(work, rows) if idx]
+    return texts, (np.vstack(cues) if cues else np.zeros((0, work[0][2].shape[1] if work else 0), dtype=np.float32))
+
+
+def _split(a: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """Rows of ``a`` back per document (``sizes`` rows each, in order)."""
+    out, pos = [], 0
+    for n in sizes:
+        out.append(a[pos : pos + n])
+        pos += n
+    return out
+
+
 class LearnedExtractor:
     """Cue features + learned sentence classifier. Stateless apart from caches; safe to share between threads.
 
@@ -165,40 +181,71 @@ class LearnedExtractor:
         self.version = VERSION
 
     def extract(self, doc: SourceDocument) -> list[Signal]:
+        return self.extract_batch([doc])[0]
+
+    def prepare_fork(self) -> None:
+        """Import and warm what stage 1 and the lexical twin need (scikit-learn's vectorisers) and import the
+        embedding runtime, before a pool forks: the workers then share them instead of each loading them.
+        Starts no onnxruntime session (its threads would not survive the fork)."""
+        cues = np.zeros((1, len(self.model.types) + 4 + len(KINDS)), dtype=np.float32)
+        self.model.stage1(["warm up the vectorisers"], cues)
+        self.model.lexical(["warm up the vectorisers"], cues)
+        if self.embeddings:
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+
+    def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
+        """Signals per document, exactly what :meth:`extract` gives for each alone: stage 1, the lexical twin and
+        stage 2 score each sentence on its own row, so documents share only the model calls (one stage-1 matrix,
+        one lexical matrix, one embedding call for all their candidates: fewer, fuller batches)."""
         c = _compiled()
-        kind = doc.kind
         types = self.model.types
-        sents = sentences(doc)
-        if not sents:
-            return []
-        cands = _candidates(c, sents)
-        norms = [s.norm for s in sents]
-        cues = np.zeros((len(sents), len(types) + 4 + len(KINDS)), dtype=np.float32)
-        # "yeah.", "Thanks," and signatures carry no signal: only sentences of MIN_WORDS words reach stage 1
-        live = [i for i, s in enumerate(sents) if len(_WORDS.findall(s.norm)) >= MIN_WORDS]
-        for i in live:
-            cues[i] = _cue_row(c, sents[i], cands[i], kind, types)[0]
-        s1 = np.full(len(sents), -np.inf)
-        if live:
-            s1[live] = self.model.stage1([norms[i] for i in live], cues[live])
-        ok = [i for i in live if s1[i] >= self.model.t1]
-        ok.sort(key=lambda i: (-s1[i], i))
-        ok = sorted(ok[: MAX_CANDIDATES.get(kind, 24)])
-        if not ok:
-            return []
-        sub_norms = [norms[i] for i in ok]
-        probs, thr, ratio = self.model.lexical(sub_norms, cues[ok])
+        width = len(types) + 4 + len(KINDS)
+        work = []  # per document: (sentences, cue candidates, cue features, live sentence indices)
+        for doc in docs:
+            sents = sentences(doc)
+            cands = _candidates(c, sents) if sents else []
+            cues = np.zeros((len(sents), width), dtype=np.float32)
+            # "yeah.", "Thanks," and signatures carry no signal: only sentences of MIN_WORDS words reach stage 1
+            live = [i for i, s in enumerate(sents) if len(_WORDS.findall(s.norm)) >= MIN_WORDS]
+            for i in live:
+                cues[i] = _cue_row(c, sents[i], cands[i], doc.kind, types)[0]
+            work.append((sents, cands, cues, live))
+        # stage 1: every live sentence of every document in one matrix
+        s1_all = _split(self.model.stage1(*_stack(work, [w[3] for w in work])), [len(w[3]) for w in work])
+        picked: list[list[int]] = []
+        for doc, (sents, _, _, live), s1_live in zip(docs, work, s1_all):
+            s1 = np.full(len(sents), -np.inf)
+            if live:
+                s1[live] = s1_live
+            ok = [i for i in live if s1[i] >= self.model.t1]
+            ok.sort(key=lambda i: (-s1[i], i))
+            picked.append(sorted(ok[: MAX_CANDIDATES.get(doc.kind, 24)]))
+        sizes = [len(ok) for ok in picked]
+        if not sum(sizes):
+            return [[] for _ in docs]
+        probs_all, thr, ratio_all = self.model.lexical(*_stack(work, picked))
         if self.embeddings:
             from .encoder import shared_encoder
 
             # the lexical twin rejects the rest outright; the likeliest few get an embedding
-            ranked = sorted((-float(r), i) for r, i in zip(ratio, ok) if r >= self.model.t_lex)
-            ok = sorted(i for _, i in ranked[: MAX_EMBEDDED.get(kind, 8)])
-            if not ok:
-                return []
-            sub_norms = [norms[i] for i in ok]
-            emb = shared_encoder().encode(sub_norms)
-            probs, thr = self.model.predict_proba(cues[ok], emb, sub_norms)
+            chosen = []
+            for doc, ok, ratio in zip(docs, picked, _split(ratio_all, sizes)):
+                ranked = sorted((-float(r), i) for r, i in zip(ratio, ok) if r >= self.model.t_lex)
+                chosen.append(sorted(i for _, i in ranked[: MAX_EMBEDDED.get(doc.kind, 8)]))
+            picked, sizes = chosen, [len(ok) for ok in chosen]
+            if not sum(sizes):
+                return [[] for _ in docs]
+            texts, cues = _stack(work, picked)
+            probs_all, thr = self.model.predict_proba(cues, shared_encoder().encode(texts), texts)
+        return [self._signals(doc, w[0], w[1], ok, probs, thr) if ok else []
+                for doc, w, ok, probs in zip(docs, work, picked, _split(probs_all, sizes))]
+
+    def _signals(self, doc: SourceDocument, sents: list[Sentence], cands: list, ok: list[int], probs: np.ndarray,
+                 thr: np.ndarray) -> list[Signal]:
+        c = _compiled()
+        kind = doc.kind
+        types = self.model.types
         hits: list[tuple[float, int, str]] = []  # (confidence, sentence index, type)
         for r, i in enumerate(ok):
             row = [(float(probs[r, j]), types[j]) for j in range(len(types)) if probs[r, j] >= thr[j]]

@@ -33,5 +33,19 @@ class OfflineExtractor:
     def extract(self, doc: SourceDocument) -> list[Signal]:
         return (self.learned if doc.kind in LEARNED_KINDS else self.rules).extract(doc)
 
+    def prepare_fork(self) -> None:
+        self.learned.prepare_fork()
+
+    def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
+        """What :meth:`extract` gives per document; the learned kinds share the classifier's model calls."""
+        out: list[list[Signal]] = [[] for _ in docs]
+        learned = [i for i, d in enumerate(docs) if d.kind in LEARNED_KINDS]
+        for i, sigs in zip(learned, self.learned.extract_batch([docs[i] for i in learned])):
+            out[i] = sigs
+        for i, d in enumerate(docs):
+            if d.kind not in LEARNED_KINDS:
+                out[i] = self.rules.extract(d)
+        return out
+
 
 register_extractor(NAME, lambda **opts: OfflineExtractor(**opts))

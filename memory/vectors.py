@@ -163,6 +163,16 @@ def signal_text(sig: Signal) -> str:
     return ": ".join(parts)[:4000]
 
 
+def signal_vector_text(sig: Signal) -> str:
+    """What a signal's VECTOR is computed from: the sentence(s) it cites, which the learned classifier embedded
+    already when it found the signal (the encoder caches by token ids, and its tokenizer is uncased and splits on
+    whitespace, so the raw quote and the classifier's normalised sentence are one cache row): ingest makes no
+    second embedding pass for them. The type, summary and quote stay the stored text (``signal_text``), and the
+    type is a filter. A signal without a quote: its ``signal_text``."""
+    quotes = " ".join(c.quote for c in sig.evidence) or " ".join(sig.unverified_quotes)
+    return quotes[:4000] if quotes.strip() else signal_text(sig)
+
+
 def signal_metadata(sig: Signal, tenant: str) -> dict[str, Any]:
     first = sig.evidence[0] if sig.evidence else None
     d = sig.occurred_at
@@ -308,6 +318,8 @@ class VectorMemory:
         return len(items)
 
     def upsert_signals(self, items: Sequence[tuple[Signal, str]], embeddings: np.ndarray | None = None) -> int:
+        if embeddings is None:  # the vector comes from the cited sentence (signal_vector_text), not the stored text
+            embeddings = self.embed([signal_vector_text(s) for s, _ in items]) if items else None
         self._upsert(SIGNALS, [s.id for s, _ in items], [signal_text(s) for s, _ in items],
                      [signal_metadata(s, t) for s, t in items], embeddings)
         return len(items)
@@ -368,7 +380,7 @@ def index_batch(
     """Embed the chunks of ``docs`` and the ``signals`` in ONE model call (length-sorted batches across all of
     them), then upsert both. Returns (chunks, signals) written."""
     items = [(c, d, t) for d, t in docs for c in chunk_document(d)]
-    texts = [c.text for c, _, _ in items] + [signal_text(s) for s, _ in signals]
+    texts = [c.text for c, _, _ in items] + [signal_vector_text(s) for s, _ in signals]
     if not texts:
         return 0, 0
     vecs = memory.embed(texts)

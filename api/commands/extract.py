@@ -142,6 +142,9 @@ def extract_command(
         progress = Progress(console=Console(stderr=True), transient=True)
         progress.start()
         task = progress.add_task("extracting", total=len(files))
+    # extractors that share model calls across documents (the learned classifier) get groups of files, streamed
+    grouped = (_extract_grouped(ex, files, kind.value, account, settings.max_file_bytes)
+               if prefetched is None and callable(getattr(ex, "extract_batch", None)) else None)
     try:
         for i, path in enumerate(files):
             source = str(path)
@@ -151,6 +154,11 @@ def extract_command(
                     if stopped is not None and isinstance(got, HealthtraceError) and str(got) == stopped:
                         pending.append(source)
                         continue
+                    if isinstance(got, HealthtraceError):
+                        raise got
+                    signals = got
+                elif grouped is not None:
+                    got = next(grouped)
                     if isinstance(got, HealthtraceError):
                         raise got
                     signals = got
@@ -191,6 +199,39 @@ def extract_command(
     _finish(records, format, failed, len(files), summary)
 
 
+BATCH_FILES = 32  # files whose documents share one model call (extractors with ``extract_batch``)
+
+
+def _extract_grouped(ex: Any, files: list[Path], kind: str, account: str | None, max_bytes: int,
+                     group: int = BATCH_FILES) -> Iterator[list[Signal] | HealthtraceError]:
+    """Per file in order: its signals or its error, extracted ``group`` files at a time with ``extract_batch``
+    (the same signals as one by one); a group that fails as a whole is redone file by file, so one bad
+    document costs only its own result."""
+    from extractors.errors import HealthtraceError
+    from extractors.parsers import load_document
+
+    for g in range(0, len(files), group):
+        loaded: list[SourceDocument | HealthtraceError] = []
+        for path in files[g : g + group]:
+            try:
+                loaded.append(load_document(str(path), kind=kind, account_id=account, max_bytes=max_bytes))
+            except HealthtraceError as e:
+                loaded.append(e)
+        docs = [d for d in loaded if not isinstance(d, HealthtraceError)]
+        try:
+            got = iter(ex.extract_batch(docs))
+            yield from (d if isinstance(d, HealthtraceError) else next(got) for d in loaded)
+        except HealthtraceError:
+            for d in loaded:
+                if isinstance(d, HealthtraceError):
+                    yield d
+                    continue
+                try:
+                    yield ex.extract(d)
+                except HealthtraceError as e:
+                    yield e
+
+
 def default_workers() -> int:
     import os
 
@@ -209,7 +250,8 @@ def _worth_a_pool(files: list[Path], workers: int) -> bool:
     return size >= PARALLEL_MIN_BYTES
 
 
-_Job = tuple[list[str], str, str | None, str, int, float, bool]  # files, kind, account, extractor, limits
+# files, kind, account, extractor, limits, embedding threads per worker
+_Job = tuple[list[str], str, str | None, str, int, float, bool, int]
 
 
 def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
@@ -218,11 +260,26 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
     from extractors.errors import HealthtraceError
     from extractors.parsers import load_document
 
-    sources, kind, account, name, max_bytes, min_confidence, include_unverified = job
+    sources, kind, account, name, max_bytes, min_confidence, include_unverified, threads = job
     ex = _EXTRACTORS.get(name)
     if ex is None:
+        import multiprocessing as mp
+
+        if mp.parent_process() is not None:  # a pool worker: N workers x all cores would oversubscribe them
+            from extractors.encoder import set_default_threads
+
+            set_default_threads(threads)
         ex = _EXTRACTORS[name] = get_extractor(name)
     out: list[list[dict[str, object]] | str] = []
+    if callable(getattr(ex, "extract_batch", None)):
+        got = _extract_grouped(ex, [Path(s) for s in sources], kind, account, max_bytes, group=len(sources) or 1)
+        for source, signals in zip(sources, got):
+            if isinstance(signals, HealthtraceError):
+                out.append(str(signals))
+            else:
+                out.append([signal_record(sig, source) for sig in signals
+                            if _kept(sig, min_confidence, include_unverified)])
+        return out
     for source in sources:
         try:
             signals = ex.extract(load_document(source, kind=kind, account_id=account, max_bytes=max_bytes))
@@ -231,6 +288,17 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
             continue
         out.append([signal_record(sig, source) for sig in signals if _kept(sig, min_confidence, include_unverified)])
     return out
+
+
+def _prepare_fork(extractor: str) -> None:
+    """Import what every worker needs before the pool forks, so the workers share it instead of each importing
+    it again (the learned classifier's vectorisers and onnxruntime: about a second of CPU per worker)."""
+    from extractors.base import get_extractor
+
+    ex = get_extractor(extractor)
+    prepare = getattr(ex, "prepare_fork", None)
+    if callable(prepare):
+        prepare()
 
 
 def extract_parallel(
@@ -243,12 +311,17 @@ def extract_parallel(
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    chunk = chunk or max(1, min(32, len(sources) // (workers * 4) or 1))
-    jobs = [(sources[i : i + chunk], kind, account, extractor, max_bytes, min_confidence, include_unverified)
-            for i in range(0, len(sources), chunk)]
+    import os
+
+    chunk = chunk or max(1, min(BATCH_FILES, len(sources) // (workers * 4) or 1))
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))  # the embedding model's threads per worker
+    jobs = [(sources[i : i + chunk], kind, account, extractor, max_bytes, min_confidence, include_unverified,
+             threads) for i in range(0, len(sources), chunk)]
     own = pool is None
     if own:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # workers inherit imports
+        if ctx is not None:
+            _prepare_fork(extractor)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
         for part in pool.map(_extract_chunk, jobs):
