@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from extractors.errors import InputError, NotFoundError
+from memory.ledger import hold_schema_lock
 
 Scope = Literal["read", "write"]
 WebhookFormat = Literal["json", "slack"]
@@ -185,7 +186,9 @@ def ensure_tables(engine: Engine) -> None:
     """Create the API tables if missing and record it in the ledger's ``schema_migrations`` (idempotent)."""
     from sqlalchemy import inspect, text
 
-    metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as conn:
+        hold_schema_lock(conn)
+        metadata.create_all(conn, checkfirst=True)
     if inspect(engine).has_table("schema_migrations"):
         with engine.begin() as conn:
             done = conn.execute(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from extractors.errors import InputError, NotFoundError
 from extractors.models import TIERS, tier_for
-from memory.ledger import DEFAULT_TENANT, Ledger, UTCDateTime, _utcnow
+from memory.ledger import DEFAULT_TENANT, Ledger, UTCDateTime, _utcnow, hold_schema_lock
 
 REASON_CODES = (
     "champion_risk", "executive_change", "budget_cut", "competitor", "product_fit", "support_issues",
@@ -65,6 +65,7 @@ class FeedbackStore:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         with ledger.write() as conn:
+            hold_schema_lock(conn)
             _Base.metadata.create_all(conn, checkfirst=True)
 
     # ------------------------------------------------------------------ overrides

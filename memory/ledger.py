@@ -430,6 +430,20 @@ def default_sqlite_url(home: str | Path) -> str:
     return f"sqlite:///{(Path(home) / 'healthtrace.db').resolve()}"
 
 
+_SCHEMA_LOCK = 7312001
+
+
+def hold_schema_lock(conn: Connection) -> None:
+    """Serialise schema changes across processes for the rest of ``conn``'s transaction. PostgreSQL's
+    ``CREATE TABLE`` is not safe against a concurrent create of the same name (a unique violation on
+    ``pg_type``), so every DDL path (migrations, feedback and API tables) takes this advisory lock first;
+    SQLite's ``BEGIN IMMEDIATE`` already serialises writers."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+
+
 class Ledger:
     """Connection to the ledger database; cheap to create, safe to share within one process."""
 
@@ -511,10 +525,7 @@ class Ledger:
 
     def _migrate(self) -> None:
         with self.write() as conn:
-            if self.dialect == "postgresql":
-                from sqlalchemy import text
-
-                conn.execute(text("SELECT pg_advisory_xact_lock(7312001)"))  # one migrator at a time
+            hold_schema_lock(conn)
             MigrationRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
             done = set(conn.scalars(select(MigrationRow.name)))
             for name, fn in MIGRATIONS:
