@@ -186,11 +186,13 @@ def ensure_tables(engine: Engine) -> None:
     """Create the API tables if missing and record it in the ledger's ``schema_migrations`` (idempotent)."""
     from sqlalchemy import inspect, text
 
-    with engine.begin() as conn:
-        hold_schema_lock(conn)
-        metadata.create_all(conn, checkfirst=True)
-    if inspect(engine).has_table("schema_migrations"):
-        with engine.begin() as conn:
+    with engine.connect() as conn:
+        conn.execution_options(ht_write=True)  # SQLite: BEGIN IMMEDIATE, as the ledger's writes
+        with conn.begin():
+            hold_schema_lock(conn)  # tables and their migration row in one locked transaction
+            metadata.create_all(conn, checkfirst=True)
+            if not inspect(conn).has_table("schema_migrations"):
+                return
             done = conn.execute(
                 text("SELECT 1 FROM schema_migrations WHERE name = :n"), {"n": MIGRATION_NAME}
             ).first()

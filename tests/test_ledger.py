@@ -325,3 +325,37 @@ def test_migration_0003_keeps_usage_rows_of_an_older_database(url: str) -> None:
     assert led.add_usage([UsageRow("a1", date(2024, 1, 1), "logins", 5.0), UsageRow("a1", date(2024, 1, 1), "logins", 7.0)]) == 1
     assert [r.value for r in led.usage_for("a1")] == [5.0, 7.0]
     led.close()
+
+
+def test_processes_opening_a_fresh_postgres_database_at_once_all_get_every_table() -> None:
+    """CI once failed with a pg_type unique violation: feedback and API tables were created outside the
+    migrator's lock, so two processes opening one fresh database raced on CREATE TABLE."""
+    if "postgresql" not in store_backends():
+        pytest.skip("set HEALTHTRACE_TEST_DATABASE_URL to run against PostgreSQL")
+    import threading
+
+    from memory.api_store import ApiStore
+    from memory.feedback import FeedbackStore
+
+    with temporary_postgres_database() as url:
+        start, errors = threading.Barrier(6), []
+
+        def open_all() -> None:
+            try:
+                start.wait(10)
+                led = Ledger(url)
+                FeedbackStore(led)
+                ApiStore(led.engine)
+                led.close()
+            except Exception as e:  # noqa: BLE001 - the assertion reports it
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_all) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with Ledger(url) as led:
+            tables = set(inspect(led.engine).get_table_names())
+        assert {"overrides", "model_versions", "schema_migrations", "documents"} <= tables
