@@ -10,8 +10,9 @@ lines, so near-paraphrases never sit on both sides of a fold):
   family of source kinds: in each fold the threshold with the best weighted F1 on the training folds is
   chosen; the shipped threshold is the median of the fold choices (stable where one grid point is a peak) and
   the held-out F1 of that procedure is recorded.
-- **Cue precision**: how often a cue's hit on a corpus sentence carries the cue's type, shrunk towards the
-  cue's prior weight by a Beta prior whose strength is the one with the lowest held-out log loss.
+- **Cue precision** (an audit figure, not applied to confidences; see :mod:`extractors.rules`): how often a
+  cue's hit on a corpus sentence carries the cue's type, shrunk towards the cue's prior weight by a Beta prior
+  whose strength is the one with the lowest held-out log loss.
 
 Every corpus sentence counts once. The corpus's unlabelled sentences are hard near misses written to look like
 signals ("no concerns about the renewal"), i.e. they stand for the cue-matching part of real negatives, not
@@ -203,8 +204,9 @@ def fit(directory: Path = TRAINING_DIR) -> dict[str, Any]:
     thresholds, sent_report = _sentiment_thresholds(rows, w, groups)
     cues, cue_report = _cue_precision(rows, w, groups, thresholds)
     return {
-        "_doc": "Rule thresholds and per-cue precision chosen by GroupKFold cross-validation on the training corpus "
-                "(never on evaluation data). Refit: python -m extractors.rule_thresholds",
+        "_doc": "Rule sentiment thresholds chosen by GroupKFold cross-validation on the training corpus (never on "
+                "evaluation data); per-cue corpus precision reported for the audit, not applied to confidences. "
+                "Refit: python -m extractors.rule_thresholds",
         "provenance": {"corpus_sha256": corpus_hash, "corpus_sentences": len(records), "folds": FOLDS,
                        "groups": int(len(set(groups.tolist()))), "sentence_weight": 1.0,
                        "threshold_grid": [GRID[0], GRID[-1], 0.1], "prior_strengths": list(STRENGTHS),

@@ -8,8 +8,9 @@ its citation is the sentence itself, so ``text[start:end] == quote`` holds by co
 
 Confidence starts from the cue's prior precision and is lowered by hedges ("if the price goes up we might
 look elsewhere", "... unless the bug is fixed"), reported speech and questions; the reported value is then
-rescaled by the cue's precision measured out of fold on the training corpus (``rule_thresholds.json``,
-refit by ``python -m extractors.rule_thresholds``). Severity grows with cue strength and intensity.
+the sentiment thresholds are chosen by grouped cross-validation on the training corpus
+(``rule_thresholds.json``, refit by ``python -m extractors.rule_thresholds``). Severity grows with cue strength
+and intensity.
 
 Speed: a trie-shaped literal scan per document decides which cue regexes can match which sentence
 (the literals are derived from the regexes, so the gate never changes results; a test checks this).
@@ -65,10 +66,11 @@ DEFAULT_SENTIMENT_THRESHOLDS: dict[str, dict[str, float]] = {
     "positive": {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5},
 }
 
-# Output confidences are rescaled by each cue's precision measured out of fold on the corpus (same file).
-# Which signals are emitted does not depend on it.
-CALIBRATION_ENABLED = True
-LEXICON_PRIOR = 0.6  # nominal precision of a lexicon-only sentiment hit, the calibration's prior
+# Confidences are the cue's prior weight lowered by hedging, reported speech and questions. The file also reports
+# each cue's precision on the corpus (out of fold, shrunk to the prior) for the audit, but it is NOT applied: the
+# corpus negatives are near misses written to trap cues, so it is a lower bound, and applying it pushed real
+# signals under the scorer's confidence floor (customer trial: reasons named 0.703 -> 0.676).
+LEXICON_PRIOR = 0.6  # nominal precision of a lexicon-only sentiment hit (the prior of its corpus precision)
 
 HEDGE_FACTOR = 0.6
 NARRATIVE_FACTOR = 0.75  # sentiment in a sentence without first/second person (long-form sources only)
@@ -604,13 +606,6 @@ def sentiment_thresholds() -> dict[str, dict[str, float]]:
     return {sign: {**kinds, **shipped.get(sign, {})} for sign, kinds in DEFAULT_SENTIMENT_THRESHOLDS.items()}
 
 
-@lru_cache(maxsize=1)
-def _calibration() -> dict[str, dict[str, float]]:
-    """Per-cue precision measured out of fold; empty when the data file is absent (confidences stay the priors)."""
-    cues = _thresholds_file().get("cues", {})
-    return {k: v for k, v in cues.items() if isinstance(v, dict) and v.get("prior") and "precision" in v}
-
-
 def cue_set_digest() -> str:
     """Digest of what decides the rules' hits (expanded regexes, weights, flags, lexicon), not of the notes and
     examples beside them: the thresholds file records it, so a test sees when it was fitted to another cue set."""
@@ -627,16 +622,6 @@ def cue_set_digest() -> str:
                  P.VOICE, tuple(P.MACROS.items())):
         h.update(repr(part).encode())
     return h.hexdigest()
-
-
-def _calibrated(h: _Hit) -> float:
-    """Raw confidence rescaled so a cue's typical confidence equals its measured precision."""
-    if not CALIBRATION_ENABLED:
-        return h.confidence
-    cal = _calibration().get(f"{h.type}/{h.cue.split('+')[0]}")
-    if cal is None:
-        return h.confidence
-    return min(0.99, max(0.01, h.confidence * float(cal["precision"]) / float(cal["prior"])))
 
 
 def _polar_hit(c: _Compiled, sent: Sentence, kind: str, neg: float, pos: float, role: str | None,
@@ -713,7 +698,7 @@ class RuleExtractor:
                     account_id=doc.account_id,
                     type=h.type,
                     severity=round(min(1.0, max(0.0, h.severity)), 4),
-                    confidence=round(min(1.0, max(0.0, _calibrated(h))), 4),
+                    confidence=round(min(1.0, max(0.0, h.confidence)), 4),
                     occurred_at=cit.occurred_at or doc.occurred_at,
                     summary=f"{_label(h.type)} [{h.cue}{', hedged' if h.hedged else ''}]: '{snippet}'",
                     evidence=[cit],
