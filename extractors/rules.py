@@ -8,8 +8,9 @@ its citation is the sentence itself, so ``text[start:end] == quote`` holds by co
 
 Confidence starts from the cue's prior precision and is lowered by hedges ("if the price goes up we might
 look elsewhere", "... unless the bug is fixed"), reported speech and questions; the reported value is then
-rescaled by the cue's precision measured on labelled data (``rules_calibration.json``, refit by
-``benchmarks/calibrate_rules.py``). Severity grows with cue strength and intensity.
+the sentiment thresholds are chosen by grouped cross-validation on the training corpus
+(``rule_thresholds.json``, refit by ``python -m extractors.rule_thresholds``). Severity grows with cue strength
+and intensity.
 
 Speed: a trie-shaped literal scan per document decides which cue regexes can match which sentence
 (the literals are derived from the regexes, so the gate never changes results; a test checks this).
@@ -41,7 +42,7 @@ def _version(base: str) -> str:
 
     h = hashlib.sha256()
     pkg = resources.files(__package__)
-    for name in ("rules.py", "patterns.py", "segmenter.py", "rules_calibration.json"):
+    for name in ("rules.py", "patterns.py", "segmenter.py", "rule_thresholds.json"):
         try:
             h.update(pkg.joinpath(name).read_bytes())
         except OSError:
@@ -54,16 +55,22 @@ VERSION = _version("1.0.0")
 MIN_CONFIDENCE = 0.3  # below this a cue is too weak to report at all
 MAX_SIGNALS_PER_DOC = 2_000
 
-# Sentiment thresholds on the lexicon score (sum of weights in a sentence), per source kind. Chat messages
-# are short, so one clear word is enough there; instead a negative one must be about a product or service
-# (see RuleExtractor._chat_filter): random tweets are full of emotion that is not about a vendor.
-NEG_THRESHOLD = {"email": 1.5, "transcript": 1.5, "notes": 1.5, "chat": 0.8, "ticket": 0.8}
-POS_THRESHOLD = {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5}
+# Sentiment thresholds on the lexicon score (sum of weights in a sentence), per source kind, and each cue's
+# precision: chosen by grouped cross-validation on the training corpus (extractors/rule_thresholds.py writes
+# THRESHOLDS_FILE; never read off evaluation data). Chat messages are short, so one clear word is enough there;
+# instead a negative one must be about a product or service (RuleExtractor._chat_filter). The defaults apply
+# only when the file is missing, and are the starting point the cross-validation is compared with.
+THRESHOLDS_FILE = "rule_thresholds.json"
+DEFAULT_SENTIMENT_THRESHOLDS: dict[str, dict[str, float]] = {
+    "negative": {"email": 1.5, "transcript": 1.5, "notes": 1.5, "chat": 0.8, "ticket": 0.8},
+    "positive": {"email": 1.5, "transcript": 1.8, "notes": 1.5, "chat": 1.5, "ticket": 1.5},
+}
 
-# Output confidences are rescaled by each cue's measured precision (extractors/rules_calibration.json,
-# refit with benchmarks/calibrate_rules.py). Which signals are emitted does not depend on it.
-CALIBRATION_ENABLED = True
-LEXICON_PRIOR = 0.6  # nominal precision of a lexicon-only sentiment hit, the calibration's prior
+# Confidences are the cue's prior weight lowered by hedging, reported speech and questions. The file also reports
+# each cue's precision on the corpus (out of fold, shrunk to the prior) for the audit, but it is NOT applied: the
+# corpus negatives are near misses written to trap cues, so it is a lower bound, and applying it pushed real
+# signals under the scorer's confidence floor (customer trial: reasons named 0.703 -> 0.676).
+LEXICON_PRIOR = 0.6  # nominal precision of a lexicon-only sentiment hit (the prior of its corpus precision)
 
 HEDGE_FACTOR = 0.6
 NARRATIVE_FACTOR = 0.75  # sentiment in a sentence without first/second person (long-form sources only)
@@ -127,15 +134,150 @@ def _literal_quality(lits: frozenset[str]) -> tuple[int, int]:
     return worst, -len(lits)
 
 
-def _required_literals(rx: str) -> frozenset[str] | None:
-    """Strings of which every match of ``rx`` contains at least one (None when none can be proven)."""
-    from re import _constants as sc  # type: ignore[attr-defined]
-    from re import _parser as sp  # type: ignore[attr-defined]
+# The cue regexes are written in a small subset of Python's syntax, parsed here with the project's own
+# reader (no private ``re`` internals): literals and escaped punctuation, ``.``, classes ``[...]``, the class
+# escapes ``\w \W \d \D \s \S``, the zero-width ``\b \B ^ $`` and lookarounds ``(?= (?! (?<= (?<!``,
+# non-capturing groups ``(?:...)``, ``|``, and the quantifiers ``? * + {m} {m,} {m,n}`` (lazy or possessive
+# too). Anything else (a capturing group, a backreference, an inline flag) is refused at load time, so a cue
+# never silently loses its gate; tests/test_rules.py checks on the corpus that the gate never changes a match.
+_CLASS_ESCAPES = frozenset("wWdDsS")
+_ZERO_ESCAPES = frozenset("bBAZ")
+_CHAR_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
 
+# AST nodes: ("lit", ch) one literal character; ("set",) any one of several characters; ("zero",) a zero-width
+# test; ("alt", [seq, ...]) a group of alternatives (each a list of nodes); ("rep", lo, hi, node).
+_Node = tuple
+
+
+class _Reader:
+    """Recursive-descent reader of the cue subset; ``parse`` returns the top-level alternatives."""
+
+    def __init__(self, rx: str) -> None:
+        self.rx, self.i = rx, 0
+
+    def error(self, what: str) -> ValueError:
+        return ValueError(f"{what} at {self.i} (cue regexes use a restricted syntax): {self.rx[:80]}")
+
+    def parse(self) -> _Node:
+        node = self.alternatives()
+        if self.i != len(self.rx):
+            raise self.error("unbalanced ')'")
+        return node
+
+    def alternatives(self) -> _Node:
+        seqs = [self.sequence()]
+        while self.i < len(self.rx) and self.rx[self.i] == "|":
+            self.i += 1
+            seqs.append(self.sequence())
+        return ("alt", seqs)
+
+    def sequence(self) -> list[_Node]:
+        out: list[_Node] = []
+        while self.i < len(self.rx) and self.rx[self.i] not in "|)":
+            atom = self.atom()
+            out.append(self.quantified(atom))
+        return out
+
+    def atom(self) -> _Node:
+        rx, ch = self.rx, self.rx[self.i]
+        if ch == "(":
+            if not rx.startswith("(?", self.i):
+                raise self.error("pattern uses a capturing group; use (?:...)")
+            for opener, zero in (("(?:", False), ("(?=", True), ("(?!", True), ("(?<=", True), ("(?<!", True)):
+                if rx.startswith(opener, self.i):
+                    self.i += len(opener)
+                    inner = self.alternatives()
+                    if self.i >= len(rx) or rx[self.i] != ")":
+                        raise self.error("missing ')'")
+                    self.i += 1
+                    return ("zero",) if zero else inner
+            raise self.error("unsupported group")
+        if ch == "[":
+            self.klass()
+            return ("set",)
+        if ch == "\\":
+            if self.i + 1 >= len(rx):
+                raise self.error("trailing backslash")
+            e = rx[self.i + 1]
+            self.i += 2
+            if e in _CLASS_ESCAPES:
+                return ("set",)
+            if e in _ZERO_ESCAPES:
+                return ("zero",)
+            if e in _CHAR_ESCAPES:
+                return ("lit", _CHAR_ESCAPES[e])
+            if e.isalnum():
+                raise self.error(f"unsupported escape \\{e}")
+            return ("lit", e)
+        if ch in "*+?{":
+            raise self.error("nothing to repeat")
+        self.i += 1
+        if ch == ".":
+            return ("set",)
+        if ch in "^$":
+            return ("zero",)
+        return ("lit", ch)
+
+    def klass(self) -> None:
+        """Skip a character class ``[...]`` (it never yields a required literal)."""
+        rx = self.rx
+        j = self.i + 1
+        if j < len(rx) and rx[j] == "^":
+            j += 1
+        if j < len(rx) and rx[j] == "]":
+            j += 1
+        while j < len(rx) and rx[j] != "]":
+            j += 2 if rx[j] == "\\" else 1
+        if j >= len(rx):
+            raise self.error("unterminated character class")
+        self.i = j + 1
+
+    def quantified(self, atom: _Node) -> _Node:
+        rx = self.rx
+        if self.i >= len(rx):
+            return atom
+        ch = rx[self.i]
+        if ch in "?*+":
+            lo, hi = {"?": (0, 1), "*": (0, None), "+": (1, None)}[ch]
+            self.i += 1
+        elif ch == "{":
+            close = rx.find("}", self.i)
+            body = rx[self.i + 1 : close] if close > 0 else ""
+            parts = body.split(",")
+            if close < 0 or len(parts) > 2 or not all(p.isdigit() or p == "" for p in parts) or parts[0] == "" and len(parts) == 1:
+                return self.literal_brace(atom)
+            lo = int(parts[0] or 0)
+            hi = lo if len(parts) == 1 else (int(parts[1]) if parts[1] else None)
+            self.i = close + 1
+        else:
+            return atom
+        if self.i < len(rx) and rx[self.i] in "?+":
+            self.i += 1  # lazy or possessive: the same strings match
+        if atom[0] == "zero":
+            return atom
+        return ("rep", lo, hi, atom)
+
+    def literal_brace(self, atom: _Node) -> _Node:
+        raise self.error("'{' that is not a repeat count (escape it)")
+
+
+def _required_literals(rx: str) -> frozenset[str] | None:
+    """Strings of which every match of ``rx`` contains at least one (None when none can be proven).
+
+    A run of consecutive literal characters is required whenever the sequence around it is; a group of
+    alternatives requires the union of what each alternative requires (if every one requires something); a
+    repeat of at least once requires what its body requires. Of the candidates in a sequence the one whose
+    weakest literal is longest and least common wins."""
     if _PLAIN.fullmatch(rx):
         return frozenset([rx]) if len(rx) >= 2 else None
 
-    def req(seq: object) -> frozenset[str] | None:
+    def req_alt(node: _Node) -> frozenset[str] | None:
+        parts = [req_seq(seq) for seq in node[1]]
+        if any(x is None for x in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+
+    def req_seq(seq: list[_Node]) -> frozenset[str] | None:
         cands: list[frozenset[str]] = []
         run: list[str] = []
 
@@ -144,26 +286,22 @@ def _required_literals(rx: str) -> frozenset[str] | None:
                 cands.append(frozenset(["".join(run)]))
                 run.clear()
 
-        for op, av in seq:  # type: ignore[attr-defined]
-            if op is sc.LITERAL:
-                run.append(chr(av))
+        for node in seq:
+            kind = node[0]
+            if kind == "lit":
+                run.append(node[1])
                 continue
-            if op in (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT) and av[0] >= 1:
-                item = list(av[2])
-                if len(item) == 1 and item[0][0] is sc.LITERAL:  # "grr+" requires "grr"
-                    run.extend([chr(item[0][1])] * min(av[0], 8))
-                    flush()
-                    continue
+            if kind == "rep" and node[1] >= 1 and node[3][0] == "lit":  # "grr+" requires "grr"
+                run.extend([node[3][1]] * min(node[1], 8))
+                flush()
+                continue
             flush()
             r: frozenset[str] | None = None
-            if op is sc.SUBPATTERN:
-                r = req(av[3])
-            elif op is sc.BRANCH:
-                parts = [req(a) for a in av[1]]
-                if all(x is not None for x in parts):
-                    r = frozenset().union(*parts)  # type: ignore[arg-type]
-            elif op in (sc.MAX_REPEAT, sc.MIN_REPEAT, sc.POSSESSIVE_REPEAT) and av[0] >= 1:
-                r = req(av[2])
+            if kind == "alt":
+                r = req_alt(node)
+            elif kind == "rep" and node[1] >= 1:
+                inner = node[3]
+                r = req_alt(inner) if inner[0] == "alt" else req_seq([inner])
             if r:
                 cands.append(r)
         flush()
@@ -171,10 +309,7 @@ def _required_literals(rx: str) -> frozenset[str] | None:
             return None
         return max(cands, key=_literal_quality)
 
-    parsed = sp.parse(rx)
-    if parsed.state.groups > 1:
-        raise ValueError(f"pattern uses a capturing group; use (?:...): {rx[:80]}")
-    found = req(parsed)
+    found = req_alt(_Reader(rx).parse())
     if not found or min(len(x) for x in found) < 2:
         return None
     return found
@@ -276,7 +411,7 @@ def _compiled() -> _Compiled:
     for type_, cues in P.PATTERNS.items():
         if type_ not in known:
             raise ValueError(f"patterns.py names unknown signal type {type_!r}")
-        for pid, rx, weight, flags in cues:
+        for pid, rx, weight, flags, *_ in cues:
             fl = set(flags.split())
             cue = _Cue(pid, weight, "selfneg" in fl, "ask" in fl, "weak" in fl, "chat" in fl, "svc" in fl, "talk" in fl)
             rules.append(_Rule(type_, _expand(rx), cue))
@@ -453,27 +588,68 @@ def _squash(score: float, threshold: float) -> float:
 
 
 @lru_cache(maxsize=1)
-def _calibration() -> dict[str, dict[str, float]]:
-    """Per-cue measured precision; empty when the data file is absent (confidences stay the priors)."""
+def _thresholds_file() -> dict:
+    """The shipped cross-validated thresholds (empty when the data file is absent)."""
     import json
     from importlib import resources
 
     try:
-        raw = resources.files("extractors").joinpath("rules_calibration.json").read_text("utf-8")
+        return json.loads(resources.files("extractors").joinpath(THRESHOLDS_FILE).read_text("utf-8"))
     except (FileNotFoundError, OSError):
         return {}
-    cues = json.loads(raw).get("cues", {})
-    return {k: v for k, v in cues.items() if isinstance(v, dict) and v.get("prior") and "precision" in v}
 
 
-def _calibrated(h: _Hit) -> float:
-    """Raw confidence rescaled so a cue's typical confidence equals its measured precision."""
-    if not CALIBRATION_ENABLED:
-        return h.confidence
-    cal = _calibration().get(f"{h.type}/{h.cue.split('+')[0]}")
-    if cal is None:
-        return h.confidence
-    return min(0.99, max(0.01, h.confidence * float(cal["precision"]) / float(cal["prior"])))
+@lru_cache(maxsize=1)
+def sentiment_thresholds() -> dict[str, dict[str, float]]:
+    """Lexicon-score thresholds per sign and source kind: the cross-validated ones, else the defaults."""
+    shipped = _thresholds_file().get("sentiment_thresholds") or {}
+    return {sign: {**kinds, **shipped.get(sign, {})} for sign, kinds in DEFAULT_SENTIMENT_THRESHOLDS.items()}
+
+
+def cue_set_digest() -> str:
+    """Digest of what decides the rules' hits (expanded regexes, weights, flags, lexicon), not of the notes and
+    examples beside them: the thresholds file records it, so a test sees when it was fitted to another cue set."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for type_, cues in P.PATTERNS.items():
+        for cue in cues:
+            h.update(f"{type_}\0{cue[0]}\0{_expand(cue[1])}\0{cue[2]}\0{cue[3]}\n".encode())
+    for lex in (P.NEGATIVE_LEXICON, P.POSITIVE_LEXICON):
+        for rx, w in lex.items():
+            h.update(f"{rx}\0{w}\n".encode())
+    for part in (P.NEUTRALISERS, P.NEGATORS, P.INTENSIFIERS, P.HEDGES, P.REPORTED, P.SERVICE_CONTEXT, P.RESOLUTION,
+                 P.VOICE, tuple(P.MACROS.items())):
+        h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _polar_hit(c: _Compiled, sent: Sentence, kind: str, neg: float, pos: float, role: str | None,
+               thresholds: dict[str, dict[str, float]] | None = None) -> _Hit | None:
+    """The sentiment signal of one sentence from its lexicon scores, or None.
+
+    One function for the extractor and for :mod:`extractors.rule_thresholds`, which chooses the thresholds by
+    cross-validation on the training corpus and so must score a threshold exactly as extraction applies it."""
+    thr = thresholds or sentiment_thresholds()
+    neg_t, pos_t = thr["negative"].get(kind, 1.5), thr["positive"].get(kind, 1.5)
+    if neg >= neg_t and neg > 1.2 * pos:
+        type_, conf, sev = "negative_sentiment", _squash(neg, neg_t), min(1.0, 0.35 + 0.12 * neg)
+    elif pos >= pos_t and pos > 1.2 * neg:
+        type_, conf, sev = "positive_sentiment", _squash(pos, pos_t), min(1.0, 0.3 + 0.1 * pos)
+    else:
+        return None
+    if sent.question:
+        conf *= QUESTION_FACTOR
+    if kind not in ("chat", "ticket"):
+        if not c.voice.search(sent.norm):
+            conf *= NARRATIVE_FACTOR
+        if c.reported.search(sent.norm):
+            conf *= REPORTED_FACTOR
+        if role in ("quoted", "forwarded"):
+            conf *= FORWARDED_FACTOR
+    if conf < SENTIMENT_MIN_CONFIDENCE.get(kind, MIN_CONFIDENCE):
+        return None
+    return _Hit(type_, conf, sev, sent, "lexicon")
 
 
 def _label(type_: str) -> str:
@@ -495,29 +671,17 @@ class RuleExtractor:
         for sent, cand in zip(sents, cands):
             sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"), kind == "transcript")
             neg, pos = _sentiment(c, sent, lex)
-            polar = None
-            if neg >= NEG_THRESHOLD.get(kind, 1.5) and neg > 1.2 * pos:
-                polar = ("negative_sentiment", _squash(neg, NEG_THRESHOLD.get(kind, 1.5)), min(1.0, 0.35 + 0.12 * neg))
-            elif pos >= POS_THRESHOLD.get(kind, 1.5) and pos > 1.2 * neg:
-                polar = ("positive_sentiment", _squash(pos, POS_THRESHOLD.get(kind, 1.5)), min(1.0, 0.3 + 0.1 * pos))
-            if polar:
-                type_, conf, sev = polar
-                if sent.question:
-                    conf *= QUESTION_FACTOR
-                if kind not in ("chat", "ticket"):
-                    if not c.voice.search(sent.norm):
-                        conf *= NARRATIVE_FACTOR
-                    if c.reported.search(sent.norm):
-                        conf *= REPORTED_FACTOR
-                    seg = doc.segment_at(sent.start) if doc.segments else None
-                    if seg is not None and seg.role in ("quoted", "forwarded"):
-                        conf *= FORWARDED_FACTOR
-                if conf >= SENTIMENT_MIN_CONFIDENCE.get(kind, MIN_CONFIDENCE):
-                    prev = next((h for h in sent_hits if h.type == type_), None)
-                    if prev is None:
-                        sent_hits.append(_Hit(type_, conf, sev, sent, "lexicon"))
-                    elif conf > prev.confidence:
-                        prev.confidence, prev.cue = conf, prev.cue + "+lexicon"
+            role = None
+            if (neg or pos) and doc.segments and kind not in ("chat", "ticket"):
+                seg = doc.segment_at(sent.start)
+                role = seg.role if seg is not None else None
+            polar = _polar_hit(c, sent, kind, neg, pos, role)
+            if polar is not None:
+                prev = next((h for h in sent_hits if h.type == polar.type), None)
+                if prev is None:
+                    sent_hits.append(polar)
+                elif polar.confidence > prev.confidence:
+                    prev.confidence, prev.cue = polar.confidence, prev.cue + "+lexicon"
             hits.extend(sent_hits)
         if kind in ("chat", "ticket"):
             hits = self._chat_filter(c, doc, hits)
@@ -534,7 +698,7 @@ class RuleExtractor:
                     account_id=doc.account_id,
                     type=h.type,
                     severity=round(min(1.0, max(0.0, h.severity)), 4),
-                    confidence=round(min(1.0, max(0.0, _calibrated(h))), 4),
+                    confidence=round(min(1.0, max(0.0, h.confidence)), 4),
                     occurred_at=cit.occurred_at or doc.occurred_at,
                     summary=f"{_label(h.type)} [{h.cue}{', hedged' if h.hedged else ''}]: '{snippet}'",
                     evidence=[cit],

@@ -238,17 +238,24 @@ def test_shared_eval_sample_citation_validity() -> None:
     assert valid == total
 
 
-def test_calibration_changes_confidence_not_emission(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "Please close my account. I am really frustrated with the app, it keeps crashing."
-    doc = SourceDocument(kind="chat", text=text)
-    calibrated = EX.extract(doc)
-    monkeypatch.setattr(rules, "CALIBRATION_ENABLED", False)
-    raw = EX.extract(doc)
-    assert [(s.type, s.evidence[0].start) for s in calibrated] == [(s.type, s.evidence[0].start) for s in raw]
-    table = rules._calibration()
-    if table:  # the data file ships with the package; without it confidences are the priors
-        assert any(abs(a.confidence - b.confidence) > 1e-6 for a, b in zip(calibrated, raw))
-    assert all(0 < s.confidence <= 1 for s in calibrated)
+def test_sentiment_thresholds_come_from_the_cross_validated_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extraction applies the shipped cross-validated thresholds; moving one changes what is emitted."""
+    import json
+    from importlib import resources
+
+    shipped = json.loads(resources.files("extractors").joinpath(rules.THRESHOLDS_FILE).read_text("utf-8"))
+    assert rules.sentiment_thresholds()["negative"]["email"] == shipped["sentiment_thresholds"]["negative"]["email"]
+    assert shipped["sentiment_cv"]["long_form/negative"]["fold_choices"]  # chosen per fold, not read off dev data
+    doc = SourceDocument(kind="email", text="I am worried about the rollout.")
+    lex = rules._sentence_hits(rules._compiled(), rules.sentences(doc)[0], set(range(len(rules._compiled().rules))), False)[1]
+    score = rules._sentiment(rules._compiled(), rules.sentences(doc)[0], lex)[0]
+    assert score > 0
+    high = {"negative": {"email": score + 0.5}, "positive": {}}
+    low = {"negative": {"email": max(0.1, score - 0.5)}, "positive": {}}
+    monkeypatch.setattr(rules, "sentiment_thresholds", lambda: {**rules.DEFAULT_SENTIMENT_THRESHOLDS, **high})
+    assert "negative_sentiment" not in {s.type for s in EX.extract(doc)}
+    monkeypatch.setattr(rules, "sentiment_thresholds", lambda: {**rules.DEFAULT_SENTIMENT_THRESHOLDS, **low})
+    assert "negative_sentiment" in {s.type for s in EX.extract(doc)}
 
 
 def test_condition_after_the_cue_hedges_it() -> None:
