@@ -78,30 +78,30 @@ class ExtractorVersions:
         if len(body) > MAX_REPORT_BYTES:
             raise InputError(f"extractor report is {len(body)} bytes; the limit is {MAX_REPORT_BYTES}")
         stamp = (now or _utcnow()).strftime("%Y%m%dT%H%M%S")
-        version = f"{origin}-{stamp}-{sha[:8]}"
-        dest = self.root / version
         t = ExtractorVersionRow.__table__
         with self.ledger.read() as conn:
-            if conn.execute(select(t.c.version).where(t.c.tenant == tenant, t.c.version == version)).first():
-                raise InputError(f"extractor version {version} is already registered")
+            taken = set(conn.scalars(select(t.c.version).where(t.c.version.like(f"{origin}-{stamp}-{sha[:8]}%"))))
+        version = f"{origin}-{stamp}-{sha[:8]}"
+        n = 1
+        while version in taken or (self.root / version).exists():  # the same artefact twice in one second
+            n += 1
+            version = f"{origin}-{stamp}-{sha[:8]}-{n}"
+        dest = self.root / version
         self.root.mkdir(parents=True, exist_ok=True)
-        if dest.exists():  # another tenant registered the very same artefact in the same second: share it
-            if check_artefact(dest)["sha256"] != sha:
-                raise InputError(f"{dest} already holds another artefact; not overwritten")
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
-            try:
-                for name in ARTEFACT_FILES:
-                    shutil.copyfile(artefact_dir / name, tmp / name)
-                if training:
-                    with (tmp / TRAINING_FILE).open("w", encoding="utf-8") as f:
-                        for rec in training:
-                            f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
-                check_artefact(tmp)
-                os.replace(tmp, dest)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp, ignore_errors=True)
+        # a new folder, written whole and renamed into place: never an existing one
+        tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=self.root))
+        try:
+            for name in ARTEFACT_FILES:
+                shutil.copyfile(artefact_dir / name, tmp / name)
+            if training:
+                with (tmp / TRAINING_FILE).open("w", encoding="utf-8") as f:
+                    for rec in training:
+                        f.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
+            check_artefact(tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
         row = {"tenant": tenant, "version": version, "origin": origin, "sha256": sha,
                "path": str(dest.relative_to(self.home)), "report": json.loads(body), "active": False,
                "created_at": now or _utcnow()}
