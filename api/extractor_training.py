@@ -178,8 +178,9 @@ def distill_extractor(services: Any, docs: Sequence[SourceDocument], *, sample: 
     failed: list[str] = []
     used = 0
     stopped = None
-    for i in range(0, len(chosen), DISTILL_ROUND_DOCS):
-        round_docs = chosen[i : i + DISTILL_ROUND_DOCS]
+    step = DISTILL_ROUND_DOCS if max_tokens is not None else len(chosen)  # no cap: one run, fullest batches
+    for i in range(0, len(chosen), step):
+        round_docs = chosen[i : i + step]
         if max_tokens is not None:
             fits: list[SourceDocument] = []
             for d in round_docs:  # the longest prefix of the round that still fits
