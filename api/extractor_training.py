@@ -62,6 +62,11 @@ def collect_verdicts(ledger: Any, tenant: str, limit: int) -> list[dict[str, Any
     return out
 
 
+def _f1(m: dict[str, Any]) -> float:
+    p, r = m["precision"], m["recall"]
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
 def _decide(registry: Any, row: dict[str, Any], ok: bool, activate: bool, force: bool, tenant: str,
             why_not: str) -> dict[str, Any]:
     if not activate:
@@ -241,8 +246,7 @@ def distill_extractor(services: Any, docs: Sequence[SourceDocument], *, sample: 
                                "positive_sentences": sum(1 for r in records if r["labels"]),
                                "tokens_used": used, "max_tokens": max_tokens, "stopped": stopped}}
         row = registry.register(Path(tmp), origin="distill", report=report, training=extra, tenant=tenant)
-    f1 = lambda m: 2 * m["precision"] * m["recall"] / (m["precision"] + m["recall"]) if m["precision"] + m["recall"] else 0.0  # noqa: E731
-    old_f1, new_f1 = f1(agree["old"]["micro"]), f1(agree["new"]["micro"])
+    old_f1, new_f1 = _f1(agree["old"]["micro"]), _f1(agree["new"]["micro"])
     ok = new_f1 >= old_f1
     decision = _decide(registry, row, ok, activate, force, tenant,
                        f"held-out agreement F1 falls from {old_f1:.3f} to {new_f1:.3f}")

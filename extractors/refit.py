@@ -92,12 +92,13 @@ def merge_records(corpus: list[dict[str, Any]], extra: list[dict[str, Any]]) -> 
         if k in at:
             r = out[at[k]]
             r["labels"] = sorted((set(r["labels"]) | add) - drop)
+            r["rejected"] = sorted((set(r.get("rejected", ())) | drop) - add)
             r["weight"] = max(float(r.get("weight", 1.0)), float(rec.get("weight", 1.0)))
             r["extra"] = True
             continue
         genre = rec.get("genre") if rec.get("genre") in ("email", "transcript", "notes", "chat", "ticket") else "email"
         at[k] = len(out)
-        out.append({"text": text, "labels": sorted(add - drop), "genre": genre,
+        out.append({"text": text, "labels": sorted(add - drop), "rejected": sorted(drop), "genre": genre,
                     "group": str(rec.get("group") or f"extra:{k[:40]}"), "weight": float(rec.get("weight", 1.0)),
                     "extra": True})
     return out
@@ -199,6 +200,10 @@ def refit_and_compare(out_dir: Path, extra_records: list[dict[str, Any]], baseli
     for side in ("old", "new"):
         comparison[side] = {"all": per_type_figures(Y_new, decisions[side], types, in_new),
                             "extra": per_type_figures(Y_new, decisions[side], types, extra_rows)}
+    rejected = [(i, index[t]) for i, r in enumerate(rows) if in_new[i] for t in r.get("rejected", ())]
+    for side in ("old", "new"):  # a CSM's rejection, out of fold: is the sentence still tagged with that type?
+        comparison[side]["rejected_still_tagged"] = int(sum(decisions[side][i, j] for i, j in rejected))
+    comparison["rejected_examples"] = len(rejected)
     comparison["delta_micro_f1"] = round(comparison["new"]["all"]["micro"]["f1"]
                                          - comparison["old"]["all"]["micro"]["f1"], 4)
     facts = {"per_type_positives": {t: int(Y_new[fit_idx, j].sum()) for j, t in enumerate(types)}}

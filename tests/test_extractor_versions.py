@@ -112,6 +112,8 @@ def test_fit_learns_from_verdicts_and_the_active_version_decides(corpus: Path, w
         assert set(figs) >= {"precision", "recall", "f1", "support"} and figs["support"] >= 15
     # on the tenant's own examples (out of fold): the old fit tags the rejected sentence, the new one not
     assert cmp["old"]["extra"]["micro"]["precision"] < cmp["new"]["extra"]["micro"]["precision"]
+    assert cmp["rejected_examples"] == 1 and cmp["old"]["rejected_still_tagged"] == 1
+    assert cmp["new"]["rejected_still_tagged"] == 0
     listed = {v["version"]: v for v in _json(["extractor", "versions"])}
     assert set(listed) == {BUNDLED, a["version"], b["version"]}
     assert [v for v, r in listed.items() if r["active"]] == [a["version"]]
@@ -309,6 +311,7 @@ def test_a_verdict_overrides_the_corpus_label() -> None:
         {"text": PARKING, "labels": ["blocker"], "group": "feedback:d2"},
     ])
     assert out[0]["labels"] == [] and out[0]["weight"] == 5.0 and out[0]["group"] == "c:0"
+    assert out[0]["rejected"] == ["churn_intent"]
     assert out[1]["labels"] == ["blocker"] and out[1]["group"] == "feedback:d2"
     with pytest.raises(InputError, match="unknown signal type"):
         merge_records(corpus, [{"text": "x y z", "labels": ["nope"]}])

@@ -65,6 +65,10 @@ def _figures_table(cmp: dict[str, Any]) -> None:
         o, n = cmp["old"][key]["micro"], cmp["new"][key]["micro"]
         print(f"{'micro, ' + label:24} {n['support']:>5} {o['precision']:>6.2f} {o['recall']:>6.2f} {o['f1']:>6.2f} "
               f"{n['precision']:>6.2f} {n['recall']:>6.2f} {n['f1']:>6.2f}")
+    if cmp.get("rejected_examples"):
+        print(f"rejected examples still tagged with the rejected type (out of fold): old "
+              f"{cmp['old']['rejected_still_tagged']}, new {cmp['new']['rejected_still_tagged']} "
+              f"of {cmp['rejected_examples']}")
 
 
 def _agreement_table(agree: dict[str, Any]) -> None:
