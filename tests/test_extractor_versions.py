@@ -315,3 +315,20 @@ def test_a_verdict_overrides_the_corpus_label() -> None:
     assert out[1]["labels"] == ["blocker"] and out[1]["group"] == "feedback:d2"
     with pytest.raises(InputError, match="unknown signal type"):
         merge_records(corpus, [{"text": "x y z", "labels": ["nope"]}])
+
+
+def test_the_container_hands_the_active_artefact_to_the_extractors(tmp_path: Path, _isolated_home: Path) -> None:
+    from api.container import build_services
+
+    with build_services() as s:
+        assert s.extractor_options("offline") == {} and s.ingest_options().extractor_options == {}
+    assert not (_isolated_home / "healthtrace.db").exists()  # looking created no store
+    with build_services() as s:
+        reg = s.extractor_versions
+        v = reg.register(_artefact(tmp_path, "c", 0.01), origin="fit", tenant="acme")
+        reg.activate(v["version"], tenant="acme")
+        want = {"model_dir": _isolated_home / v["path"]}
+        assert s.extractor_options("learned", tenant="acme") == want
+        assert s.ingest_options(tenant="acme").extractor_options == want
+        assert s.ingest_options(tenant="default").extractor_options == {}  # another tenant keeps the bundled one
+        assert s.extractor_options("rules", tenant="acme") == {}
