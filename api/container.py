@@ -158,6 +158,7 @@ class Services:
 
                 self._health = HealthService(
                     self.ledger, self.store, self.settings, feedback=self.feedback,
+                    extractor_versions=self.extractor_versions,
                     ingest_options=lambda tenant: self.ingest_options(tenant=tenant, vectors=False))
             return self._health
 

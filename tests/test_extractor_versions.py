@@ -332,3 +332,27 @@ def test_the_container_hands_the_active_artefact_to_the_extractors(tmp_path: Pat
         assert s.ingest_options(tenant="acme").extractor_options == want
         assert s.ingest_options(tenant="default").extractor_options == {}  # another tenant keeps the bundled one
         assert s.extractor_options("rules", tenant="acme") == {}
+
+
+def test_api_lists_and_activates_extractor_versions(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.testing import make_settings, seed_tenant
+
+    app = create_app(make_settings(), webhooks=False, index_vectors=False)
+    with TestClient(app) as client:
+        st = app.state.ht
+        seeded = seed_tenant(client, st.store, st.service, "acme")
+        r = client.get("/v1/extractors", headers=seeded.read)
+        assert r.status_code == 200 and [(v["version"], v["active"]) for v in r.json()["versions"]] == [(BUNDLED, True)]
+        reg = st.service.extractor_versions
+        v = reg.register(_artefact(tmp_path, "api", 0.01), origin="fit", tenant="acme")
+        url = f"/v1/extractors/{v['version']}/activate"
+        assert client.post(url, headers=seeded.read).status_code == 403  # a read key cannot switch
+        r = client.post(url, headers=seeded.write)
+        assert r.status_code == 200, r.text
+        assert [x["version"] for x in r.json()["versions"] if x["active"]] == [v["version"]]
+        assert client.post("/v1/extractors/fit-nope/activate", headers=seeded.write).status_code == 404
+        opts = st.service._ingest_options("acme")  # the API's ingest now extracts with the new artefact
+        assert opts.extractor_options.get("model_dir") == reg.directory(v)
