@@ -184,13 +184,18 @@ def refit_and_compare(out_dir: Path, extra_records: list[dict[str, Any]], baseli
     emb = (embed or shared_encoder().encode)(texts)
     groups = [r["group"] for r in rows]
     fit_idx = np.flatnonzero(in_new)
-    model = SentenceClassifier(types=types, folds=folds, **params).fit(
-        [texts[i] for i in fit_idx], cues[fit_idx], Y_new[fit_idx], [groups[i] for i in fit_idx], emb[fit_idx],
-        weights=w_new[fit_idx] if (w_new != 1.0).any() else None)
-    decisions = out_of_fold_decisions(texts, cues, emb, groups, [
-        FoldVariant("old", Y_old, in_old, baseline, w_old if (w_old != 1.0).any() else None),
-        FoldVariant("new", Y_new, in_new, model, w_new if (w_new != 1.0).any() else None),
-    ], folds=folds)
+    if len(set(groups)) < folds:
+        raise InputError(f"{len(set(groups))} groups of sentences cannot make {folds} folds; use fewer folds")
+    try:
+        model = SentenceClassifier(types=types, folds=folds, **params).fit(
+            [texts[i] for i in fit_idx], cues[fit_idx], Y_new[fit_idx], [groups[i] for i in fit_idx],
+            emb[fit_idx], weights=w_new[fit_idx] if (w_new != 1.0).any() else None)
+        decisions = out_of_fold_decisions(texts, cues, emb, groups, [
+            FoldVariant("old", Y_old, in_old, baseline, w_old if (w_old != 1.0).any() else None),
+            FoldVariant("new", Y_new, in_new, model, w_new if (w_new != 1.0).any() else None),
+        ], folds=folds)
+    except ValueError as e:  # too little data for the folds or no negatives/positives: the user's input
+        raise InputError(f"cannot refit on this training data: {e}") from None
     extra_rows = in_new & np.asarray([bool(r.get("extra")) for r in rows])
     comparison: dict[str, Any] = {
         "folds": folds, "grouped_by": "corpus run / source document", "sentences": int(in_new.sum()),

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import InputError
 from .models import SourceDocument
+from .refit import MAX_EXTRA_CHARS
 from .segmenter import Sentence, sentences
 
 FEEDBACK_WEIGHT = 5.0
@@ -57,7 +58,7 @@ def feedback_records(verdicts: Iterable[dict[str, Any]], *, limit: int = MAX_FEE
         if v["verdict"] not in ("confirm", "reject"):
             raise InputError(f"unknown verdict {v['verdict']!r}")
         text = " ".join(str(v["text"]).split())
-        if _words(text) < 1:
+        if _words(text) < 1 or len(text) > MAX_EXTRA_CHARS:  # a run-on "sentence" (a table, a log) teaches little
             continue
         pos = v["verdict"] == "confirm"
         out.append({"text": text, "labels": [v["type"]] if pos else [], "rejected": [] if pos else [v["type"]],
@@ -88,7 +89,7 @@ def distill_records(claims: Iterable[Any], *, max_negatives: int = MAX_DISTILL_N
         negatives = 0
         for i, s in enumerate(sents):
             text = " ".join(doc.text[s.start:s.end].split())
-            if _words(text) < MIN_WORDS:
+            if _words(text) < MIN_WORDS or len(text) > MAX_EXTRA_CHARS:
                 continue
             if i in labels:
                 out.append({"text": text, "labels": sorted(labels[i]), "genre": doc.kind,

@@ -356,3 +356,19 @@ def test_api_lists_and_activates_extractor_versions(tmp_path: Path) -> None:
         assert client.post("/v1/extractors/fit-nope/activate", headers=seeded.write).status_code == 404
         opts = st.service._ingest_options("acme")  # the API's ingest now extracts with the new artefact
         assert opts.extractor_options.get("model_dir") == reg.directory(v)
+
+
+def test_fit_errors_are_clear(tmp_path: Path) -> None:
+    from api import extractor_training as T
+    from api.container import build_services
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "corpus_tiny.jsonl").write_text(json.dumps({"text": CONTRACT, "labels": ["churn_intent"]}) + "\n"
+                                            + json.dumps({"text": "Thanks, see you Tuesday.", "labels": []}) + "\n")
+    with build_services() as s:
+        with pytest.raises(InputError, match="folds"):
+            T.fit_extractor(s, corpus=tiny, folds=5)
+        with pytest.raises(InputError, match="no training corpus"):
+            T.fit_extractor(s, corpus=tmp_path / "none", folds=3)
+        assert [v["version"] for v in s.extractor_versions.versions()] == [BUNDLED]  # nothing registered
