@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .models import taxonomy
+from .retrain import MAX_EXTRA_CHARS
 
 TRAINING_DIR = Path(__file__).resolve().parent / "training"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,7 +23,6 @@ GROUP_SIZE = 8
 MODEL_VERSION = 1
 MAX_CORPUS_LINES = 200_000
 MAX_EXTRA_RECORDS = 20_000  # feedback and distilled sentences added to one fit
-MAX_EXTRA_CHARS = 2_000  # one training sentence
 
 
 def load_corpus(directory: Path = TRAINING_DIR) -> tuple[list[dict[str, Any]], str]:

@@ -23,12 +23,12 @@ import numpy as np
 
 from .errors import InputError
 from .models import SourceDocument
-from .refit import MAX_EXTRA_CHARS
 from .segmenter import Sentence, sentences
 
 FEEDBACK_WEIGHT = 5.0
 DISTILL_WEIGHT = 2.0
 MAX_FEEDBACK_EXAMPLES = 5_000
+MAX_EXTRA_CHARS = 2_000  # one training sentence (extractors/refit.py refuses longer ones)
 MAX_DISTILL_NEGATIVES_PER_DOC = 40
 MIN_WORDS = 3
 
