@@ -247,9 +247,10 @@ def distill_extractor(services: Any, docs: Sequence[SourceDocument], *, sample: 
                                "tokens_used": used, "max_tokens": max_tokens, "stopped": stopped}}
         row = registry.register(Path(tmp), origin="distill", report=report, training=extra, tenant=tenant)
     old_f1, new_f1 = _f1(agree["old"]["micro"]), _f1(agree["new"]["micro"])
-    ok = new_f1 >= old_f1
-    decision = _decide(registry, row, ok, activate, force, tenant,
-                       f"held-out agreement F1 falls from {old_f1:.3f} to {new_f1:.3f}")
+    ok = bool(held) and new_f1 >= old_f1  # no held-out answer: nothing shows the new version is not worse
+    why = (f"held-out agreement F1 falls from {old_f1:.3f} to {new_f1:.3f}" if held
+           else "no held-out document was answered, so agreement was not measured")
+    decision = _decide(registry, row, ok, activate, force, tenant, why)
     return {**base, "dry_run": False, "version": row["version"], "sha256": row["sha256"], "report": report,
             "failures": failed[:20], "agreement_f1": {"old": round(old_f1, 4), "new": round(new_f1, 4)},
             "not_worse": ok, **decision}
