@@ -51,6 +51,7 @@ class Services:
         self._store = store
         self._feedback = feedback
         self._given = (store is not None, feedback is not None)
+        self._extractor_versions: Any = None
         self._health: HealthService | None = None
         self._lock = threading.RLock()
 
@@ -119,6 +120,32 @@ class Services:
                 self._feedback = FeedbackStore(self.ledger)
             return self._feedback
 
+    @property
+    def extractor_versions(self) -> Any:
+        """The tenant's registered offline-extractor artefacts (memory/extractor_versions.py), stored in the
+        ledger's database and under HEALTHTRACE_HOME/extractors (None on a ledger without SQL)."""
+        with self._lock:
+            if self._extractor_versions is None and self._sql():
+                from memory.extractor_versions import ExtractorVersions
+
+                self._extractor_versions = ExtractorVersions(self.ledger, self.settings.home)
+            return self._extractor_versions
+
+    def extractor_model_dir(self, tenant: str = "default") -> Path | None:
+        """Folder of the tenant's active extractor version, or None for the artefact bundled in the package.
+        Looking never creates a store."""
+        if not self.has_store() or self.extractor_versions is None:
+            return None
+        return self.extractor_versions.active_dir(tenant=tenant)
+
+    def extractor_options(self, name: str, *, tenant: str = "default") -> dict[str, Any]:
+        """Options for ``get_extractor(name)``: the offline and learned extractors get the active version's
+        artefact folder (nothing when the bundled one is active, so their output is the package's)."""
+        if name not in ("offline", "learned"):
+            return {}
+        model_dir = self.extractor_model_dir(tenant)
+        return {} if model_dir is None else {"model_dir": model_dir}
+
     def _sql(self) -> bool:
         return hasattr(self.ledger, "engine")
 
@@ -131,6 +158,7 @@ class Services:
 
                 self._health = HealthService(
                     self.ledger, self.store, self.settings, feedback=self.feedback,
+                    extractor_versions=self.extractor_versions,
                     ingest_options=lambda tenant: self.ingest_options(tenant=tenant, vectors=False))
             return self._health
 
@@ -171,7 +199,9 @@ class Services:
 
         s = self.settings
         more.setdefault("max_file_bytes", s.max_file_bytes)
-        return IngestOptions(extractor=extractor or s.extractor, vectors=vectors, tenant=tenant,
+        name = extractor or s.extractor
+        more.setdefault("extractor_options", self.extractor_options(name, tenant=tenant))
+        return IngestOptions(extractor=name, vectors=vectors, tenant=tenant,
                              metadata_options=self.metadata_options(), **more)
 
     def llm_setup(self) -> LLMSetup:
@@ -184,7 +214,7 @@ class Services:
         with self._lock:
             if self._own_ledger and self._ledger is not None:
                 self._ledger.close()
-                self._ledger = self._health = None  # a later use opens them again
+                self._ledger = self._health = self._extractor_versions = None  # a later use opens them again
                 if not self._given[0]:
                     self._store = None
                 if not self._given[1]:

@@ -389,6 +389,19 @@ class ModelsOut(BaseModel):
     models: list[ModelOut]
 
 
+class ExtractorVersionOut(BaseModel):
+    version: str
+    origin: Literal["bundled", "fit", "distill"]
+    sha256: str
+    active: bool
+    created_at: datetime | None = None
+    delta_micro_f1: float | None = Field(default=None, description="out-of-fold micro-F1, new minus old, at fit")
+
+
+class ExtractorVersionsOut(BaseModel):
+    versions: list[ExtractorVersionOut]
+
+
 # ----------------------------------------------------------------------------------------- webhooks + events
 class WebhookIn(_In):
     url: HttpUrl

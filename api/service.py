@@ -58,8 +58,9 @@ class HealthService:
 
     def __init__(self, ledger: LedgerRepository, store: ApiStore | None, settings: Settings, *,
                  feedback: ModelRecords | None = None,
-                 ingest_options: Callable[[str], Any] | None = None) -> None:
+                 ingest_options: Callable[[str], Any] | None = None, extractor_versions: Any = None) -> None:
         self.ledger = ledger
+        self.extractor_versions = extractor_versions  # memory/extractor_versions.py registry (None: no SQL ledger)
         self._ingest_options = ingest_options  # tenant -> memory.ingest.IngestOptions (the container's one)
         self.store = store
         self.settings = settings
@@ -164,6 +165,27 @@ class HealthService:
                 self._bundled_choice[tenant] = name
         self._active.pop(tenant, None)
         return name
+
+    def list_extractor_versions(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's offline-extractor versions (the bundled one first); one is active."""
+        if self.extractor_versions is None:
+            from memory.extractor_versions import _bundled_sha
+
+            return [{"version": "bundled", "origin": "bundled", "sha256": _bundled_sha(), "active": True,
+                     "created_at": None, "delta_micro_f1": None}]
+        out = []
+        for r in self.extractor_versions.versions(tenant=tenant):
+            cmp = (r.get("report") or {}).get("comparison") or {}
+            out.append({"version": r["version"], "origin": r["origin"], "sha256": r["sha256"],
+                        "active": bool(r["active"]), "created_at": r["created_at"],
+                        "delta_micro_f1": cmp.get("delta_micro_f1")})
+        return out
+
+    def activate_extractor_version(self, tenant: str, version: str) -> None:
+        """Extract this tenant's documents with another stored version from the next ingest on."""
+        if self.extractor_versions is None:
+            raise NotFoundError(f"no extractor version {version!r}: this service has no version store")
+        self.extractor_versions.activate(version, tenant=tenant)
 
     def list_models(self, tenant: str) -> list[dict[str, Any]]:
         active = self.active_model_name(tenant)

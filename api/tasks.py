@@ -175,7 +175,8 @@ def _run(task: Any, kind: str, fn: Any, *, subject: str | None = None, after: An
 def _options(opts: dict[str, Any]) -> Any:
     from memory.ingest import IngestOptions
 
-    keep = {k: v for k, v in opts.items() if k in ("extractor", "tenant", "max_file_bytes", "metadata_options")}
+    keep = {k: v for k, v in opts.items()
+            if k in ("extractor", "tenant", "max_file_bytes", "metadata_options", "extractor_options")}
     return IngestOptions(vectors=bool(opts.get("vectors", True)), **keep)
 
 

@@ -6,6 +6,9 @@ starts the server on loopback, runs ``healthtrace extract --extractor llm`` over
 e-mails with ``HEALTHTRACE_LLM_STRUCTURED_METHOD=function_calling``, and checks the plumbing, not the quality:
 requests were made, every answer was parsed (exit 0, no file failed), every verified citation is exact on the
 file as stored. A 135M model finds little and may quote wrongly; that is what the unverified path is for.
+Then ``healthtrace extractor distill --sample 5`` over the same e-mails plus two call notes: the sample reached
+the server, the run exits 0 and registers an ``origin=distill`` version whose training sentences are all text of
+the files (a refit on the shipped corpus with 3 folds: a few minutes on 2 cores).
 Ends with one line ``RESULT {json}``.
 """
 
@@ -34,7 +37,12 @@ EMAILS = {
                   "Sam, thanks a lot. The new dashboards went live on Monday and the team loves them.\nLi\n",
     "seats.txt": "From: omar@fabrikam.example\nTo: csm@vendor.example\nSubject: more seats\n\n"
                  "Hello, could you send a quote for 40 more licences? Finance approved the budget.\nOmar\n",
+    "2024-05-02-call-notes.md": "# Call with Northwind\n\n- Dana says their VP of operations left in April.\n"
+                                "- The QBR next week is cancelled; no new date yet.\n",
+    "2024-05-09-call-notes.md": "# Call with Contoso\n\n- Li wants to roll the dashboards out to the Madrid team.\n"
+                                "- They compared us with another vendor last year and stayed.\n",
 }
+EXTRACT_FILES = ("renewal.txt", "thanks.txt", "seats.txt")
 
 
 def _free_port() -> int:
@@ -82,11 +90,13 @@ def main() -> int:
     try:
         _wait_ready(url, server, 180)
         t_ready = time.perf_counter()
-        files = []
+        files, every = [], []
         for name, text in EMAILS.items():
             p = work / name
             p.write_bytes(text.encode())
-            files.append(p)
+            every.append(p)
+            if name in EXTRACT_FILES:
+                files.append(p)
         env = dict(os.environ, HEALTHTRACE_HOME=str(work / "home"), HEALTHTRACE_LLM_BASE_URL=url,
                    HEALTHTRACE_LLM_API_KEY="not-needed", HEALTHTRACE_LLM_MODEL="smollm2-135m",
                    HEALTHTRACE_LLM_STRUCTURED_METHOD="function_calling", HEALTHTRACE_LLM_TIMEOUT_S="600",
@@ -113,9 +123,29 @@ def main() -> int:
             for ev in x["evidence"]:
                 if text[ev["start"] : ev["end"]] != ev["quote"]:
                     problems.append(f"citation not exact in {x['source']}: {ev['quote']!r}")
+        d = subprocess.run([sys.executable, "-m", "api.cli", "extractor", "distill", "--sample", "5", "--folds", "3",
+                            "--format", "json", *map(str, every)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+        t_distill = time.perf_counter()
+        sys.stderr.write(d.stderr)
+        distilled: dict = {}
+        if d.returncode != 0:
+            problems.append(f"distill exited {d.returncode}")
+        else:
+            rep = json.loads(d.stdout)
+            distilled = rep["report"]["training"]
+            if distilled["documents_sent"] < 1:
+                problems.append("distill sent no document")
+            texts = " ".join(" ".join(p.read_text().split()) for p in every)
+            extra = work / "home" / "extractors" / rep["version"] / "training_extra.jsonl"
+            lines = [json.loads(x) for x in extra.read_text().splitlines()] if extra.exists() else []
+            if any(x["text"] not in texts for x in lines):
+                problems.append("a distilled training sentence is not text of the files")
         result = {"ok": not problems, "problems": problems, "calls": calls, "signals": len(records),
                   "verified": len(verified), "server_start_s": round(t_ready - t0, 1),
-                  "extract_s": round(t_done - t_ready, 1)}
+                  "extract_s": round(t_done - t_ready, 1), "distill_s": round(t_distill - t_done, 1),
+                  "distill": {k: distilled.get(k) for k in ("documents_sent", "verified_claims",
+                                                            "unverified_claims_dropped", "training_sentences")}}
         print("RESULT " + json.dumps(result))
         return 0 if not problems else 1
     finally:

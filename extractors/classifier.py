@@ -149,8 +149,11 @@ class SentenceClassifier:
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, texts: Sequence[str], cues: np.ndarray, Y: np.ndarray, groups: Sequence[Any],
-            embeddings: np.ndarray) -> SentenceClassifier:
-        """``texts`` normalised sentences, ``cues`` (n, C) cue features, ``Y`` (n, T) 0/1, ``embeddings`` (n, 384)."""
+            embeddings: np.ndarray, weights: np.ndarray | None = None) -> SentenceClassifier:
+        """``texts`` normalised sentences, ``cues`` (n, C) cue features, ``Y`` (n, T) 0/1, ``embeddings`` (n, 384).
+
+        ``weights`` (n,) scale rows in the logistic fits (a CSM's verdict counts more than one corpus line);
+        None fits exactly as before (same corpus, same artefact)."""
         from sklearn.model_selection import GroupKFold
 
         Y = np.asarray(Y, dtype=np.int8)
@@ -170,12 +173,13 @@ class SentenceClassifier:
         oof2 = np.zeros((n, T))
         oofl = np.zeros((n, T))
         gkf = GroupKFold(n_splits=self.folds)
+        wt = (lambda idx: None) if weights is None else (lambda idx: np.asarray(weights, dtype=np.float64)[idx])
         for tr, te in gkf.split(X2, Y, groups):
-            w, b = self._fit_binary(X1[tr], anypos[tr], self.c1)
+            w, b = self._fit_binary(X1[tr], anypos[tr], self.c1, wt(tr))
             oof1[te] = X1[te] @ w + b
-            W, B = self._fit_ovr(X2[tr], Y[tr], self.c2)
+            W, B = self._fit_ovr(X2[tr], Y[tr], self.c2, wt(tr))
             oof2[te] = X2[te] @ W.T + B
-            W, B = self._fit_ovr(XL[tr], Y[tr], self.c_lex)
+            W, B = self._fit_ovr(XL[tr], Y[tr], self.c_lex, wt(tr))
             oofl[te] = XL[te] @ W.T + B
         # stage 1 threshold: keep stage1_recall of positive sentences out of fold
         self.t1 = float(np.quantile(oof1[anypos], 1 - self.stage1_recall))
@@ -198,21 +202,25 @@ class SentenceClassifier:
             "embedding_model": rep2, "lexical_model": repl,
         }
         # final models on everything
-        self.w1, self.b1 = self._fit_binary(X1, anypos, self.c1)
-        self.w2, self.b2 = self._fit_ovr(X2, Y, self.c2)
-        self.wl, self.bl = self._fit_ovr(XL, Y, self.c_lex)
+        everything = np.arange(n)
+        self.w1, self.b1 = self._fit_binary(X1, anypos, self.c1, wt(everything))
+        self.w2, self.b2 = self._fit_ovr(X2, Y, self.c2, wt(everything))
+        self.wl, self.bl = self._fit_ovr(XL, Y, self.c_lex, wt(everything))
         return self
 
     @staticmethod
-    def _fit_binary(X: Any, y: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    def _fit_binary(X: Any, y: np.ndarray, C: float, weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         from sklearn.linear_model import LogisticRegression
 
         m = LogisticRegression(C=C, max_iter=3000, solver="liblinear", class_weight="balanced", random_state=0)
-        m.fit(X, y.astype(int))
+        if weights is None:
+            m.fit(X, y.astype(int))
+        else:
+            m.fit(X, y.astype(int), sample_weight=weights)
         return m.coef_[0].astype(np.float32), float(m.intercept_[0])
 
     @staticmethod
-    def _fit_ovr(X: Any, Y: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_ovr(X: Any, Y: np.ndarray, C: float, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.linear_model import LogisticRegression
 
         W = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)
@@ -222,7 +230,10 @@ class SentenceClassifier:
             if y.min() == y.max():
                 continue
             m = LogisticRegression(C=C, max_iter=3000, solver="liblinear", class_weight="balanced", random_state=0)
-            m.fit(X, y.astype(int))
+            if weights is None:
+                m.fit(X, y.astype(int))
+            else:
+                m.fit(X, y.astype(int), sample_weight=weights)
             W[j], B[j] = m.coef_[0], m.intercept_[0]
         return W, B
 
@@ -350,5 +361,52 @@ def fit_from_records(records: Sequence[dict[str, Any]], types: list[str], cue_fn
             Y[i, index[lab]] = 1
     cues = cue_fn(texts, genres)
     emb = embed(texts)
-    model = SentenceClassifier(types=types, **params).fit(texts, cues, Y, [r["group"] for r in records], emb)
+    weights = None
+    if any("weight" in r for r in records):
+        weights = np.asarray([float(r.get("weight", 1.0)) for r in records], dtype=np.float64)
+    model = SentenceClassifier(types=types, **params).fit(texts, cues, Y, [r["group"] for r in records], emb,
+                                                          weights=weights)
     return model, {"per_type_positives": {t: int(Y[:, j].sum()) for j, t in enumerate(types)}}
+
+
+@dataclass
+class FoldVariant:
+    """One training set to cross-validate: its labels, which rows it may train on, row weights, and the fitted
+    model whose decision rule (stage-1 threshold, Platt scaling, per-type thresholds) is applied."""
+
+    name: str
+    Y: np.ndarray  # (n, T) the labels this variant trains on
+    train: np.ndarray  # (n,) bool: rows this variant may learn from
+    model: SentenceClassifier
+    weights: np.ndarray | None = None
+
+
+def out_of_fold_decisions(texts: Sequence[str], cues: np.ndarray, embeddings: np.ndarray, groups: Sequence[Any],
+                          variants: Sequence[FoldVariant], folds: int = 5) -> dict[str, np.ndarray]:
+    """Per variant, the (n, T) 0/1 decisions on every row made by models that never saw its fold.
+
+    All variants share the same folds (GroupKFold over ``groups``), so an old and a new training set are
+    compared on exactly the same held-out rows. Each fold model is stage 1 plus the stage-2 embedding model
+    (the lexical gate in between is left out: it only decides which candidates get embedded)."""
+    from sklearn.model_selection import GroupKFold
+
+    X1 = _stage1_matrix(texts, cues)
+    X2 = _stage2_matrix(embeddings, _lex_matrix(texts, cues))
+    n = len(texts)
+    out = {v.name: np.zeros((n, len(v.model.types)), dtype=np.int8) for v in variants}
+    for tr_all, te in GroupKFold(n_splits=folds).split(X2, groups=groups):
+        for v in variants:
+            tr = tr_all[v.train[tr_all]]
+            Y = np.asarray(v.Y, dtype=np.int8)
+            anypos = Y[tr].max(axis=1) > 0
+            if anypos.all() or not anypos.any():
+                continue  # a fold without both kinds of sentence decides nothing
+            w = None if v.weights is None else np.asarray(v.weights, dtype=np.float64)[tr]
+            m = v.model
+            w1, b1 = m._fit_binary(X1[tr], anypos, m.c1, w)
+            W, B = m._fit_ovr(X2[tr], Y[tr], m.c2, w)
+            gate = (X1[te] @ w1 + b1) >= m.t1
+            s = np.asarray(X2[te] @ W.T) + B
+            p = _sigmoid(m.platt2[:, 0] * s + m.platt2[:, 1])
+            out[v.name][te] = ((p >= m.thr2) & gate[:, None]).astype(np.int8)
+    return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -43,8 +44,9 @@ from .segmenter import Sentence, sentences
 NAME = "learned"
 
 
-def _version(base: str) -> str:
-    """Release number, a digest of the code and cue data that decide the output, and the model's stamp."""
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """A digest of the code and cue data that decide the output (computed once per process)."""
     from importlib import resources
 
     h = hashlib.sha256()
@@ -54,7 +56,12 @@ def _version(base: str) -> str:
             h.update(pkg.joinpath(name).read_bytes())
         except OSError:
             pass
-    return f"{base}+{h.hexdigest()[:8]}.{model_stamp()}"
+    return h.hexdigest()[:8]
+
+
+def _version(base: str, model_dir: Path | None = None) -> str:
+    """Release number, the code digest and the model's stamp: a refitted artefact changes what signals record."""
+    return f"{base}+{_code_digest()}.{model_stamp(model_dir)}"
 
 
 # ----------------------------------------------------------------------------------------- cue features
@@ -102,35 +109,51 @@ MODEL_NPZ = "sentence_model.npz"
 MODEL_META = "sentence_model.json"
 
 
-@lru_cache(maxsize=1)
-def load_model() -> tuple[SentenceClassifier, dict]:
-    """The fitted sentence classifier shipped in the package (refit: ``healthtrace extractor refit``)."""
-    import json
+def _read_model_files(model_dir: Path | None) -> tuple[bytes, str]:
+    """The artefact's bytes and metadata text: from ``model_dir`` when given (a registered extractor version),
+    else the copy shipped in the package."""
+    if model_dir is not None:
+        return (Path(model_dir) / MODEL_NPZ).read_bytes(), (Path(model_dir) / MODEL_META).read_text("utf-8")
     from importlib import resources
 
     pkg = resources.files(__package__)
-    try:
-        data = pkg.joinpath(MODEL_NPZ).read_bytes()
-        meta = json.loads(pkg.joinpath(MODEL_META).read_text("utf-8"))
-    except (FileNotFoundError, OSError) as e:
-        raise ConfigError(f"sentence model missing ({e}); run: healthtrace extractor refit") from None
-    import hashlib
+    return pkg.joinpath(MODEL_NPZ).read_bytes(), pkg.joinpath(MODEL_META).read_text("utf-8")
 
+
+def load_model(model_dir: Path | None = None) -> tuple[SentenceClassifier, dict]:
+    """The fitted sentence classifier in ``model_dir`` (injected by the edge: the active extractor version), or
+    the one shipped in the package (refit: ``healthtrace extractor refit``). Cached per directory."""
+    return _load_model(str(Path(model_dir).resolve()) if model_dir is not None else None)
+
+
+@lru_cache(maxsize=4)
+def _load_model(model_dir: str | None) -> tuple[SentenceClassifier, dict]:
+    import json
+
+    where = model_dir or "the package"
+    try:
+        data, meta_text = _read_model_files(Path(model_dir) if model_dir else None)
+        meta = json.loads(meta_text)
+    except (FileNotFoundError, OSError) as e:
+        raise ConfigError(f"sentence model missing in {where} ({e}); run: healthtrace extractor refit") from None
+    except ValueError as e:
+        raise ConfigError(f"{MODEL_META} in {where} is not valid JSON ({e})") from None
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
-        raise ConfigError(f"{MODEL_NPZ} does not match the hash in {MODEL_META}; run: healthtrace extractor refit")
+        raise ConfigError(f"{MODEL_NPZ} in {where} does not match the hash in {MODEL_META}; "
+                          "run: healthtrace extractor refit")
     try:
         return SentenceClassifier.from_bytes(data, meta), meta
     except (ValueError, KeyError) as e:
-        raise ConfigError(f"{MODEL_NPZ} cannot be used ({e}); run: healthtrace extractor refit") from None
+        raise ConfigError(f"{MODEL_NPZ} in {where} cannot be used ({e}); run: healthtrace extractor refit") from None
 
 
-def model_stamp() -> str:
-    """``m<version>-<sha8>`` of the shipped model (from its metadata), or ``none`` when it is missing."""
+def model_stamp(model_dir: Path | None = None) -> str:
+    """``m<version>-<sha8>`` of the model in ``model_dir`` (default: the shipped one), from its metadata, or
+    ``none`` when it is missing."""
     import json
-    from importlib import resources
 
     try:
-        meta = json.loads(resources.files(__package__).joinpath(MODEL_META).read_text("utf-8"))
+        meta = json.loads(_read_model_files(model_dir)[1])
     except (FileNotFoundError, OSError, ValueError):
         return "none"
     return f"m{meta.get('model_version', meta.get('format'))}-{meta['sha256'][:8]}"
@@ -170,15 +193,17 @@ def _split(a: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
 class LearnedExtractor:
     """Cue features + learned sentence classifier. Stateless apart from caches; safe to share between threads.
 
-    ``embeddings=False`` uses the lexical twin of stage 2 (no MiniLM): faster, less accurate.
+    ``embeddings=False`` uses the lexical twin of stage 2 (no MiniLM): faster, less accurate. ``model_dir`` holds
+    another fitted artefact (an extractor version the edge chose); its stamp goes into ``version``.
     """
 
     name = NAME
 
-    def __init__(self, embeddings: bool = True) -> None:
+    def __init__(self, embeddings: bool = True, model_dir: Path | None = None) -> None:
         self.embeddings = embeddings
-        self.model, self.meta = load_model()
-        self.version = VERSION
+        self.model_dir = model_dir
+        self.model, self.meta = load_model(model_dir)
+        self.version = VERSION if model_dir is None else _version("2.0.0", model_dir)
 
     def extract(self, doc: SourceDocument) -> list[Signal]:
         return self.extract_batch([doc])[0]

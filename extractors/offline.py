@@ -8,6 +8,8 @@ rules (:mod:`extractors.rules`) stay better on short consumer chat, support tick
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .base import register_extractor
 from .learned import VERSION as LEARNED_VERSION
 from .learned import LearnedExtractor
@@ -26,9 +28,12 @@ class OfflineExtractor:
     name = NAME
     version = VERSION
 
-    def __init__(self, embeddings: bool = True) -> None:
-        self.learned = LearnedExtractor(embeddings=embeddings)
+    def __init__(self, embeddings: bool = True, model_dir: Path | None = None) -> None:
+        """``model_dir``: the learned classifier's artefact of an extractor version (default: the shipped one)."""
+        self.learned = LearnedExtractor(embeddings=embeddings, model_dir=model_dir)
         self.rules = RuleExtractor()
+        if model_dir is not None:
+            self.version = f"1.0.0+{RULES_VERSION}+{self.learned.version}"
 
     def extract(self, doc: SourceDocument) -> list[Signal]:
         return (self.learned if doc.kind in LEARNED_KINDS else self.rules).extract(doc)

@@ -70,6 +70,7 @@ class IngestOptions:
     max_files: int = 200_000
     create_account: bool = False  # single files for an unknown account: create it (else refuse: a typo)
     metadata_options: dict[str, Any] = field(default_factory=dict)
+    extractor_options: dict[str, Any] = field(default_factory=dict)  # e.g. the active extractor version's model_dir
 
 
 # ----------------------------------------------------------------------------------------- parts
@@ -125,7 +126,7 @@ class Ingestor:
         self.options = options
         self.vectors = vectors if options.vectors else None
         self.progress = progress
-        self.extractor = get_extractor(options.extractor)
+        self.extractor = get_extractor(options.extractor, **options.extractor_options)
         self.report = IngestReport()
         self._meta = _metadata_extractor(options.metadata_options)
         if self._meta is None:

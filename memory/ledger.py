@@ -269,6 +269,26 @@ class JobRow(Base):
     __table_args__ = (Index("ix_jobs_group", "group_id", "status"), Index("ix_jobs_status", "status", "created_at"))
 
 
+class ExtractorVersionRow(Base):
+    """A fitted offline-extractor artefact of a tenant (like a scoring model version): where its files live
+    under HEALTHTRACE_HOME, their hash, how it was made and its out-of-fold report. At most one is active per
+    tenant (a partial unique index); none active means the artefact bundled in the package."""
+
+    __tablename__ = "extractor_versions"
+
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[str] = mapped_column(String(60), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(20))  # bundled | fit | distill
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(Text)  # folder relative to HEALTHTRACE_HOME; None for the bundled one
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # out-of-fold report, comparison, training facts
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_utcnow)
+
+    __table_args__ = (Index("ux_extractor_versions_active", "tenant", unique=True,
+                            sqlite_where=text_sql("active"), postgresql_where=text_sql("active")),)
+
+
 class MigrationRow(Base):
     __tablename__ = "schema_migrations"
 
@@ -332,6 +352,7 @@ MIGRATIONS: list[Migration] = [
     ("0004_bigint_ids", _bigint_ids),
     ("0005_signal_reviews", _create(SignalReviewRow)),
     ("0006_queue_jobs", _create(JobRow)),
+    ("0007_extractor_versions", _create(ExtractorVersionRow)),
 ]
 
 

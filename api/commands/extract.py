@@ -107,7 +107,7 @@ def extract_command(
     ] = 0,
 ) -> None:
     """Extract cited signals from FILES. Bad files are reported on stderr; the others continue."""
-    from api.container import current_settings
+    from api.container import build_services, current_settings
     from extractors.base import get_extractor
     from extractors.errors import HealthtraceError
     from extractors.parsers import load_document
@@ -119,12 +119,14 @@ def extract_command(
     if dry_run:
         _dry_run(files, kind.value, account, extractor, settings)
         return
-    ex = get_extractor(extractor)
+    with build_services(settings) as services:  # the active extractor version's artefact, if one is stored
+        options = services.extractor_options(extractor)
+    ex = get_extractor(extractor, **options)
     n_workers = workers or default_workers()
     if _worth_a_pool(files, n_workers) and not hasattr(ex, "extract_many"):
         # offline extractors are CPU-bound: parse + extract in worker processes, output in input order
         _extract_in_pool(files, format, kind.value, account, extractor, settings.max_file_bytes, min_confidence,
-                         include_unverified, n_workers)
+                         include_unverified, n_workers, model_dir=options.get("model_dir"))
         return
     # extractors that batch (the LLM ones) get all documents at once: fewer, fuller requests, run concurrently
     prefetched = _extract_batched(ex, files, kind.value, account, settings) if hasattr(ex, "extract_many") else None
@@ -250,8 +252,8 @@ def _worth_a_pool(files: list[Path], workers: int) -> bool:
     return size >= PARALLEL_MIN_BYTES
 
 
-# files, kind, account, extractor, limits, embedding threads per worker
-_Job = tuple[list[str], str, str | None, str, int, float, bool, int]
+# files, kind, account, extractor, limits, embedding threads per worker, extractor version's artefact folder
+_Job = tuple[list[str], str, str | None, str, int, float, bool, int, str | None]
 
 
 def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
@@ -260,8 +262,9 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
     from extractors.errors import HealthtraceError
     from extractors.parsers import load_document
 
-    sources, kind, account, name, max_bytes, min_confidence, include_unverified, threads = job
-    ex = _EXTRACTORS.get(name)
+    sources, kind, account, name, max_bytes, min_confidence, include_unverified, threads, model_dir = job
+    key = f"{name}@{model_dir}" if model_dir else name
+    ex = _EXTRACTORS.get(key)
     if ex is None:
         import multiprocessing as mp
 
@@ -269,7 +272,7 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
             from extractors.encoder import set_default_threads
 
             set_default_threads(threads)
-        ex = _EXTRACTORS[name] = get_extractor(name)
+        ex = _EXTRACTORS[key] = get_extractor(name, **({"model_dir": Path(model_dir)} if model_dir else {}))
     out: list[list[dict[str, object]] | str] = []
     if callable(getattr(ex, "extract_batch", None)):
         got = _extract_grouped(ex, [Path(s) for s in sources], kind, account, max_bytes, group=len(sources) or 1)
@@ -290,12 +293,12 @@ def _extract_chunk(job: _Job) -> list[list[dict[str, object]] | str]:
     return out
 
 
-def _prepare_fork(extractor: str) -> None:
+def _prepare_fork(extractor: str, model_dir: str | None = None) -> None:
     """Import what every worker needs before the pool forks, so the workers share it instead of each importing
     it again (the learned classifier's vectorisers and onnxruntime: about a second of CPU per worker)."""
     from extractors.base import get_extractor
 
-    ex = get_extractor(extractor)
+    ex = get_extractor(extractor, **({"model_dir": Path(model_dir)} if model_dir else {}))
     prepare = getattr(ex, "prepare_fork", None)
     if callable(prepare):
         prepare()
@@ -304,7 +307,7 @@ def _prepare_fork(extractor: str) -> None:
 def extract_parallel(
     sources: list[str], *, kind: str = "auto", account: str | None = None, extractor: str = "offline",
     max_bytes: int, min_confidence: float = 0.0, include_unverified: bool = False, workers: int = 2,
-    chunk: int = 0, pool: Any = None,
+    chunk: int = 0, pool: Any = None, model_dir: Path | str | None = None,
 ) -> Iterator[list[dict[str, object]] | str]:
     """Per file in input order: its signal records, or the error text. Files go to worker processes in chunks
     (a few per worker and round, so pickling is amortised and slow files even out); pass ``pool`` to reuse one."""
@@ -315,13 +318,14 @@ def extract_parallel(
 
     chunk = chunk or max(1, min(BATCH_FILES, len(sources) // (workers * 4) or 1))
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))  # the embedding model's threads per worker
+    where = str(model_dir) if model_dir is not None else None
     jobs = [(sources[i : i + chunk], kind, account, extractor, max_bytes, min_confidence, include_unverified,
-             threads) for i in range(0, len(sources), chunk)]
+             threads, where) for i in range(0, len(sources), chunk)]
     own = pool is None
     if own:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None  # workers inherit imports
         if ctx is not None:
-            _prepare_fork(extractor)
+            _prepare_fork(extractor, where)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
         for part in pool.map(_extract_chunk, jobs):
@@ -332,14 +336,15 @@ def extract_parallel(
 
 
 def _extract_in_pool(files: list[Path], format: OutputFormat, kind: str, account: str | None, extractor: str,
-                     max_bytes: int, min_confidence: float, include_unverified: bool, workers: int) -> None:
+                     max_bytes: int, min_confidence: float, include_unverified: bool, workers: int,
+                     model_dir: Path | None = None) -> None:
     """The serial loop's output (records in input order, one error line per bad file, exit 1 if any)."""
     out = sys.stdout
     failed = 0
     records: list[dict[str, object]] = []
     for got in extract_parallel([str(p) for p in files], kind=kind, account=account, extractor=extractor,
                                 max_bytes=max_bytes, min_confidence=min_confidence,
-                                include_unverified=include_unverified, workers=workers):
+                                include_unverified=include_unverified, workers=workers, model_dir=model_dir):
         if isinstance(got, str):
             failed += 1
             print(f"error: {got}", file=sys.stderr)

@@ -55,7 +55,7 @@ def queued_ingest(settings: Any, ledger: Any, workspace: Path, options: Any, *, 
     rep.usage_unchanged = len(ws.usage) - rep.usage_added
     rep.outcomes_added = ledger.add_outcomes(ws.outcomes, tenant=tenant)
     rep.outcomes_unchanged = len(ws.outcomes) - rep.outcomes_added
-    ex = get_extractor(options.extractor)
+    ex = get_extractor(options.extractor, **options.extractor_options)
     group_id = tasks.new_job_id()
     files = [(aid, str(p)) for aid, paths in ws.documents.items() for p in paths]
     run_id = ledger.start_run(ex.name, ex.version, workspace=str(root), vectors=options.vectors, queued=True,
@@ -65,7 +65,8 @@ def queued_ingest(settings: Any, ledger: Any, workspace: Path, options: Any, *, 
     store.create_many([(j, "ingest_file", path) for j, (_, path) in zip(job_ids, files)], group_id=group_id,
                       tenant=tenant, accounts=[aid for aid, _ in files])
     opts = {"extractor": options.extractor, "tenant": tenant, "max_file_bytes": options.max_file_bytes,
-            "metadata_options": dict(options.metadata_options), "vectors": options.vectors}
+            "metadata_options": dict(options.metadata_options), "vectors": options.vectors,
+            "extractor_options": {k: str(v) for k, v in options.extractor_options.items()}}
     for job_id, (aid, path) in zip(job_ids, files):
         tasks.send(tasks.ingest_file, job_id, path=path, account_id=aid, options=opts, group_id=group_id,
                    run_id=run_id)

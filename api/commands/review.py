@@ -1,7 +1,7 @@
 """``healthtrace signal confirm|reject|list|reviews``: a CSM's verdict on a stored signal, with a reason.
 
 A rejected signal stops counting at once: every reader of the memory (scores, why, recaps) leaves it out. The
-verdicts are kept for the extractor's refit (``extractor fit``, another change).
+verdicts are training examples for the extractor's refit (``healthtrace extractor fit``).
 """
 
 import json

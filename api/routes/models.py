@@ -1,4 +1,4 @@
-"""Scoring models (list, activate) and the export of scores shaped for CRM import."""
+"""Scoring models and extractor versions (list, activate) and the export of scores shaped for CRM import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from api.deps import Reader, Service, Writer
-from api.schemas import ErrorOut, ModelOut, ModelsOut
+from api.schemas import ErrorOut, ExtractorVersionOut, ExtractorVersionsOut, ModelOut, ModelsOut
 from api.service import top_reasons
 
 router = APIRouter(prefix="/v1", responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut},
@@ -32,6 +32,24 @@ def activate_model(
     """Score this tenant's accounts with another model from now on (existing snapshots stay as they were)."""
     service.activate_model(principal.tenant, name)
     return list_models(principal, service)
+
+
+@router.get("/extractors", response_model=ExtractorVersionsOut, tags=["models"])
+def list_extractor_versions(principal: Reader, service: Service) -> ExtractorVersionsOut:
+    """This tenant's offline-extractor versions (healthtrace extractor fit/distill register them); one is active."""
+    return ExtractorVersionsOut(versions=[ExtractorVersionOut(**v)
+                                          for v in service.list_extractor_versions(principal.tenant)])
+
+
+@router.post("/extractors/{version}/activate", response_model=ExtractorVersionsOut, tags=["models"])
+def activate_extractor_version(
+    version: Annotated[str, Path(min_length=1, max_length=60, description="a listed version, or bundled")],
+    principal: Writer,
+    service: Service,
+) -> ExtractorVersionsOut:
+    """Extract this tenant's documents with another version from the next ingest on (stored signals stay)."""
+    service.activate_extractor_version(principal.tenant, version)
+    return list_extractor_versions(principal, service)
 
 
 EXPORT_COLUMNS = ("account_id", "name", "score", "tier", "as_of", "top_reason_1", "top_reason_2", "top_reason_3",
