@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,41 @@ def fixtures_dir() -> Path:
 def pytest_report_header(config: pytest.Config) -> str:
     url = os.environ.get("HEALTHTRACE_TEST_DATABASE_URL")
     return f"healthtrace store tests: sqlite{' + ' + url.split('@')[-1] if url else ' only'}"
+
+
+@pytest.fixture(scope="session")
+def _pg_ledger_url() -> Iterator[str | None]:
+    """One scratch PostgreSQL database per session (None without HEALTHTRACE_TEST_DATABASE_URL)."""
+    from memory.testing import store_backends, temporary_postgres_database
+
+    if "postgresql" not in store_backends():
+        yield None
+        return
+    with temporary_postgres_database() as url:
+        yield url
+
+
+def _backends() -> list[str]:
+    from memory.testing import store_backends
+
+    return store_backends()
+
+
+@pytest.fixture(params=_backends())
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, _pg_ledger_url: str | None) -> Iterator[str]:
+    """An empty ledger URL on each store backend: a SQLite file, or the session's PostgreSQL database with
+    every table the previous test left behind dropped."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    from sqlalchemy import inspect, text
+
+    from memory.ledger import Ledger
+
+    assert _pg_ledger_url
+    led = Ledger(_pg_ledger_url)
+    with led.engine.begin() as conn:
+        for t in inspect(conn).get_table_names():
+            conn.execute(text(f'DROP TABLE IF EXISTS "{t}" CASCADE'))
+    led.close()
+    yield _pg_ledger_url

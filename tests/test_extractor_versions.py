@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from small_corpus import write_small_corpus
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
@@ -26,7 +25,6 @@ from extractors.models import Account, Signal, SourceDocument
 from memory import ledger as ledger_mod
 from memory.extractor_versions import BUNDLED, ExtractorVersions
 from memory.ledger import Ledger
-from memory.testing import store_backends, temporary_postgres_database
 
 CONTRACT = "We have decided not to renew the contract when it ends in June."
 PARKING = "We have decided not to renew the parking permits for the old office, the garage closes anyway."
@@ -175,27 +173,9 @@ def test_fit_bounds_the_feedback(corpus: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------- registry
-@pytest.fixture(scope="session")
-def _pg_url() -> Iterator[str | None]:
-    if "postgresql" not in store_backends():
-        yield None
-        return
-    with temporary_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(params=store_backends())
-def url(request: pytest.FixtureRequest, tmp_path: Path, _pg_url: str | None) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    assert _pg_url
-    led = Ledger(_pg_url)
-    with led.engine.begin() as conn:
-        for t in inspect(conn).get_table_names():
-            conn.execute(text(f'DROP TABLE IF EXISTS "{t}" CASCADE'))
-    led.close()
-    yield _pg_url
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    return ledger_url
 
 
 def _artefact(tmp_path: Path, name: str, fill: float) -> Path:

@@ -27,28 +27,9 @@ from memory.ledger import Ledger
 from memory.testing import store_backends, temporary_postgres_database
 
 
-@pytest.fixture(scope="session")
-def _pg_url() -> Iterator[str | None]:
-    if "postgresql" not in store_backends():
-        yield None
-        return
-    with temporary_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(params=store_backends())
-def url(request: pytest.FixtureRequest, tmp_path: Path, _pg_url: str | None) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    assert _pg_url
-    # A fresh schema per test: drop every table the previous test left behind.
-    led = Ledger(_pg_url)
-    with led.engine.begin() as conn:
-        for t in inspect(conn).get_table_names():
-            conn.execute(text(f'DROP TABLE IF EXISTS "{t}" CASCADE'))
-    led.close()
-    yield _pg_url
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    return ledger_url
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ Runs on SQLite, and on PostgreSQL when HEALTHTRACE_TEST_DATABASE_URL is set (a t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from api.app import create_app
 from api.testing import make_settings, seed_tenant
@@ -20,32 +19,14 @@ from extractors.rules import RuleExtractor
 from extractors.text import storable
 from memory import ledger as ledger_mod
 from memory.ledger import Ledger
-from memory.testing import store_backends, temporary_postgres_database
 
 RAW = ("From: a@b.example.com\nTo: c@d.example.com\nDate: Fri, 4 Sep 2020 10:00:00 +0000\nSubject: x\x00y\n\n"
        "Bad\x00news.\udc80 We will not renew the contract unless the reporting issues are fixed.\n")
 
 
-@pytest.fixture(scope="module")
-def _pg() -> Iterator[str | None]:
-    if "postgresql" not in store_backends():
-        yield None
-        return
-    with temporary_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(params=store_backends())
-def url(request, tmp_path: Path, _pg) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'l.db'}"
-        return
-    led = Ledger(_pg)
-    with led.engine.begin() as conn:
-        for t in inspect(conn).get_table_names():
-            conn.execute(text(f'DROP TABLE IF EXISTS "{t}" CASCADE'))
-    led.close()
-    yield _pg
+@pytest.fixture
+def url(ledger_url: str) -> str:
+    return ledger_url
 
 
 def test_storable_is_one_for_one():
