@@ -62,11 +62,6 @@ def collect_verdicts(ledger: Any, tenant: str, limit: int) -> list[dict[str, Any
     return out
 
 
-def _f1(m: dict[str, Any]) -> float:
-    p, r = m["precision"], m["recall"]
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
 def _decide(registry: Any, row: dict[str, Any], ok: bool, activate: bool, force: bool, tenant: str,
             why_not: str) -> dict[str, Any]:
     if not activate:
@@ -246,7 +241,7 @@ def distill_extractor(services: Any, docs: Sequence[SourceDocument], *, sample: 
                                "positive_sentences": sum(1 for r in records if r["labels"]),
                                "tokens_used": used, "max_tokens": max_tokens, "stopped": stopped}}
         row = registry.register(Path(tmp), origin="distill", report=report, training=extra, tenant=tenant)
-    old_f1, new_f1 = _f1(agree["old"]["micro"]), _f1(agree["new"]["micro"])
+    old_f1, new_f1 = agree["old"]["micro"]["f1"], agree["new"]["micro"]["f1"]
     ok = bool(held) and new_f1 >= old_f1  # no held-out answer: nothing shows the new version is not worse
     why = (f"held-out agreement F1 falls from {old_f1:.3f} to {new_f1:.3f}" if held
            else "no held-out document was answered, so agreement was not measured")

@@ -207,5 +207,6 @@ def agreement(offline: dict[str, list[Any]], teacher: dict[str, list[Any]], type
     tot = {k: sum(c[k] for c in counts.values()) for k in ("offline", "teacher", "offline_agreeing", "teacher_found")}
     micro_p = tot["offline_agreeing"] / tot["offline"] if tot["offline"] else 0.0
     micro_r = tot["teacher_found"] / tot["teacher"] if tot["teacher"] else 0.0
+    micro_f = 2 * micro_p * micro_r / (micro_p + micro_r) if micro_p + micro_r else 0.0
     return {"documents": len(set(offline) | set(teacher)), "types": per_type,
-            "micro": {**tot, "precision": round(micro_p, 4), "recall": round(micro_r, 4)}}
+            "micro": {**tot, "precision": round(micro_p, 4), "recall": round(micro_r, 4), "f1": round(micro_f, 4)}}
