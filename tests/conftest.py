@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from memory.testing import store_backends
+
 # Property tests explore at random when a developer asks (HYPOTHESIS_PROFILE=explore); the gate that decides
 # whether a change lands runs a fixed, reproducible set of examples, so CI never fails on a draw it never saw.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -55,7 +57,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def _pg_ledger_url() -> Iterator[str | None]:
     """One scratch PostgreSQL database per session (None without HEALTHTRACE_TEST_DATABASE_URL)."""
-    from memory.testing import store_backends, temporary_postgres_database
+    from memory.testing import temporary_postgres_database
 
     if "postgresql" not in store_backends():
         yield None
@@ -64,13 +66,7 @@ def _pg_ledger_url() -> Iterator[str | None]:
         yield url
 
 
-def _backends() -> list[str]:
-    from memory.testing import store_backends
-
-    return store_backends()
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=store_backends())
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, _pg_ledger_url: str | None) -> Iterator[str]:
     """An empty ledger URL on each store backend: a SQLite file, or the session's PostgreSQL database with
     every table the previous test left behind dropped."""
