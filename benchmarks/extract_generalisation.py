@@ -132,7 +132,7 @@ def kfold_dev(harness: Path, cli: Path, k: int, seed: int = 0) -> dict[str, obje
             records, miss = gold_records(data_dir, [labels[i] for i in train])
             unplaced += miss
             art, home, data = root / f"art{f}", root / f"home{f}", root / f"data{f}" / KFOLD_SUITE
-            meta = refit(art, extra_records=records)
+            meta = refit(art, extra_records=records, threshold_scale={})  # the shipped scale saw every fold
             with Ledger.open(None, home=home) as ledger:
                 reg = ExtractorVersions(ledger, home)
                 reg.activate(reg.register(art, origin="fit", report={"kfold": f})["version"])
@@ -159,6 +159,185 @@ def kfold_dev(harness: Path, cli: Path, k: int, seed: int = 0) -> dict[str, obje
             "gold_spans_unplaced": unplaced, "pooled": _pool(folds), "per_fold": per_fold}
 
 
+# (c) the decision scale: which multiple of the corpus thresholds to ship, chosen by nested CV by document
+SCALE_GRID = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.4)
+TONE_SUITE = "enron_tone"
+
+
+def _suite_counts(suite: str, metrics: dict) -> dict[str, int]:
+    """The counts one fold contributes to the objective of ``suite``."""
+    if suite == TONE_SUITE:
+        m = metrics["negative_strict"]
+        return {k: int(m[k]) for k in ("tp", "fp", "fn")}
+    d, sp = metrics["doc_micro"], metrics["span"]
+    return {"tp": int(d["tp"]), "fp": int(d["fp"]), "fn": int(d["fn"]), "pm": int(sp["pred_matched"]),
+            "ps": int(sp["pred_signals"]), "gm": int(sp["gold_matched"]), "gs": int(sp["gold_signals"])}
+
+
+def _figures(suite: str, c: dict[str, int]) -> dict[str, float]:
+    """F1 figures from pooled counts: tone negative strict F1; enron_gold doc micro F1 and span F1."""
+    def f1(tp: int, fp: int, fn: int) -> float:
+        return 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0
+
+    if suite == TONE_SUITE:
+        return {"negative_strict_f1": round(f1(c["tp"], c["fp"], c["fn"]), 4)}
+    p = c["pm"] / c["ps"] if c["ps"] else 0.0
+    r = c["gm"] / c["gs"] if c["gs"] else 0.0
+    return {"doc_micro_f1": round(f1(c["tp"], c["fp"], c["fn"]), 4),
+            "span_f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+
+
+def _objective(suite: str, c: dict[str, int]) -> float:
+    """What a scale is chosen to maximise: the suite's goal figure(s), averaged."""
+    f = _figures(suite, c)
+    return sum(f.values()) / len(f)
+
+
+def _add(rows: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        for k, v in r.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def choose_scale(counts: dict[float, list[dict[str, int]]], suite: str, folds: list[int]) -> float:
+    """The grid value with the best pooled objective over ``folds``; ties go to the value nearest 1 (the
+    corpus thresholds as fitted)."""
+    return max(counts, key=lambda s: (round(_objective(suite, _add([counts[s][f] for f in folds])), 6), -abs(s - 1)))
+
+
+def nested_cv(counts: dict[float, list[dict[str, int]]], suite: str) -> dict[str, object]:
+    """Per held-out fold: the scale chosen on the OTHER folds and the held-out fold's counts at that scale,
+    pooled. That pooled figure is the out-of-sample estimate; the scale chosen on all folds is what ships."""
+    k = len(next(iter(counts.values())))
+    chosen = [choose_scale(counts, suite, [g for g in range(k) if g != f]) for f in range(k)]
+    pooled = _add([counts[s][f] for f, s in enumerate(chosen)])
+    return {"chosen_per_fold": chosen, "nested_cv": _figures(suite, pooled), "nested_cv_counts": pooled,
+            "at_scale_1": _figures(suite, _add(counts[1.0])),
+            "per_scale_all_folds": {str(s): _figures(suite, _add(rows)) for s, rows in counts.items()},
+            "final_choice": choose_scale(counts, suite, list(range(k)))} | _ship(counts, suite, chosen, pooled)
+
+
+def _ship(counts: dict[float, list[dict[str, int]]], suite: str, chosen: list[float],
+          pooled: dict[str, int]) -> dict[str, object]:
+    """What ships: the value chosen on all folds only where choosing (the nested-CV figure) beats the corpus
+    thresholds as fitted (scale 1, chosen on nothing); otherwise tuning is noise and 1.0 ships."""
+    tuned, plain = _objective(suite, pooled), _objective(suite, _add(counts[1.0]))
+    k = len(chosen)
+    final = choose_scale(counts, suite, list(range(k)))
+    return {"ship": final if tuned > plain else 1.0,
+            "ship_reason": "nested CV beats scale 1" if tuned > plain else "nested CV does not beat scale 1"}
+
+
+ARTEFACT = ROOT / "extractors"  # the model under test (--artefact): by default the shipped one
+
+
+def _variant(root: Path, name: str, scale: dict[str, float]) -> Path:
+    """A throwaway home whose active extractor version is the model under test with ``scale`` as its decision."""
+    import shutil
+
+    from extractors.learned import MODEL_META, MODEL_NPZ
+    from memory.extractor_versions import ExtractorVersions
+    from memory.ledger import Ledger
+
+    art, home = root / f"art-{name}", root / f"home-{name}"
+    art.mkdir(parents=True)
+    shutil.copyfile(ARTEFACT / MODEL_NPZ, art / MODEL_NPZ)
+    meta = json.loads((ARTEFACT / MODEL_META).read_text("utf-8"))
+    meta.setdefault("params", {})["threshold_scale"] = scale
+    (art / MODEL_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    with Ledger.open(None, home=home) as ledger:
+        reg = ExtractorVersions(ledger, home)
+        reg.activate(reg.register(art, origin="fit", report={"threshold_scale": scale})["version"])
+    return home
+
+
+def _fold_roots(root: Path, harness: Path, suite: str, k: int, seed: int = 0) -> list[Path]:
+    """Per fold, a data root holding only that fold's documents of ``suite`` (KFold by document, shuffled)."""
+    from sklearn.model_selection import KFold
+
+    data_dir = harness.parent / "data" / suite
+    labels = [ln for ln in (data_dir / "labels.jsonl").read_text("utf-8").splitlines() if ln.strip()]
+    out = []
+    for f, (_, test) in enumerate(KFold(k, shuffle=True, random_state=seed).split(labels)):
+        data = root / f"{suite}-fold{f}" / suite
+        data.mkdir(parents=True)
+        (data / "docs").symlink_to(data_dir / "docs", target_is_directory=True)
+        (data / "labels.jsonl").write_text("".join(labels[i] + "\n" for i in test), "utf-8")
+        out.append(data.parent)
+    return out
+
+
+def _harness_metrics(harness: Path, cli: Path, suite: str, data_root: Path, home: Path) -> dict:
+    import os
+
+    env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned", "HEALTHTRACE_HOME": str(home)}
+    proc = subprocess.run([sys.executable, str(harness), suite, "--cmd", str(cli), "--data-root", str(data_root)],
+                          capture_output=True, text=True, cwd=str(harness.parent), env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"{suite} on {data_root}: harness exit {proc.returncode}\n{proc.stdout[-2000:]}\n"
+                         f"{proc.stderr[-2000:]}")
+    res = json.loads(lines[-1][len("RESULT "):])["suites"][suite]
+    if res.get("citation_validity") != 1.0:
+        raise SystemExit(f"{suite} on {data_root}: citation validity {res.get('citation_validity')}")
+    return res["metrics"]
+
+
+def tune_scale(harness: Path, cli: Path, k: int, grid: tuple[float, ...] = SCALE_GRID) -> dict[str, object]:
+    """(c): choose the decision scale of the corpus-only model by nested K-fold CV by document.
+
+    Two scales, each on the suite that measures it: negative_sentiment's on enron_tone (negative strict F1),
+    then every other type's ("*") on enron_gold (mean of doc micro F1 and span F1) with negative_sentiment at
+    the value chosen on enron_tone (a different set of documents). The model itself is not refitted: only
+    the multiple of its out-of-fold corpus thresholds changes, so one harness run per (fold, scale) gives all
+    the counts, and the nested selection is arithmetic on them."""
+    import tempfile
+
+    out: dict[str, object] = {"grid": list(grid), "folds": k, "split": "KFold by document, shuffled, seed 0"}
+    with tempfile.TemporaryDirectory(prefix="ht-scale-") as tmp:
+        root = Path(tmp)
+        plan = [(TONE_SUITE, "negative_sentiment", {}), (KFOLD_SUITE, "*", None)]
+        for suite, key, fixed in plan:
+            if fixed is None:
+                fixed = {"negative_sentiment": out[TONE_SUITE]["ship"]}  # type: ignore[index]
+            roots = _fold_roots(root, harness, suite, k)
+            counts: dict[float, list[dict[str, int]]] = {}
+            for s in grid:
+                scale = {**fixed, key: s}
+                home = _variant(root, f"{suite}-{s}", scale)
+                counts[s] = [_suite_counts(suite, _harness_metrics(harness, cli, suite, r, home)) for r in roots]
+                print(f"  {suite} {key}={s}: {_figures(suite, _add(counts[s]))}", flush=True)
+            res = nested_cv(counts, suite)
+            res |= {"scale_key": key, "fixed": fixed}
+            out[suite] = res
+            print(f"  {suite}: nested CV {res['nested_cv']} (scale 1: {res['at_scale_1']}), chosen per fold "
+                  f"{res['chosen_per_fold']}, on all folds {res['final_choice']}, ships {res['ship']} "
+                  f"({res['ship_reason']})", flush=True)
+    out["threshold_scale"] = {"*": out[KFOLD_SUITE]["ship"],  # type: ignore[index]
+                              "negative_sentiment": out[TONE_SUITE]["ship"]}  # type: ignore[index]
+    return out
+
+
+MODEL_META_NAME = "sentence_model.json"
+
+
+def write_scale(c: dict[str, object]) -> None:
+    """Ship the scale chosen on all folds, with its provenance (grid, folds, the nested-CV estimate)."""
+    path = ROOT / "extractors" / MODEL_META_NAME
+    meta = json.loads(path.read_text("utf-8"))
+    meta.setdefault("params", {})["threshold_scale"] = c["threshold_scale"]
+    meta["threshold_scale_provenance"] = {
+        "chosen_by": "benchmarks/extract_generalisation.py --tune-scale "
+                     f"{c['folds']} --write-scale (nested KFold by document on the dev split)",
+        "model_sha256": meta["sha256"], "grid": c["grid"],
+        **{suite: {k: c[suite][k] for k in ("scale_key", "fixed", "chosen_per_fold", "nested_cv", "at_scale_1",
+                                            "final_choice", "ship", "ship_reason")}  # type: ignore[index]
+           for suite in (TONE_SUITE, KFOLD_SUITE)}}
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--refit", action="store_true", help="refit the shipped model from the corpus first")
@@ -167,12 +346,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the RESULT object here")
     ap.add_argument("--kfold", type=int, default=0, metavar="K",
                     help="also run (b): K-fold CV by document on enron_gold with dev labels joining the fit")
-    ap.add_argument("--skip-a", action="store_true", help="only (b)")
+    ap.add_argument("--tune-scale", type=int, default=0, metavar="K",
+                    help="also run (c): choose the decision scale by nested K-fold CV by document")
+    ap.add_argument("--write-scale", action="store_true",
+                    help="with --tune-scale: write the scale chosen on all folds into the shipped model's metadata")
+    ap.add_argument("--skip-a", action="store_true", help="only (b) / (c)")
+    ap.add_argument("--artefact", type=Path, help="evaluate the model in this folder (sentence_model.npz/.json, "
+                                                  "e.g. from `healthtrace extractor refit --out-dir`) instead of "
+                                                  "the shipped one")
     args = ap.parse_args(argv)
+    global ARTEFACT
+    if args.artefact:
+        if args.write_scale:
+            ap.error("--write-scale writes the shipped model's metadata; it cannot go with --artefact")
+        ARTEFACT = args.artefact.resolve()
+    if args.write_scale and not args.tune_scale:
+        ap.error("--write-scale needs --tune-scale K")
     cli = Path(sys.executable).parent / "healthtrace"
     if args.refit:
         subprocess.run([str(cli), "extractor", "refit"], check=True)
-    meta = json.loads((ROOT / "extractors" / "sentence_model.json").read_text("utf-8"))
+    meta = json.loads((ARTEFACT / "sentence_model.json").read_text("utf-8"))
     oof = meta["oof_report"]["embedding_model"]
     corpus = {"sentences": meta.get("corpus_sentences"), "corpus_sha256": meta.get("corpus_sha256"),
               "model_sha256": meta["sha256"],
@@ -190,8 +383,18 @@ def main(argv: list[str] | None = None) -> int:
         b = kfold_dev(args.harness, cli, args.kfold)
         pooled = b["pooled"]
         print(f"  pooled: doc micro F1 {pooled['doc_micro']['f1']}, span F1 {pooled['span']['f1']}")
+    c = None
+    if args.tune_scale:
+        if args.tune_scale < 2:
+            ap.error("--tune-scale needs at least 2 folds")
+        print(f"(c) decision scale by nested {args.tune_scale}-fold CV by document (grid {list(SCALE_GRID)}):")
+        c = tune_scale(args.harness, cli, args.tune_scale)
+        print(f"  threshold_scale to ship: {c['threshold_scale']}")
+        if args.write_scale:
+            write_scale(c)
+            print(f"  written to extractors/{MODEL_META_NAME}")
     if args.skip_a:
-        out = {"a_corpus_only": None, "b_kfold_dev": b, "corpus_model": corpus}
+        out = {"a_corpus_only": None, "b_kfold_dev": b, "c_decision_scale": c, "corpus_model": corpus}
         if args.json:
             args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print("RESULT " + json.dumps(out))
@@ -199,9 +402,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     import os
 
-    env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned"}  # the harness calls `healthtrace extract` plainly
-    proc = subprocess.run([sys.executable, str(args.harness), args.suite, "--cmd", str(cli)],
-                          capture_output=True, text=True, cwd=str(args.harness.parent), env=env)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ht-corpus-only-") as tmp:
+        # the corpus thresholds as fitted (scale 1): the decision scale is chosen on dev text, so (a) leaves it out
+        home = _variant(Path(tmp), "corpus-only", {})
+        env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned", "HEALTHTRACE_HOME": str(home)}
+        proc = subprocess.run([sys.executable, str(args.harness), args.suite, "--cmd", str(cli)],
+                              capture_output=True, text=True, cwd=str(args.harness.parent), env=env)
     wall = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -217,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:11} " + "  ".join(f"{k}={v}" for k, v in row.items()))
     print(f"  overall: {docs} docs in {secs:.1f}s of extract calls = {docs / secs if secs else 0:.1f} docs/s "
           f"(harness wall {wall:.0f}s)")
-    out = {"a_corpus_only": a, "b_kfold_dev": b, "docs_per_second_overall": round(docs / secs, 2) if secs else None,
+    out = {"a_corpus_only": a, "b_kfold_dev": b, "c_decision_scale": c, "docs_per_second_overall": round(docs / secs, 2) if secs else None,
            "corpus_model": corpus, "extractor_model": meta["sha256"][:12]}
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

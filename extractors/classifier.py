@@ -132,6 +132,11 @@ class SentenceClassifier:
     stage1_recall: float = 0.95
     lex_gate_recall: float = 0.92
     folds: int = 5
+    # decision sensitivity per type ("*": every other type): the out-of-fold thresholds are multiplied by it when
+    # predicting. Corpus sentences are cleaner than real mail, so corpus thresholds can be too strict on it; the
+    # shipped values are chosen by cross-validation by document on real text (extract_generalisation.py
+    # --tune-scale), never read off one split. Empty: the corpus thresholds as fitted.
+    threshold_scale: dict[str, float] = field(default_factory=dict)
     # fitted state
     w1: np.ndarray | None = None
     b1: float = 0.0
@@ -281,15 +286,20 @@ class SentenceClassifier:
             return np.zeros(0)
         return _stage1_matrix(texts, cues) @ self.w1 + self.b1
 
-    def _lex_ratio(self, lex_scores: np.ndarray) -> np.ndarray:
+    def scale(self) -> np.ndarray:
+        """(T,) multipliers of the per-type thresholds (see ``threshold_scale``)."""
+        return decision_scale(self.types, self.threshold_scale)
+
+    def _lex_ratio(self, lex_scores: np.ndarray, thr: np.ndarray | None = None) -> np.ndarray:
         p = _sigmoid(self.plattl[:, 0] * lex_scores + self.plattl[:, 1])
-        return (p / np.clip(self.thrl, 1e-6, None)).max(axis=1)
+        return (p / np.clip(self.thrl if thr is None else thr, 1e-6, None)).max(axis=1)
 
     def lexical(self, texts: Sequence[str], cues: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Lexical twin: (calibrated probabilities (n, T), thresholds (T,), gate ratio (n,)); a sentence needs an
         embedding when its ratio is >= ``t_lex`` (the higher, the likelier a signal)."""
         s = np.asarray(_lex_matrix(texts, cues) @ self.wl.T) + self.bl
-        return _sigmoid(self.plattl[:, 0] * s + self.plattl[:, 1]), self.thrl, self._lex_ratio(s)
+        thr = self.thrl * self.scale()
+        return _sigmoid(self.plattl[:, 0] * s + self.plattl[:, 1]), thr, self._lex_ratio(s, thr)
 
     def predict_proba(self, cues: np.ndarray, embeddings: np.ndarray | None = None,
                       texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -298,9 +308,9 @@ class SentenceClassifier:
         XL = _lex_matrix(texts or [], cues)
         if embeddings is not None:
             s = np.asarray(_stage2_matrix(embeddings, XL) @ self.w2.T) + self.b2
-            return _sigmoid(self.platt2[:, 0] * s + self.platt2[:, 1]), self.thr2
+            return _sigmoid(self.platt2[:, 0] * s + self.platt2[:, 1]), self.thr2 * self.scale()
         s = XL @ self.wl.T + self.bl
-        return _sigmoid(self.plattl[:, 0] * np.asarray(s) + self.plattl[:, 1]), self.thrl
+        return _sigmoid(self.plattl[:, 0] * np.asarray(s) + self.plattl[:, 1]), self.thrl * self.scale()
 
     # ------------------------------------------------------------------------------------------ storage
     _ARRAYS = ("w1", "w2", "b2", "platt2", "thr2", "wl", "bl", "plattl", "thrl")
@@ -324,7 +334,8 @@ class SentenceClassifier:
             "sha256": hashlib.sha256(data).hexdigest(),
             "types": self.types,
             "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "target_precision",
-                                                      "stage1_recall", "lex_gate_recall", "folds")},
+                                                      "stage1_recall", "lex_gate_recall", "folds",
+                                                      "threshold_scale")},
             "features": {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES},
             "oof_report": self.report,
             **(extra or {}),
@@ -345,7 +356,27 @@ class SentenceClassifier:
             setattr(m, k, z[k].astype(np.float32))
         m.b1, m.t1, m.t_lex = (float(x) for x in z["scalars"])
         m.report = meta.get("oof_report", {})
+        decision_scale(m.types, m.threshold_scale)  # a clear error now, not at the first prediction
         return m
+
+
+SCALE_RANGE = (0.2, 3.0)
+
+
+def decision_scale(types: Sequence[str], scale: dict[str, float]) -> np.ndarray:
+    """Per-type threshold multipliers from ``{"*": default, type: value}``; a clear error on unknown types or
+    values outside ``SCALE_RANGE`` (a scale of 0 would fire on everything)."""
+    if not isinstance(scale, dict):
+        raise ValueError("threshold_scale must be a mapping of signal type (or '*') to a number")
+    bad = sorted(set(scale) - set(types) - {"*"})
+    if bad:
+        raise ValueError(f"threshold_scale names an unknown signal type {bad[0]!r}")
+    lo, hi = SCALE_RANGE
+    for k, v in scale.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
+            raise ValueError(f"threshold_scale[{k!r}] = {v!r} is not a number in [{lo}, {hi}]")
+    d = float(scale.get("*", 1.0))
+    return np.asarray([float(scale.get(t, d)) for t in types])
 
 
 def fit_from_records(records: Sequence[dict[str, Any]], types: list[str], cue_fn: Callable[[list[str], list[str]], np.ndarray],

@@ -156,7 +156,11 @@ def model_stamp(model_dir: Path | None = None) -> str:
         meta = json.loads(_read_model_files(model_dir)[1])
     except (FileNotFoundError, OSError, ValueError):
         return "none"
-    return f"m{meta.get('model_version', meta.get('format'))}-{meta['sha256'][:8]}"
+    stamp = f"m{meta.get('model_version', meta.get('format'))}-{meta['sha256'][:8]}"
+    scale = (meta.get("params") or {}).get("threshold_scale")
+    if scale:  # the decision rule is part of what a signal was decided by
+        stamp += "-s" + hashlib.sha256(json.dumps(scale, sort_keys=True).encode()).hexdigest()[:6]
+    return stamp
 
 
 VERSION = _version("2.0.0")

@@ -104,6 +104,17 @@ def merge_records(corpus: list[dict[str, Any]], extra: list[dict[str, Any]]) -> 
     return out
 
 
+def shipped_threshold_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
+    """The decision scale of the shipped model and its provenance (chosen by nested CV on real text, see the
+    classifier): a refit keeps it, so refitting the same corpus gives the same decisions, and a tenant's fit
+    starts from it."""
+    try:
+        meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}, None
+    return dict((meta.get("params") or {}).get("threshold_scale") or {}), meta.get("threshold_scale_provenance")
+
+
 def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: Any = None,
           extra_records: list[dict[str, Any]] | None = None, **params: Any) -> dict[str, Any]:
     """Fit on the corpus (plus ``extra_records``, see :func:`merge_records`), write ``sentence_model.npz`` +
@@ -116,10 +127,14 @@ def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: An
     if extra_records:
         records = merge_records(records, extra_records)
     types = list(taxonomy())
+    scale, provenance = shipped_threshold_scale()
+    params.setdefault("threshold_scale", scale)
     model, facts = fit_from_records(records, types, learned.cue_features, embed or shared_encoder().encode,
                                     learned.normalise_sentence, **params)
     extra = {"model_version": MODEL_VERSION, "corpus_sha256": corpus_hash, "corpus_sentences": len(records),
              **facts}
+    if provenance and params["threshold_scale"] == scale:
+        extra["threshold_scale_provenance"] = provenance
     if extra_records:
         extra["extra_records"] = len(extra_records)
         extra["extra_sha256"] = hashlib.sha256(json.dumps(extra_records, sort_keys=True).encode()).hexdigest()
@@ -186,6 +201,7 @@ def refit_and_compare(out_dir: Path, extra_records: list[dict[str, Any]], baseli
     fit_idx = np.flatnonzero(in_new)
     if len(set(groups)) < folds:
         raise InputError(f"{len(set(groups))} groups of sentences cannot make {folds} folds; use fewer folds")
+    params.setdefault("threshold_scale", dict(getattr(baseline, "threshold_scale", None) or {}))  # keep its decision
     try:
         model = SentenceClassifier(types=types, folds=folds, **params).fit(
             [texts[i] for i in fit_idx], cues[fit_idx], Y_new[fit_idx], [groups[i] for i in fit_idx],
