@@ -201,40 +201,62 @@ def _add(rows: list[dict[str, int]]) -> dict[str, int]:
     return out
 
 
-def choose_scale(counts: dict[float, list[dict[str, int]]], suite: str, folds: list[int]) -> float:
-    """The grid value with the best pooled objective over ``folds``; ties go to the value nearest 1 (the
-    corpus thresholds as fitted)."""
-    return max(counts, key=lambda s: (round(_objective(suite, _add([counts[s][f] for f in folds])), 6), -abs(s - 1)))
+SHIPPED = "shipped"
 
 
-def nested_cv(counts: dict[float, list[dict[str, int]]], suite: str) -> dict[str, object]:
+def _parts(key: object) -> tuple[str, float]:
+    """A counts key is a scale, or (candidate model, scale) when candidate models compete too."""
+    return key if isinstance(key, tuple) else (SHIPPED, float(key))  # type: ignore[return-value]
+
+
+def _plain(counts: dict) -> object:
+    """The key of the shipped model at scale 1: the corpus thresholds as fitted, chosen on nothing."""
+    return next(k for k in counts if _parts(k) == (SHIPPED, 1.0))
+
+
+def choose_scale(counts: dict, suite: str, folds: list[int]) -> object:
+    """The key with the best pooled objective over ``folds``; ties go to the shipped model, then to the scale
+    nearest 1 (the corpus thresholds as fitted)."""
+    def pref(key: object) -> tuple[bool, float]:
+        name, scale = _parts(key)
+        return name == SHIPPED, -abs(scale - 1)
+
+    return max(counts, key=lambda s: (round(_objective(suite, _add([counts[s][f] for f in folds])), 6), pref(s)))
+
+
+def nested_cv(counts: dict, suite: str) -> dict[str, object]:
     """Per held-out fold: the scale chosen on the OTHER folds and the held-out fold's counts at that scale,
     pooled. That pooled figure is the out-of-sample estimate; the scale chosen on all folds is what ships."""
     k = len(next(iter(counts.values())))
     chosen = [choose_scale(counts, suite, [g for g in range(k) if g != f]) for f in range(k)]
     pooled = _add([counts[s][f] for f, s in enumerate(chosen)])
     return {"chosen_per_fold": chosen, "nested_cv": _figures(suite, pooled), "nested_cv_counts": pooled,
-            "at_scale_1": _figures(suite, _add(counts[1.0])),
-            "per_scale_all_folds": {str(s): _figures(suite, _add(rows)) for s, rows in counts.items()},
+            "at_scale_1": _figures(suite, _add(counts[_plain(counts)])),
+            "per_scale_all_folds": {_label(s): _figures(suite, _add(rows)) for s, rows in counts.items()},
             "final_choice": choose_scale(counts, suite, list(range(k)))} | _ship(counts, suite, chosen, pooled)
 
 
-def _ship(counts: dict[float, list[dict[str, int]]], suite: str, chosen: list[float],
-          pooled: dict[str, int]) -> dict[str, object]:
+def _label(key: object) -> str:
+    name, scale = _parts(key)
+    return str(scale) if name == SHIPPED else f"{name}@{scale}"
+
+
+def _ship(counts: dict, suite: str, chosen: list, pooled: dict[str, int]) -> dict[str, object]:
     """What ships: the value chosen on all folds only where choosing (the nested-CV figure) beats the corpus
     thresholds as fitted (scale 1, chosen on nothing); otherwise tuning is noise and 1.0 ships."""
-    tuned, plain = _objective(suite, pooled), _objective(suite, _add(counts[1.0]))
+    tuned, plain = _objective(suite, pooled), _objective(suite, _add(counts[_plain(counts)]))
     k = len(chosen)
     final = choose_scale(counts, suite, list(range(k)))
-    return {"ship": final if tuned > plain else 1.0,
+    return {"ship": final if tuned > plain else _plain(counts),
             "ship_reason": "nested CV beats scale 1" if tuned > plain else "nested CV does not beat scale 1"}
 
 
 ARTEFACT = ROOT / "extractors"  # the model under test (--artefact): by default the shipped one
 
 
-def _variant(root: Path, name: str, scale: dict[str, float]) -> Path:
-    """A throwaway home whose active extractor version is the model under test with ``scale`` as its decision."""
+def _variant(root: Path, name: str, scale: dict[str, float], artefact: Path | None = None) -> Path:
+    """A throwaway home whose active extractor version is the model under test (or ``artefact``) with ``scale``
+    as its decision."""
     import shutil
 
     from extractors.learned import MODEL_META, MODEL_NPZ
@@ -243,8 +265,9 @@ def _variant(root: Path, name: str, scale: dict[str, float]) -> Path:
 
     art, home = root / f"art-{name}", root / f"home-{name}"
     art.mkdir(parents=True)
-    shutil.copyfile(ARTEFACT / MODEL_NPZ, art / MODEL_NPZ)
-    meta = json.loads((ARTEFACT / MODEL_META).read_text("utf-8"))
+    src = artefact or ARTEFACT
+    shutil.copyfile(src / MODEL_NPZ, art / MODEL_NPZ)
+    meta = json.loads((src / MODEL_META).read_text("utf-8"))
     meta.setdefault("params", {})["threshold_scale"] = scale
     (art / MODEL_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
     with Ledger.open(None, home=home) as ledger:
@@ -285,17 +308,23 @@ def _harness_metrics(harness: Path, cli: Path, suite: str, data_root: Path, home
     return res["metrics"]
 
 
-def tune_scale(harness: Path, cli: Path, k: int, grid: tuple[float, ...] = SCALE_GRID) -> dict[str, object]:
+def tune_scale(harness: Path, cli: Path, k: int, grid: tuple[float, ...] = SCALE_GRID,
+               candidates: dict[str, Path] | None = None) -> dict[str, object]:
     """(c): choose the decision scale of the corpus-only model by nested K-fold CV by document.
 
     Two scales, each on the suite that measures it: negative_sentiment's on enron_tone (negative strict F1),
     then every other type's ("*") on enron_gold (mean of doc micro F1 and span F1) with negative_sentiment at
     the value chosen on enron_tone (a different set of documents). The model itself is not refitted: only
     the multiple of its out-of-fold corpus thresholds changes, so one harness run per (fold, scale) gives all
-    the counts, and the nested selection is arithmetic on them."""
+    the counts, and the nested selection is arithmetic on them. ``candidates`` (name -> artefact folder,
+    each fitted on the corpus alone with other parameters) compete with the shipped model on enron_gold: the
+    nested selection then picks a (model, scale) pair per fold, so the model choice is cross-validated too;
+    their enron_tone figure at the shipped negative_sentiment scale is reported beside it."""
     import tempfile
 
-    out: dict[str, object] = {"grid": list(grid), "folds": k, "split": "KFold by document, shuffled, seed 0"}
+    out: dict[str, object] = {"grid": list(grid), "folds": k, "split": "KFold by document, shuffled, seed 0",
+                              "candidates": {n: str(p) for n, p in (candidates or {}).items()}}
+    models = {SHIPPED: None, **(candidates or {})}
     with tempfile.TemporaryDirectory(prefix="ht-scale-") as tmp:
         root = Path(tmp)
         plan = [(TONE_SUITE, "negative_sentiment", {}), (KFOLD_SUITE, "*", None)]
@@ -303,21 +332,40 @@ def tune_scale(harness: Path, cli: Path, k: int, grid: tuple[float, ...] = SCALE
             if fixed is None:
                 fixed = {"negative_sentiment": out[TONE_SUITE]["ship"]}  # type: ignore[index]
             roots = _fold_roots(root, harness, suite, k)
-            counts: dict[float, list[dict[str, int]]] = {}
-            for s in grid:
-                scale = {**fixed, key: s}
-                home = _variant(root, f"{suite}-{s}", scale)
-                counts[s] = [_suite_counts(suite, _harness_metrics(harness, cli, suite, r, home)) for r in roots]
-                print(f"  {suite} {key}={s}: {_figures(suite, _add(counts[s]))}", flush=True)
+            counts: dict[object, list[dict[str, int]]] = {}
+            for name, art in (models.items() if suite == KFOLD_SUITE else [(SHIPPED, None)]):
+                for s in grid:
+                    scale = {**fixed, key: s}
+                    home = _variant(root, f"{suite}-{name}-{s}", scale, art)
+                    ck = s if name == SHIPPED else (name, s)
+                    counts[ck] = [_suite_counts(suite, _harness_metrics(harness, cli, suite, r, home)) for r in roots]
+                    print(f"  {suite} {name} {key}={s}: {_figures(suite, _add(counts[ck]))}", flush=True)
             res = nested_cv(counts, suite)
             res |= {"scale_key": key, "fixed": fixed}
+            for f in ("chosen_per_fold", "final_choice", "ship"):
+                res[f] = [_label(x) for x in res[f]] if f == "chosen_per_fold" else _label(res[f])
             out[suite] = res
             print(f"  {suite}: nested CV {res['nested_cv']} (scale 1: {res['at_scale_1']}), chosen per fold "
                   f"{res['chosen_per_fold']}, on all folds {res['final_choice']}, ships {res['ship']} "
                   f"({res['ship_reason']})", flush=True)
-    out["threshold_scale"] = {"*": out[KFOLD_SUITE]["ship"],  # type: ignore[index]
-                              "negative_sentiment": out[TONE_SUITE]["ship"]}  # type: ignore[index]
+            if suite == TONE_SUITE:
+                res["ship"] = float(res["ship"])
+        tone_roots = None
+        for name, art in (candidates or {}).items():  # the candidates' tone figure (not used to choose)
+            tone_roots = tone_roots or _fold_roots(root / 'cand', harness, TONE_SUITE, k)
+            home = _variant(root, f"tone-{name}", {"negative_sentiment": out[TONE_SUITE]["ship"]}, art)  # type: ignore[index]
+            rows = [_suite_counts(TONE_SUITE, _harness_metrics(harness, cli, TONE_SUITE, r, home)) for r in tone_roots]
+            out.setdefault("candidate_tone", {})[name] = _figures(TONE_SUITE, _add(rows))  # type: ignore[union-attr]
+            print(f"  {TONE_SUITE} {name}: {out['candidate_tone'][name]}", flush=True)  # type: ignore[index]
+    name, scale = _parts_label(out[KFOLD_SUITE]["ship"])  # type: ignore[index]
+    out["model"] = name
+    out["threshold_scale"] = {"*": scale, "negative_sentiment": out[TONE_SUITE]["ship"]}  # type: ignore[index]
     return out
+
+
+def _parts_label(label: str) -> tuple[str, float]:
+    name, _, scale = label.rpartition("@")
+    return (name or SHIPPED), float(scale)
 
 
 MODEL_META_NAME = "sentence_model.json"
@@ -325,13 +373,20 @@ MODEL_META_NAME = "sentence_model.json"
 
 def write_scale(c: dict[str, object]) -> None:
     """Ship the scale chosen on all folds, with its provenance (grid, folds, the nested-CV estimate)."""
+    import shutil
+
     path = ROOT / "extractors" / MODEL_META_NAME
+    if c["model"] != SHIPPED:  # a candidate won: it becomes the shipped model (same corpus, its parameters)
+        src = Path(c["candidates"][c["model"]])  # type: ignore[index]
+        for name in ("sentence_model.npz", MODEL_META_NAME):
+            shutil.copyfile(src / name, ROOT / "extractors" / name)
     meta = json.loads(path.read_text("utf-8"))
     meta.setdefault("params", {})["threshold_scale"] = c["threshold_scale"]
     meta["threshold_scale_provenance"] = {
         "chosen_by": "benchmarks/extract_generalisation.py --tune-scale "
                      f"{c['folds']} --write-scale (nested KFold by document on the dev split)",
-        "model_sha256": meta["sha256"], "grid": c["grid"],
+        "model_sha256": meta["sha256"], "grid": c["grid"], "model_chosen": c["model"],
+        "candidates": sorted(c["candidates"]), "candidate_tone": c.get("candidate_tone"),
         **{suite: {k: c[suite][k] for k in ("scale_key", "fixed", "chosen_per_fold", "nested_cv", "at_scale_1",
                                             "final_choice", "ship", "ship_reason")}  # type: ignore[index]
            for suite in (TONE_SUITE, KFOLD_SUITE)}}
@@ -350,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run (c): choose the decision scale by nested K-fold CV by document")
     ap.add_argument("--write-scale", action="store_true",
                     help="with --tune-scale: write the scale chosen on all folds into the shipped model's metadata")
+    ap.add_argument("--candidate", action="append", metavar="NAME=FOLDER",
+                    help="with --tune-scale: a model fitted on the corpus alone with other parameters, competing "
+                         "with the shipped one inside the nested CV (repeatable)")
     ap.add_argument("--skip-a", action="store_true", help="only (b) / (c)")
     ap.add_argument("--artefact", type=Path, help="evaluate the model in this folder (sentence_model.npz/.json, "
                                                   "e.g. from `healthtrace extractor refit --out-dir`) instead of "
@@ -388,7 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune_scale < 2:
             ap.error("--tune-scale needs at least 2 folds")
         print(f"(c) decision scale by nested {args.tune_scale}-fold CV by document (grid {list(SCALE_GRID)}):")
-        c = tune_scale(args.harness, cli, args.tune_scale)
+        cands = {}
+        for item in args.candidate or []:
+            name, _, folder = item.partition("=")
+            if not name or not folder or "@" in name or name == SHIPPED:
+                ap.error(f"--candidate wants NAME=FOLDER (NAME without '@', not {SHIPPED!r}), got {item!r}")
+            cands[name] = Path(folder).resolve()
+        c = tune_scale(args.harness, cli, args.tune_scale, candidates=cands)
         print(f"  threshold_scale to ship: {c['threshold_scale']}")
         if args.write_scale:
             write_scale(c)

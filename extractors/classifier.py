@@ -111,9 +111,15 @@ def _lex_matrix(texts: Sequence[str], cues: np.ndarray) -> Any:
     return sparse.hstack([lex.transform(texts), sparse.csr_matrix(cues)], format="csr")
 
 
-def _stage2_matrix(embeddings: np.ndarray, lex: Any) -> Any:
+def _stage2_matrix(embeddings: np.ndarray, lex: Any, word_weight: float = 1.0) -> Any:
+    """[embedding | hashed words x ``word_weight`` | cues]: a lower word weight makes the model lean on meaning
+    (the embedding) more than on the corpus's exact words."""
     from scipy import sparse
 
+    if word_weight != 1.0:
+        scale = np.ones(lex.shape[1], dtype=np.float64)
+        scale[:LEX_FEATURES] = word_weight
+        lex = sparse.csr_matrix(lex @ sparse.diags(scale))
     return sparse.hstack([sparse.csr_matrix(embeddings.astype(np.float32)), lex], format="csr")
 
 
@@ -132,6 +138,7 @@ class SentenceClassifier:
     stage1_recall: float = 0.95
     lex_gate_recall: float = 0.92
     folds: int = 5
+    word_weight: float = 1.0  # weight of the hashed words beside the embedding in stage 2 (see _stage2_matrix)
     # decision sensitivity per type ("*": every other type): the out-of-fold thresholds are multiplied by it when
     # predicting. Corpus sentences are cleaner than real mail, so corpus thresholds can be too strict on it; the
     # shipped values are chosen by cross-validation by document on real text (extract_generalisation.py
@@ -173,7 +180,7 @@ class SentenceClassifier:
         sw = np.where(anypos, 1.0, w_neg)
         X1 = _stage1_matrix(texts, cues)
         XL = _lex_matrix(texts, cues)
-        X2 = _stage2_matrix(embeddings, XL)
+        X2 = _stage2_matrix(embeddings, XL, self.word_weight)
         oof1 = np.zeros(n)
         oof2 = np.zeros((n, T))
         oofl = np.zeros((n, T))
@@ -307,7 +314,7 @@ class SentenceClassifier:
         when ``embeddings`` is None (then ``texts`` are needed)."""
         XL = _lex_matrix(texts or [], cues)
         if embeddings is not None:
-            s = np.asarray(_stage2_matrix(embeddings, XL) @ self.w2.T) + self.b2
+            s = np.asarray(_stage2_matrix(embeddings, XL, self.word_weight) @ self.w2.T) + self.b2
             return _sigmoid(self.platt2[:, 0] * s + self.platt2[:, 1]), self.thr2 * self.scale()
         s = XL @ self.wl.T + self.bl
         return _sigmoid(self.plattl[:, 0] * np.asarray(s) + self.plattl[:, 1]), self.thrl * self.scale()
@@ -335,7 +342,7 @@ class SentenceClassifier:
             "types": self.types,
             "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "target_precision",
                                                       "stage1_recall", "lex_gate_recall", "folds",
-                                                      "threshold_scale")},
+                                                      "word_weight", "threshold_scale")},
             "features": {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES},
             "oof_report": self.report,
             **(extra or {}),
@@ -422,7 +429,9 @@ def out_of_fold_decisions(texts: Sequence[str], cues: np.ndarray, embeddings: np
     from sklearn.model_selection import GroupKFold
 
     X1 = _stage1_matrix(texts, cues)
-    X2 = _stage2_matrix(embeddings, _lex_matrix(texts, cues))
+    XL = _lex_matrix(texts, cues)
+    X2s = {w: _stage2_matrix(embeddings, XL, w) for w in {v.model.word_weight for v in variants}}
+    X2 = next(iter(X2s.values()))
     n = len(texts)
     out = {v.name: np.zeros((n, len(v.model.types)), dtype=np.int8) for v in variants}
     for tr_all, te in GroupKFold(n_splits=folds).split(X2, groups=groups):
@@ -435,6 +444,7 @@ def out_of_fold_decisions(texts: Sequence[str], cues: np.ndarray, embeddings: np
             w = None if v.weights is None else np.asarray(v.weights, dtype=np.float64)[tr]
             m = v.model
             w1, b1 = m._fit_binary(X1[tr], anypos, m.c1, w)
+            X2 = X2s[m.word_weight]
             W, B = m._fit_ovr(X2[tr], Y[tr], m.c2, w)
             gate = (X1[te] @ w1 + b1) >= m.t1
             s = np.asarray(X2[te] @ W.T) + B

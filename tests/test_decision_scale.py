@@ -115,3 +115,18 @@ def test_nested_selection_scores_each_fold_with_a_scale_chosen_without_it() -> N
     # ties go to the corpus thresholds as fitted
     tie = {0.5: [c(1, 1, 1)] * 2, 1.0: [c(1, 1, 1)] * 2, 1.4: [c(1, 1, 1)] * 2}
     assert b.choose_scale(tie, "enron_tone", [0, 1]) == 1.0
+
+
+def test_candidate_models_compete_inside_the_nested_selection() -> None:
+    b = _bench()
+
+    def c(tp: int, fp: int, fn: int, pm: int, ps: int, gm: int, gs: int) -> dict:
+        return {"tp": tp, "fp": fp, "fn": fn, "pm": pm, "ps": ps, "gm": gm, "gs": gs}
+
+    weak, strong = c(1, 1, 3, 1, 2, 1, 4), c(3, 1, 1, 3, 4, 3, 4)
+    counts = {1.0: [weak] * 3, 0.5: [weak] * 3, ("c2", 1.0): [strong] * 3, ("c2", 0.5): [weak] * 3}
+    res = b.nested_cv(counts, "enron_gold")
+    assert res["chosen_per_fold"] == [("c2", 1.0)] * 3 and res["ship"] == ("c2", 1.0)
+    assert b._label(res["ship"]) == "c2@1.0" and b._parts_label("c2@1.0") == ("c2", 1.0)
+    assert b._parts_label("0.5") == ("shipped", 0.5)
+    assert res["at_scale_1"] == b._figures("enron_gold", b._add([weak] * 3))  # the plain reference is the shipped model
