@@ -90,7 +90,7 @@ def test_fit_learns_from_verdicts_and_the_active_version_decides(corpus: Path, w
     _run(["ingest", "-w", str(workspace), "--no-vectors", "--no-score"])
     led = Ledger.open(None, home=_isolated_home)
     stored = led.signals_for("acme")
-    assert {s.extractor_version.rsplit("-", 1)[-1] for s in stored} == {a["sha256"][:8]}
+    assert {s.extractor_version.split(".m1-", 1)[-1][:8] for s in stored} == {a["sha256"][:8]}
     by_quote = {(s.evidence[0].quote, s.type): s for s in stored}
     # A tags the parking-permit sentence as churn intent: the precondition of what B must unlearn
     assert (PARKING, "churn_intent") in by_quote and (CONTRACT, "churn_intent") in by_quote
@@ -124,7 +124,7 @@ def test_fit_learns_from_verdicts_and_the_active_version_decides(corpus: Path, w
     assert "churn_intent" in _types_of(before, PARKING)
     _run(["extractor", "activate", b["version"]])
     after = _extract(doc)
-    assert {r["extractor_version"].rsplit("-", 1)[-1] for r in after} == {b["sha256"][:8]}
+    assert {r["extractor_version"].split(".m1-", 1)[-1][:8] for r in after} == {b["sha256"][:8]}
     assert "churn_intent" not in _types_of(after, PARKING)  # the rejected example is learnt ...
     assert "churn_intent" in _types_of(after, CONTRACT)  # ... without losing the type
     assert "champion_departed" in _types_of(after, DEPARTED)
@@ -270,9 +270,10 @@ def test_learned_extractor_loads_an_injected_artefact(tmp_path: Path) -> None:
     d = _artefact(tmp_path, "custom", 0.05)
     sha8 = json.loads((d / "sentence_model.json").read_text())["sha256"][:8]
     ex = LearnedExtractor(model_dir=d)
-    assert ex.version.endswith(f"m1-{sha8}") and ex.version != VERSION and model_stamp(d) == f"m1-{sha8}"
+    stamp = model_stamp(d)  # m1-<sha8>, then -s<digest> of the decision scale the artefact carries
+    assert stamp.split("-s")[0] == f"m1-{sha8}" and ex.version.endswith(stamp) and ex.version != VERSION
     off = get_extractor("offline", model_dir=d)
-    assert off.version.endswith(f"m1-{sha8}")
+    assert off.version.endswith(stamp)
     doc = SourceDocument(kind="email", text=f"Hi,\n{CONTRACT}\nThanks\n")
     assert all(s.extractor_version == ex.version for s in ex.extract(doc))
     moved = tmp_path / "moved"
