@@ -3,7 +3,6 @@ signals, validated on load, kept by refits, and chosen by nested cross-validatio
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +14,7 @@ from extractors import learned
 from extractors.classifier import decision_scale
 from extractors.errors import ConfigError
 from extractors.parsers import load_document
+from tests.test_generalisation_kfold import _bench
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "extractors"
@@ -85,14 +85,6 @@ def test_refit_keeps_the_shipped_scale() -> None:
     assert scale == (meta.get("params") or {}).get("threshold_scale", {})
     if scale:  # a shipped scale says how it was chosen
         assert provenance and "nested" in provenance["chosen_by"]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("extract_generalisation", ROOT / "benchmarks" / "extract_generalisation.py")
-    mod = importlib.util.module_from_spec(spec)
-    assert spec.loader
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_nested_selection_scores_each_fold_with_a_scale_chosen_without_it() -> None:
