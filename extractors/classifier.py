@@ -431,10 +431,9 @@ def out_of_fold_decisions(texts: Sequence[str], cues: np.ndarray, embeddings: np
     X1 = _stage1_matrix(texts, cues)
     XL = _lex_matrix(texts, cues)
     X2s = {w: _stage2_matrix(embeddings, XL, w) for w in {v.model.word_weight for v in variants}}
-    X2 = next(iter(X2s.values()))
     n = len(texts)
     out = {v.name: np.zeros((n, len(v.model.types)), dtype=np.int8) for v in variants}
-    for tr_all, te in GroupKFold(n_splits=folds).split(X2, groups=groups):
+    for tr_all, te in GroupKFold(n_splits=folds).split(X1, groups=groups):
         for v in variants:
             tr = tr_all[v.train[tr_all]]
             Y = np.asarray(v.Y, dtype=np.int8)
