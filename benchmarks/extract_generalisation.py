@@ -113,7 +113,6 @@ def _pool(rows: list[dict]) -> dict[str, object]:
 
 def kfold_dev(harness: Path, cli: Path, k: int, seed: int = 0) -> dict[str, object]:
     """(b): per fold, refit on the corpus + the other folds' dev sentences and score the held-out documents."""
-    import os
     import tempfile
 
     from sklearn.model_selection import KFold
@@ -139,14 +138,7 @@ def kfold_dev(harness: Path, cli: Path, k: int, seed: int = 0) -> dict[str, obje
             data.mkdir(parents=True)
             (data / "docs").symlink_to(data_dir / "docs", target_is_directory=True)
             (data / "labels.jsonl").write_text("".join(json.dumps(labels[i]) + "\n" for i in test), "utf-8")
-            env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned", "HEALTHTRACE_HOME": str(home)}
-            proc = subprocess.run([sys.executable, str(harness), KFOLD_SUITE, "--cmd", str(cli),
-                                   "--data-root", str(data.parent)],
-                                  capture_output=True, text=True, cwd=str(harness.parent), env=env)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                raise SystemExit(f"fold {f}: harness exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-            res = json.loads(lines[-1][len("RESULT "):])["suites"][KFOLD_SUITE]
+            res = _run_harness(harness, cli, KFOLD_SUITE, home, data.parent)["suites"][KFOLD_SUITE]
             m = res["metrics"]
             folds.append({"doc_micro": m["doc_micro"], "span": m["span"]})
             per_fold.append({"fold": f, "test_docs": len(test), "dev_records": len(records),
@@ -292,17 +284,25 @@ def _fold_roots(root: Path, harness: Path, suite: str, k: int, seed: int = 0) ->
     return out
 
 
-def _harness_metrics(harness: Path, cli: Path, suite: str, data_root: Path, home: Path) -> dict:
+def _run_harness(harness: Path, cli: Path, suite: str, home: Path, data_root: Path | None = None) -> dict:
+    """The harness's RESULT object for ``suite`` (on ``data_root``, default its own data), scored with the
+    learned extractor version active in ``home``; a failed run stops the benchmark with the harness's output."""
     import os
 
     env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned", "HEALTHTRACE_HOME": str(home)}
-    proc = subprocess.run([sys.executable, str(harness), suite, "--cmd", str(cli), "--data-root", str(data_root)],
-                          capture_output=True, text=True, cwd=str(harness.parent), env=env)
+    cmd = [sys.executable, str(harness), suite, "--cmd", str(cli)]
+    if data_root is not None:
+        cmd += ["--data-root", str(data_root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(harness.parent), env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        raise SystemExit(f"{suite} on {data_root}: harness exit {proc.returncode}\n{proc.stdout[-2000:]}\n"
-                         f"{proc.stderr[-2000:]}")
-    res = json.loads(lines[-1][len("RESULT "):])["suites"][suite]
+        raise SystemExit(f"{suite} on {data_root or 'the dev split'}: harness exit {proc.returncode}\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _harness_metrics(harness: Path, cli: Path, suite: str, data_root: Path, home: Path) -> dict:
+    res = _run_harness(harness, cli, suite, home, data_root)["suites"][suite]
     if res.get("citation_validity") != 1.0:
         raise SystemExit(f"{suite} on {data_root}: citation validity {res.get('citation_validity')}")
     return res["metrics"]
@@ -463,24 +463,13 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print("RESULT " + json.dumps(out))
         return 0
-    t0 = time.perf_counter()
-    import os
-
     import tempfile
 
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ht-corpus-only-") as tmp:
         # the corpus thresholds as fitted (scale 1): the decision scale is chosen on dev text, so (a) leaves it out
-        home = _variant(Path(tmp), "corpus-only", {})
-        env = {**os.environ, "HEALTHTRACE_EXTRACTOR": "learned", "HEALTHTRACE_HOME": str(home)}
-        proc = subprocess.run([sys.executable, str(args.harness), args.suite, "--cmd", str(cli)],
-                              capture_output=True, text=True, cwd=str(args.harness.parent), env=env)
+        res = _run_harness(args.harness, cli, args.suite, _variant(Path(tmp), "corpus-only", {}))
     wall = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
-        print("RESULT " + json.dumps({"error": f"harness exit {proc.returncode}", "corpus_model": corpus}))
-        return 1
-    res = json.loads(lines[-1][len("RESULT "):])
     a = summarise(res)
     docs = sum(int(r.get("docs") or 0) for r in a.values())
     secs = sum(float(s.get("extract_seconds") or 0) for s in res.get("suites", {}).values())
