@@ -468,7 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ht-corpus-only-") as tmp:
         # the corpus thresholds as fitted (scale 1): the decision scale is chosen on dev text, so (a) leaves it out
-        res = _run_harness(args.harness, cli, args.suite, _variant(Path(tmp), "corpus-only", {}))
+        try:
+            res = _run_harness(args.harness, cli, args.suite, _variant(Path(tmp), "corpus-only", {}))
+        except SystemExit as e:  # still end with a RESULT line, as every benchmark does
+            print(e)
+            print("RESULT " + json.dumps({"error": "harness run failed", "corpus_model": corpus}))
+            return 1
     wall = time.perf_counter() - t0
     a = summarise(res)
     docs = sum(int(r.get("docs") or 0) for r in a.values())
