@@ -473,20 +473,22 @@ def people(cli: list[str], env: dict[str, str], ws: Path, expected: dict[str, An
     return ok, n, found
 
 
-def one_mode(mode: str, cli: list[str], base_env: dict[str, str], expected: dict[str, Any], keep: bool) -> dict[str, Any]:
+def one_mode(mode: str, cli: list[str], base_env: dict[str, str], expected: dict[str, Any], keep: bool,
+             trial: Path = TRIAL) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"ht-trial-{mode}-"))
+    vendor = (expected.get("vendor_domains") or [VENDOR_DOMAIN])[0]
     try:
         ws = tmp / "workspace"
-        shutil.copytree(TRIAL, ws, ignore=shutil.ignore_patterns("__pycache__", "*.py", "README.md"))
+        shutil.copytree(trial, ws, ignore=shutil.ignore_patterns("__pycache__", "*.py", "README.md"))
         env = {**base_env, "HEALTHTRACE_HOME": str(tmp / "home")}
         env.pop("HEALTHTRACE_VENDOR_DOMAINS", None)
         form = "inferred"
         if mode == "vendor":
-            env["HEALTHTRACE_VENDOR_DOMAINS"] = VENDOR_DOMAIN
+            env["HEALTHTRACE_VENDOR_DOMAINS"] = vendor
             form = "plain"
             probe = run([*cli, "stats"], env, ws)
             if probe.returncode != 0 and "VENDOR" in (probe.stderr + probe.stdout).upper():
-                env["HEALTHTRACE_VENDOR_DOMAINS"] = json.dumps([VENDOR_DOMAIN])
+                env["HEALTHTRACE_VENDOR_DOMAINS"] = json.dumps([vendor])
                 form = "json list (the plain form failed)"
         res: dict[str, Any] = {"vendor_domains": form}
         res["metrics_check"], aliases = metrics_check(cli, env, ws, expected)
@@ -530,17 +532,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=["both", "vendor", "inferred"], default="both")
     ap.add_argument("--extractor", default="rules", help="the offline extractor to try (HEALTHTRACE_EXTRACTOR): rules, learned")
     ap.add_argument("--cli", default=None, help="the healthtrace command (default: the one beside this python)")
+    ap.add_argument("--workspace", type=Path, default=TRIAL,
+                    help="the trial workspace (default: benchmarks/customer_trial; benchmarks/customer_trial_b is a "
+                         "second one, another vendor, written later and never used to choose anything)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workspaces and homes")
     ap.add_argument("--verbose", "-v", action="store_true", help="print misses, unexpected signals and drivers")
     args = ap.parse_args(argv)
     cli = args.cli.split() if args.cli else default_cli()
-    expected = load_expected()
+    expected = load_expected(args.workspace)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHTRACE_")}
     base_env["HEALTHTRACE_EMBEDDER"] = args.embedder
     base_env["HEALTHTRACE_EXTRACTOR"] = args.extractor
     modes = ["vendor", "inferred"] if args.mode == "both" else [args.mode]
     t0 = time.perf_counter()
-    results = {m: one_mode(m, cli, base_env, expected, args.keep) for m in modes}
+    results = {m: one_mode(m, cli, base_env, expected, args.keep, args.workspace) for m in modes}
     for m, res in results.items():
         ex, sc = res["extraction"], res["scoring"]
         print(f"== {m} (vendor domains: {res['vendor_domains']})")
@@ -570,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   unexpected: {x}")
             for x in ex["unverified_citations"]:
                 print(f"   unverified citation: {x}")
-    result: dict[str, Any] = {"benchmark": "customer_trial", "accounts": len(expected["accounts"]),
+    result: dict[str, Any] = {"benchmark": "customer_trial", "workspace": args.workspace.name, "accounts": len(expected["accounts"]),
                               "documents": sum(len(a["documents"]) for a in expected["accounts"].values()),
                               "embedder": args.embedder, "extractor": args.extractor, "wall_s": round(time.perf_counter() - t0, 1)}
     result.update({m: summary(r) for m, r in results.items()})
