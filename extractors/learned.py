@@ -160,6 +160,9 @@ def model_stamp(model_dir: Path | None = None) -> str:
     scale = (meta.get("params") or {}).get("threshold_scale")
     if scale:  # the decision rule is part of what a signal was decided by
         stamp += "-s" + hashlib.sha256(json.dumps(scale, sort_keys=True).encode()).hexdigest()[:6]
+    kinds = (meta.get("params") or {}).get("kind_scale")
+    if kinds:
+        stamp += "-k" + hashlib.sha256(json.dumps(kinds, sort_keys=True).encode()).hexdigest()[:6]
     return stamp
 
 
@@ -260,7 +263,8 @@ class LearnedExtractor:
             # the lexical twin rejects the rest outright; the likeliest few get an embedding
             chosen = []
             for doc, ok, ratio in zip(docs, picked, _split(ratio_all, sizes)):
-                ranked = sorted((-float(r), i) for r, i in zip(ratio, ok) if r >= self.model.t_lex)
+                f = self.model.kind_factor(doc.kind)
+                ranked = sorted((-float(r), i) for r, i in zip(ratio, ok) if r / f >= self.model.t_lex)
                 chosen.append(sorted(i for _, i in ranked[: MAX_EMBEDDED.get(doc.kind, 8)]))
             picked, sizes = chosen, [len(ok) for ok in chosen]
             if not sum(sizes):
@@ -275,6 +279,7 @@ class LearnedExtractor:
         c = _compiled()
         kind = doc.kind
         types = self.model.types
+        thr = thr * self.model.kind_factor(kind)
         hits: list[tuple[float, int, str]] = []  # (confidence, sentence index, type)
         for r, i in enumerate(ok):
             row = [(float(probs[r, j]), types[j]) for j in range(len(types)) if probs[r, j] >= thr[j]]

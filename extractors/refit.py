@@ -115,6 +115,15 @@ def shipped_threshold_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
     return dict((meta.get("params") or {}).get("threshold_scale") or {}), meta.get("threshold_scale_provenance")
 
 
+def shipped_kind_scale() -> dict[str, float]:
+    """The shipped model's per-kind threshold multipliers (see the classifier's ``kind_scale``): a refit keeps them."""
+    try:
+        meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return dict((meta.get("params") or {}).get("kind_scale") or {})
+
+
 def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: Any = None,
           extra_records: list[dict[str, Any]] | None = None, **params: Any) -> dict[str, Any]:
     """Fit on the corpus (plus ``extra_records``, see :func:`merge_records`), write ``sentence_model.npz`` +
@@ -129,6 +138,7 @@ def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: An
     types = list(taxonomy())
     scale, provenance = shipped_threshold_scale()
     params.setdefault("threshold_scale", scale)
+    params.setdefault("kind_scale", shipped_kind_scale())
     model, facts = fit_from_records(records, types, learned.cue_features, embed or shared_encoder().encode,
                                     learned.normalise_sentence, **params)
     extra = {"model_version": MODEL_VERSION, "corpus_sha256": corpus_hash, "corpus_sentences": len(records),
@@ -202,6 +212,7 @@ def refit_and_compare(out_dir: Path, extra_records: list[dict[str, Any]], baseli
     if len(set(groups)) < folds:
         raise InputError(f"{len(set(groups))} groups of sentences cannot make {folds} folds; use fewer folds")
     params.setdefault("threshold_scale", dict(getattr(baseline, "threshold_scale", None) or {}))  # keep its decision
+    params.setdefault("kind_scale", dict(getattr(baseline, "kind_scale", None) or {}))
     try:
         model = SentenceClassifier(types=types, folds=folds, **params).fit(
             [texts[i] for i in fit_idx], cues[fit_idx], Y_new[fit_idx], [groups[i] for i in fit_idx],

@@ -27,10 +27,20 @@ MAIL = ("From: Dana Whitfield <dana@larkspur.example>\r\nTo: Sam <sam@vendor.exa
         "On the bright side the new dashboard saved the analysts a few hours a week.\r\n\r\nDana\r\n")
 
 
-def _variant(tmp: Path, scale: dict) -> Path:
+NOTES = ("# Larkspur monthly check-in, 2026-03-10\n\nAttendees: Dana Whitfield, Sam (CSM)\n\n"
+         "- Dana: the last two releases broke the export twice, the team is frustrated\n"
+         "- finance lead asked whether the price still makes sense next year\n"
+         "- they may look at what Freshdesk offers before signing\n"
+         "- the new dashboard saves the analysts a few hours a week\n"
+         "- next check-in moved to Thursday\n")
+
+
+def _variant(tmp: Path, scale: dict, kinds: dict | None = None) -> Path:
     shutil.copyfile(PKG / learned.MODEL_NPZ, tmp / learned.MODEL_NPZ)
     meta = json.loads((PKG / learned.MODEL_META).read_text("utf-8"))
     meta.setdefault("params", {})["threshold_scale"] = scale
+    if kinds is not None:
+        meta["params"]["kind_scale"] = kinds
     (tmp / learned.MODEL_META).write_text(json.dumps(meta), "utf-8")
     return tmp
 
@@ -75,6 +85,42 @@ def test_lower_scale_decides_more_and_is_stamped(tmp_path: Path) -> None:
 def test_invalid_scale_in_an_artefact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="threshold_scale"):
         learned.load_model(_variant(tmp_path, {"*": 9.0}))
+
+
+def test_kind_scale_moves_only_its_kind_and_is_stamped(tmp_path: Path) -> None:
+    md, eml = tmp_path / "2026-03-10-check-in.md", tmp_path / "mail.eml"
+    md.write_text(NOTES, "utf-8")
+    eml.write_bytes(MAIL.encode("utf-8"))
+    notes, mail = load_document(str(md)), load_document(str(eml), kind="email")
+    assert notes.kind == "notes"
+    out = {}
+    for name, kinds in (("plain", {}), ("low", {"notes": 0.3}), ("high", {"notes": 2.5})):
+        d = tmp_path / name
+        d.mkdir()
+        ex = learned.LearnedExtractor(model_dir=_variant(d, {"*": 1.0}, kinds))
+        assert ex.model.kind_factor("notes") == kinds.get("notes", 1.0) and ex.model.kind_factor("email") == 1.0
+        got = {k: ex.extract(doc) for k, doc in (("notes", notes), ("email", mail))}
+        for k, path in (("notes", md), ("email", eml)):
+            raw = path.read_bytes().decode("utf-8")
+            assert all(raw[c.start : c.end] == c.quote for sig in got[k] for c in sig.evidence)
+        out[name] = ({k: [(s.type, s.evidence[0].start) for s in v] for k, v in got.items()}, ex.version)
+    assert out["low"][0]["email"] == out["plain"][0]["email"] == out["high"][0]["email"]  # mail is not touched
+    assert len(out["low"][0]["notes"]) > len(out["high"][0]["notes"])
+    assert set(out["high"][0]["notes"]) <= set(out["plain"][0]["notes"]) <= set(out["low"][0]["notes"])
+    assert len({v for _, v in out.values()}) == 3  # the kind scale is part of each signal's version
+    with pytest.raises(ConfigError, match="kind_scale"):
+        learned.load_model(_variant(tmp_path, {}, {"notes": 0}))
+
+
+def test_refit_keeps_the_shipped_kind_scale() -> None:
+    from extractors import refit
+
+    meta = json.loads((PKG / learned.MODEL_META).read_text("utf-8"))
+    kinds = refit.shipped_kind_scale()
+    assert kinds == (meta.get("params") or {}).get("kind_scale", {})
+    if kinds:  # says where it was chosen and where it was checked
+        assert set(kinds) <= set(learned.KINDS)
+        assert {"chosen_on", "checked_on"} <= set(meta["kind_scale_provenance"])
 
 
 def test_refit_keeps_the_shipped_scale() -> None:
