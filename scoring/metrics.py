@@ -118,8 +118,9 @@ _KEYWORDS: tuple[tuple[tuple[tuple[str, ...], ...], str], ...] = (
     ((("p1", "sev1", "sev_1", "critical", "urgent", "blocker", "priority1", "highest"), ("ticket", "case", "incident",
                                                                                         "bug", "issue")),
      "open_critical_tickets"),
-    ((("ticket", "case", "incident"),), "open_tickets"),
+    ((("ticket", "case", "incident", "backlog"),), "open_tickets"),
     ((("overdue", "past_due", "pastdue", "late_payment", "unpaid", "dso", "outstanding"),), "payment_delay_days"),
+    ((("invoice", "payment", "bill"), ("late", "days")), "payment_delay_days"),  # days_invoice_late, payment_days
     ((("regenerat", "retry", "retries", "regen", "rerun"),), "regeneration_rate"),
     ((("accept",),), "output_acceptance_rate"),
     ((("workflow", "task", "job", "run", "automation"), ("complet", "success", "finish")), "workflow_completion_rate"),
@@ -130,7 +131,11 @@ _KEYWORDS: tuple[tuple[tuple[tuple[str, ...], ...], str], ...] = (
     ((("login", "logon", "signin", "sign_in"),), "logins"),
     ((("seat", "licen"), ("used", "assign", "provision", "occupied", "consumed", "utili", "active")), "seats_used"),
     ((("seat", "licen"),), "seats_contracted"),
-    ((("active", "actives"), ("user", "member", "people", "account", "seat")), "active_users"),
+    # the people a customer's product is used by go by many names: technicians, agents, drivers, staff...
+    ((("active", "actives"), ("user", "member", "people", "account", "seat", "technician", "tech_", "agent",
+                               "engineer", "driver", "staff", "employee", "worker", "operator", "rep_", "reps",
+                               "editor", "learner", "student", "clinician", "nurse", "teacher", "seller")),
+     "active_users"),
     ((("wau", "mau", "dau"),), "active_users"),
 )
 

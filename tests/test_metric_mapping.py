@@ -142,6 +142,10 @@ def test_rows_and_arrays_apply_the_same_mapping() -> None:
     ("avg_open_ticket_age_days", "ticket_age_days"), ("invoice_past_due_days", "payment_delay_days"),
     ("active_members_30d", "active_users"), ("support_cases_open", "open_tickets"), ("nps_latest", "nps"),
     ("avg_session_minutes", None), ("invoice_amount_overdue", None), ("widget_x", None),
+    # the customer's own nouns for its users, and lateness said in other words
+    ("active_drivers_weekly", "active_users"), ("agents_active_7d", "active_users"), ("active_sites", None),
+    ("late_invoice_days", "payment_delay_days"), ("bill_days_late", "payment_delay_days"),
+    ("invoice_count", None), ("helpdesk_backlog", "open_tickets"),
 ])
 def test_name_words_fallback_is_reported(raw: str, canonical: str | None) -> None:
     st = _st(0, 40, True) if canonical != "nps" else _st(-20, 40, True)
