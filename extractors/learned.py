@@ -158,11 +158,10 @@ def model_stamp(model_dir: Path | None = None) -> str:
         return "none"
     stamp = f"m{meta.get('model_version', meta.get('format'))}-{meta['sha256'][:8]}"
     scale = (meta.get("params") or {}).get("threshold_scale")
-    if scale:  # the decision rule is part of what a signal was decided by
-        stamp += "-s" + hashlib.sha256(json.dumps(scale, sort_keys=True).encode()).hexdigest()[:6]
     kinds = (meta.get("params") or {}).get("kind_scale")
-    if kinds:
-        stamp += "-k" + hashlib.sha256(json.dumps(kinds, sort_keys=True).encode()).hexdigest()[:6]
+    decision = {"threshold_scale": scale, "kind_scale": kinds} if kinds else scale
+    if decision:  # the decision rule is part of what a signal was decided by (one digest: versions stay short)
+        stamp += "-s" + hashlib.sha256(json.dumps(decision, sort_keys=True).encode()).hexdigest()[:6]
     return stamp
 
 

@@ -108,6 +108,13 @@ def test_kind_scale_moves_only_its_kind_and_is_stamped(tmp_path: Path) -> None:
     assert len(out["low"][0]["notes"]) > len(out["high"][0]["notes"])
     assert set(out["high"][0]["notes"]) <= set(out["plain"][0]["notes"]) <= set(out["low"][0]["notes"])
     assert len({v for _, v in out.values()}) == 3  # the kind scale is part of each signal's version
+    from extractors.offline import OfflineExtractor
+    from memory.ledger import SignalRow
+
+    limit = SignalRow.__table__.c.extractor_version.type.length  # PostgreSQL enforces it, SQLite does not
+    d = tmp_path / "low"
+    assert len(learned.LearnedExtractor(model_dir=d).version) <= limit
+    assert len(OfflineExtractor(model_dir=d).version) <= limit and len(OfflineExtractor().version) <= limit
     with pytest.raises(ConfigError, match="kind_scale"):
         learned.load_model(_variant(tmp_path, {}, {"notes": 0}))
 

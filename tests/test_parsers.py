@@ -477,3 +477,19 @@ def test_forced_kind_labels_unambiguous_formats() -> None:
     assert doc.kind == "chat" and doc.title == "Re: Check-in" and len(doc.segments) == 3
     docs = load_documents(SOURCES / "thread.mbox", kind="email")
     assert len(docs) == 3
+
+
+def test_front_matter_attendees_drop_role_remarks_like_an_attendees_line() -> None:
+    """"Fraser Hollis (Managing Director)" is Fraser Hollis: a role remark must not make a second person, nor
+    hide that "Aisha Bello (Vendor)" is the vendor's own CSM whose address is known from mail."""
+    from extractors.parsers import parse_text
+
+    inline = ("---\ndate: 2026-09-10\nattendees: Fraser Hollis (Managing Director), Callum Reid (Ops), "
+              "Aisha Bello (Crewmark)\n---\n\n- Fraser opened the review.\n")
+    listed = ("---\ndate: 2026-09-10\nattendees:\n  - Fraser Hollis (MD)\n  - Ben Li <ben@thornbury.example>\n"
+              "  - {name: Ana Ruiz, email: ana@thornbury.example}\n---\n\n- Ana will send the numbers.\n")
+    a = parse_text(inline, kind="notes", path="2026-09-10-review.md")
+    b = parse_text(listed, kind="notes", path="2026-09-10-review.md")
+    assert [p.name for p in a.participants] == ["Fraser Hollis", "Callum Reid", "Aisha Bello"]
+    assert [(p.name, p.address) for p in b.participants] == [
+        ("Fraser Hollis", None), ("Ben Li", "ben@thornbury.example"), ("Ana Ruiz", "ana@thornbury.example")]

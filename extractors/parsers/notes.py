@@ -56,11 +56,13 @@ def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = Non
         elif d is not None:
             occurred = parse_date(str(d))
         att = meta.get("attendees") or meta.get("participants")
-        if isinstance(att, str):
-            att = [a.strip() for a in att.split(",")]
+        if isinstance(att, str):  # "Ana Ruiz (COO), Ben Li <ben@x.com>": the same reading as an Attendees: line
+            att = people_list(att)
         if isinstance(att, list):
             for a in att[:200]:
-                name, addr = who(a)
+                if isinstance(a, str):  # a list item may carry a "(role)" remark too
+                    a = next(iter(people_list(a)), (None, None))
+                name, addr = a if isinstance(a, tuple) else who(a)
                 if name or addr:
                     participants.append(Participant(name=name, address=addr, role="attendee"))
     # headings
