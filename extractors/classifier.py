@@ -134,6 +134,12 @@ class SentenceClassifier:
     c2: float = 0.5  # chosen with the decision scale by nested CV by document (extract_generalisation.py --candidate)
     c_lex: float = 8.0
     negative_prior: float = 0.9
+    # stage 2's decision prior (its calibration and thresholds; None: negative_prior) and per-type exceptions.
+    # The cascade before it (stage 1, the lexical gate and which candidates get an embedding) stays at
+    # negative_prior, so a looser decision does not change which sentences are looked at.
+    # 0.8 / negative_sentiment 0.9: chosen on the customer trial, checked on trial B and by nested CV (NOTES.md).
+    decision_prior: float | None = 0.8
+    type_prior: dict[str, float] = field(default_factory=lambda: {"negative_sentiment": 0.9})
     target_precision: float = 0.6
     stage1_recall: float = 0.95
     lex_gate_recall: float = 0.92
@@ -182,6 +188,13 @@ class SentenceClassifier:
             raise ValueError("training data needs both positive and negative sentences")
         w_neg = self.negative_prior / (1 - self.negative_prior) * n_pos / n_neg
         sw = np.where(anypos, 1.0, w_neg)
+
+        def weights_at(prior: float) -> np.ndarray:
+            return np.where(anypos, 1.0, prior / (1 - prior) * n_pos / n_neg)
+
+        d_prior = self.negative_prior if self.decision_prior is None else self.decision_prior
+        sws_cascade = [sw] * T
+        sws = [weights_at(self.type_prior.get(t, d_prior)) for t in self.types]
         X1 = _stage1_matrix(texts, cues)
         XL = _lex_matrix(texts, cues)
         X2 = _stage2_matrix(embeddings, XL, self.word_weight)
@@ -200,13 +213,14 @@ class SentenceClassifier:
         # stage 1 threshold: keep stage1_recall of positive sentences out of fold
         self.t1 = float(np.quantile(oof1[anypos], 1 - self.stage1_recall))
         gate1 = oof1 >= self.t1
-        self.plattl, self.thrl, repl = self._calibrate(oofl, Y, sw, anypos, gate1)
+        self.plattl, self.thrl, repl = self._calibrate(oofl, Y, sws_cascade, anypos, gate1)
         # embedding gate: the lexical twin's best ratio probability / threshold; keep lex_gate_recall of the
         # positives stage 1 passed, so most candidates are settled without an embedding
         ratio = self._lex_ratio(oofl)
         self.t_lex = float(np.quantile(ratio[anypos & gate1], 1 - self.lex_gate_recall))
         gate = gate1 & (ratio >= self.t_lex)
-        self.platt2, self.thr2, rep2 = self._calibrate(oof2, Y, sw, anypos, gate)
+        self.platt2, self.thr2, rep2 = self._calibrate(oof2, Y, sws, anypos, gate,
+                                                       [self.type_prior.get(t, d_prior) for t in self.types])
         self.report = {
             "sentences": n, "positive_sentences": n_pos, "negative_sentences": n_neg,
             "negative_weight": round(float(w_neg), 4), "negative_prior": self.negative_prior,
@@ -253,8 +267,8 @@ class SentenceClassifier:
             W[j], B[j] = m.coef_[0], m.intercept_[0]
         return W, B
 
-    def _calibrate(self, scores: np.ndarray, Y: np.ndarray, sw: np.ndarray, anypos: np.ndarray,
-                   gate: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    def _calibrate(self, scores: np.ndarray, Y: np.ndarray, sws: list[np.ndarray], anypos: np.ndarray,
+                   gate: np.ndarray, priors: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Platt scaling per type on out-of-fold scores (negatives at the realistic prior), then thresholds."""
         from sklearn.linear_model import LogisticRegression
 
@@ -264,6 +278,7 @@ class SentenceClassifier:
         rep: dict[str, Any] = {}
         for j, t in enumerate(self.types):
             y = Y[:, j].astype(int)
+            sw = sws[j]
             if y.sum() < 3:
                 platt[j] = (1.0, -10.0)
                 rep[t] = {"positives": int(y.sum()), "threshold": None}
@@ -285,7 +300,8 @@ class SentenceClassifier:
                     best = (key, float(th), prec, rec, f1)
             assert best is not None
             thr[j] = best[1]
-            rep[t] = {"positives": int(y.sum()), "threshold": best[1], "oof_precision_at_prior": round(best[2], 4),
+            rep[t] = {"positives": int(y.sum()), "threshold": best[1], "prior": (priors or [self.negative_prior] * T)[j],
+                      "oof_precision_at_prior": round(best[2], 4),
                       "oof_recall": round(best[3], 4), "oof_f1_at_prior": round(best[4], 4),
                       "meets_target": bool(best[0][0])}
         return platt, thr, rep
@@ -344,7 +360,8 @@ class SentenceClassifier:
             "format": FORMAT,
             "sha256": hashlib.sha256(data).hexdigest(),
             "types": self.types,
-            "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "target_precision",
+            "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "decision_prior", "type_prior",
+                                                      "target_precision",
                                                       "stage1_recall", "lex_gate_recall", "folds",
                                                       "word_weight", "threshold_scale", "kind_scale")},
             "features": {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES},

@@ -115,13 +115,14 @@ def shipped_threshold_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
     return dict((meta.get("params") or {}).get("threshold_scale") or {}), meta.get("threshold_scale_provenance")
 
 
-def shipped_kind_scale() -> dict[str, float]:
-    """The shipped model's per-kind threshold multipliers (see the classifier's ``kind_scale``): a refit keeps them."""
+def shipped_kind_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
+    """The shipped model's per-kind threshold multipliers (see the classifier's ``kind_scale``) and where they were
+    chosen: a refit keeps them."""
     try:
         meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
     except (OSError, ValueError):
-        return {}
-    return dict((meta.get("params") or {}).get("kind_scale") or {})
+        return {}, None
+    return dict((meta.get("params") or {}).get("kind_scale") or {}), meta.get("kind_scale_provenance")
 
 
 def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: Any = None,
@@ -138,13 +139,16 @@ def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: An
     types = list(taxonomy())
     scale, provenance = shipped_threshold_scale()
     params.setdefault("threshold_scale", scale)
-    params.setdefault("kind_scale", shipped_kind_scale())
+    kinds, kinds_provenance = shipped_kind_scale()
+    params.setdefault("kind_scale", kinds)
     model, facts = fit_from_records(records, types, learned.cue_features, embed or shared_encoder().encode,
                                     learned.normalise_sentence, **params)
     extra = {"model_version": MODEL_VERSION, "corpus_sha256": corpus_hash, "corpus_sentences": len(records),
              **facts}
     if provenance and params["threshold_scale"] == scale:
         extra["threshold_scale_provenance"] = provenance
+    if kinds_provenance and params["kind_scale"] == kinds:
+        extra["kind_scale_provenance"] = kinds_provenance
     if extra_records:
         extra["extra_records"] = len(extra_records)
         extra["extra_sha256"] = hashlib.sha256(json.dumps(extra_records, sort_keys=True).encode()).hexdigest()

@@ -123,11 +123,11 @@ def test_refit_keeps_the_shipped_kind_scale() -> None:
     from extractors import refit
 
     meta = json.loads((PKG / learned.MODEL_META).read_text("utf-8"))
-    kinds = refit.shipped_kind_scale()
+    kinds, provenance = refit.shipped_kind_scale()
     assert kinds == (meta.get("params") or {}).get("kind_scale", {})
     if kinds:  # says where it was chosen and where it was checked
         assert set(kinds) <= set(learned.KINDS)
-        assert {"chosen_on", "checked_on"} <= set(meta["kind_scale_provenance"])
+        assert provenance == meta["kind_scale_provenance"] and {"chosen_on", "checked_on"} <= set(provenance)
 
 
 def test_refit_keeps_the_shipped_scale() -> None:
