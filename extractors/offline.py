@@ -2,8 +2,10 @@
 
 Why: measured on text neither was fitted to, the learned sentence classifier (:mod:`extractors.learned`) finds
 more of what a CSM would name in business email and meeting notes, with fewer false signals, while the cue
-rules (:mod:`extractors.rules`) stay better on short consumer chat, support tickets and meeting transcripts
-(NOTES.md has both sets of figures). Every signal still records which of the two produced it and its version.
+rules (:mod:`extractors.rules`) stay better on short consumer chat and support tickets. On call and meeting
+transcripts each finds what the other misses, so both run there: the classifier's signals, then each rule
+signal that no classifier signal of its type already cites (NOTES.md has the figures). Every signal still
+records which of the two produced it and its version.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .rules import RuleExtractor
 
 NAME = "offline"
 LEARNED_KINDS = frozenset({"email", "notes"})
+BOTH_KINDS = frozenset({"transcript"})  # the classifier and the rules together
 VERSION = f"1.0.0+{RULES_VERSION}+{LEARNED_VERSION}"
 
 
@@ -36,7 +39,7 @@ class OfflineExtractor:
             self.version = f"1.0.0+{RULES_VERSION}+{self.learned.version}"
 
     def extract(self, doc: SourceDocument) -> list[Signal]:
-        return (self.learned if doc.kind in LEARNED_KINDS else self.rules).extract(doc)
+        return self.extract_batch([doc])[0]
 
     def prepare_fork(self) -> None:
         self.learned.prepare_fork()
@@ -44,13 +47,20 @@ class OfflineExtractor:
     def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
         """What :meth:`extract` gives per document; the learned kinds share the classifier's model calls."""
         out: list[list[Signal]] = [[] for _ in docs]
-        learned = [i for i, d in enumerate(docs) if d.kind in LEARNED_KINDS]
+        learned = [i for i, d in enumerate(docs) if d.kind in LEARNED_KINDS | BOTH_KINDS]
         for i, sigs in zip(learned, self.learned.extract_batch([docs[i] for i in learned])):
             out[i] = sigs
         for i, d in enumerate(docs):
             if d.kind not in LEARNED_KINDS:
-                out[i] = self.rules.extract(d)
+                out[i] = out[i] + [s for s in self.rules.extract(d) if not _cited(s, out[i])]
         return out
+
+
+def _cited(sig: Signal, others: list[Signal]) -> bool:
+    """True when a signal of the same type already cites text overlapping ``sig``'s quote: one statement, one
+    signal, whichever decision found it first."""
+    spans = [(e.start, e.end) for o in others if o.type == sig.type for e in o.evidence]
+    return any(a < e.end and e.start < b for e in sig.evidence for a, b in spans)
 
 
 register_extractor(NAME, lambda **opts: OfflineExtractor(**opts))
