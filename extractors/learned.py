@@ -1,4 +1,4 @@
-"""Offline extractor that decides with a learned sentence classifier (opt-in: ``--extractor learned``).
+"""Offline extractor that decides with a learned sentence classifier (alone: ``--extractor learned``).
 
 Why a second offline extractor: the cue rules of :mod:`extractors.rules` were tuned on the documents they were
 scored on and lose most of their figures on unseen business email. Here the cue patterns are only features;
@@ -10,8 +10,8 @@ with per-type thresholds and calibrated confidences chosen out of fold. Signals 
 documents are mostly negative sentences). A signal's citation is its sentence, so ``text[start:end] == quote``
 holds by construction; its ``extractor_version`` carries the code digest and the model's version and hash.
 
-It is not the default yet: out of sample it beats the rules on business email (enron suites) and loses on
-short consumer chat and meeting transcripts, and it is slower (NOTES.md has the figures).
+The default ``offline`` extractor (:mod:`extractors.offline`) uses it for mail and notes and, beside the rules,
+for call transcripts; short consumer chat and tickets stay with the rules (NOTES.md has the figures).
 """
 
 from __future__ import annotations
