@@ -11,7 +11,9 @@ Parameters in, ``fit``/``predict`` out, scikit-learn style; pure (no I/O except 
 Calibration and thresholds come from OUT-OF-FOLD predictions (GroupKFold by ``groups``). Real documents are
 mostly negative sentences, so when calibrating and choosing thresholds the negatives are weighted as if they
 were ``negative_prior`` of all sentences; each type's threshold is the best weighted F1 among those whose
-weighted out-of-fold precision reaches ``target_precision`` (else the most precise one). Deterministic.
+weighted out-of-fold precision reaches ``target_precision`` (else the most precise one). Stage 2 alone may
+decide at another prior (``decision_prior``, ``type_prior``): the cascade that picks which sentences are looked
+at keeps ``negative_prior``. Deterministic.
 """
 
 from __future__ import annotations
@@ -193,6 +195,12 @@ class SentenceClassifier:
             return np.where(anypos, 1.0, prior / (1 - prior) * n_pos / n_neg)
 
         d_prior = self.negative_prior if self.decision_prior is None else self.decision_prior
+        bad = sorted(set(self.type_prior) - set(self.types))
+        if bad:
+            raise ValueError(f"type_prior names an unknown signal type {bad[0]!r}")
+        for name, prior in (("decision_prior", d_prior), *((f"type_prior[{t!r}]", v) for t, v in self.type_prior.items())):
+            if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not 0 < float(prior) < 1:
+                raise ValueError(f"{name} = {prior!r} is not a share between 0 and 1")
         sws_cascade = [sw] * T
         sws = [weights_at(self.type_prior.get(t, d_prior)) for t in self.types]
         X1 = _stage1_matrix(texts, cues)
@@ -360,10 +368,10 @@ class SentenceClassifier:
             "format": FORMAT,
             "sha256": hashlib.sha256(data).hexdigest(),
             "types": self.types,
-            "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "decision_prior", "type_prior",
-                                                      "target_precision",
-                                                      "stage1_recall", "lex_gate_recall", "folds",
-                                                      "word_weight", "threshold_scale", "kind_scale")},
+            "params": {k: getattr(self, k) for k in ("c1", "c2", "c_lex", "negative_prior", "decision_prior",
+                                                      "type_prior", "target_precision", "stage1_recall",
+                                                      "lex_gate_recall", "folds", "word_weight", "threshold_scale",
+                                                      "kind_scale")},
             "features": {"word": WORD_FEATURES, "char": CHAR_FEATURES, "lex": LEX_FEATURES},
             "oof_report": self.report,
             **(extra or {}),

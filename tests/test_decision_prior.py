@@ -74,3 +74,12 @@ def test_shipped_model_records_its_decision_prior() -> None:
     assert meta["params"]["decision_prior"] == model.decision_prior
     assert meta["params"]["type_prior"] == model.type_prior
     assert model.decision_prior is None or 0 < model.decision_prior < 1
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"decision_prior": 1.0}, "decision_prior = 1.0"), ({"type_prior": {"negative_sentiment": 0}}, "type_prior"),
+    ({"type_prior": {"zzz": 0.5}}, "unknown signal type 'zzz'"),
+])
+def test_bad_priors_are_clear_errors(data, params, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        _fit(data, **params)
