@@ -575,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   unexpected: {x}")
             for x in ex["unverified_citations"]:
                 print(f"   unverified citation: {x}")
-    result: dict[str, Any] = {"benchmark": "customer_trial", "workspace": args.workspace.name, "accounts": len(expected["accounts"]),
+    result: dict[str, Any] = {"benchmark": "customer_trial", "workspace": args.workspace.name,
+                              "accounts": len(expected["accounts"]),
                               "documents": sum(len(a["documents"]) for a in expected["accounts"].values()),
                               "embedder": args.embedder, "extractor": args.extractor, "wall_s": round(time.perf_counter() - t0, 1)}
     result.update({m: summary(r) for m, r in results.items()})

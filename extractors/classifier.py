@@ -125,6 +125,12 @@ def _stage2_matrix(embeddings: np.ndarray, lex: Any, word_weight: float = 1.0) -
     return sparse.hstack([sparse.csr_matrix(embeddings.astype(np.float32)), lex], format="csr")
 
 
+def _negative_weight(prior: float, anypos: np.ndarray) -> float:
+    """The weight of a negative sentence so that negatives count as ``prior`` of all sentences."""
+    n_pos = int(anypos.sum())
+    return prior / (1 - prior) * n_pos / (len(anypos) - n_pos)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
@@ -188,12 +194,8 @@ class SentenceClassifier:
         n_pos, n_neg = int(anypos.sum()), int((~anypos).sum())
         if n_neg == 0 or n_pos == 0:
             raise ValueError("training data needs both positive and negative sentences")
-        w_neg = self.negative_prior / (1 - self.negative_prior) * n_pos / n_neg
-        sw = np.where(anypos, 1.0, w_neg)
-
-        def weights_at(prior: float) -> np.ndarray:
-            return np.where(anypos, 1.0, prior / (1 - prior) * n_pos / n_neg)
-
+        w_neg = _negative_weight(self.negative_prior, anypos)
+        kind_multiplier(self.kind_scale, "")  # a clear error before minutes of fitting
         d_prior = self.negative_prior if self.decision_prior is None else self.decision_prior
         bad = sorted(set(self.type_prior) - set(self.types))
         if bad:
@@ -201,8 +203,7 @@ class SentenceClassifier:
         for name, prior in (("decision_prior", d_prior), *((f"type_prior[{t!r}]", v) for t, v in self.type_prior.items())):
             if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not 0 < float(prior) < 1:
                 raise ValueError(f"{name} = {prior!r} is not a share between 0 and 1")
-        sws_cascade = [sw] * T
-        sws = [weights_at(self.type_prior.get(t, d_prior)) for t in self.types]
+        stage2_priors = [self.type_prior.get(t, d_prior) for t in self.types]
         X1 = _stage1_matrix(texts, cues)
         XL = _lex_matrix(texts, cues)
         X2 = _stage2_matrix(embeddings, XL, self.word_weight)
@@ -221,14 +222,13 @@ class SentenceClassifier:
         # stage 1 threshold: keep stage1_recall of positive sentences out of fold
         self.t1 = float(np.quantile(oof1[anypos], 1 - self.stage1_recall))
         gate1 = oof1 >= self.t1
-        self.plattl, self.thrl, repl = self._calibrate(oofl, Y, sws_cascade, anypos, gate1)
+        self.plattl, self.thrl, repl = self._calibrate(oofl, Y, [self.negative_prior] * T, anypos, gate1)
         # embedding gate: the lexical twin's best ratio probability / threshold; keep lex_gate_recall of the
         # positives stage 1 passed, so most candidates are settled without an embedding
         ratio = self._lex_ratio(oofl)
         self.t_lex = float(np.quantile(ratio[anypos & gate1], 1 - self.lex_gate_recall))
         gate = gate1 & (ratio >= self.t_lex)
-        self.platt2, self.thr2, rep2 = self._calibrate(oof2, Y, sws, anypos, gate,
-                                                       [self.type_prior.get(t, d_prior) for t in self.types])
+        self.platt2, self.thr2, rep2 = self._calibrate(oof2, Y, stage2_priors, anypos, gate)
         self.report = {
             "sentences": n, "positive_sentences": n_pos, "negative_sentences": n_neg,
             "negative_weight": round(float(w_neg), 4), "negative_prior": self.negative_prior,
@@ -275,9 +275,10 @@ class SentenceClassifier:
             W[j], B[j] = m.coef_[0], m.intercept_[0]
         return W, B
 
-    def _calibrate(self, scores: np.ndarray, Y: np.ndarray, sws: list[np.ndarray], anypos: np.ndarray,
-                   gate: np.ndarray, priors: list[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Platt scaling per type on out-of-fold scores (negatives at the realistic prior), then thresholds."""
+    def _calibrate(self, scores: np.ndarray, Y: np.ndarray, priors: Sequence[float], anypos: np.ndarray,
+                   gate: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Platt scaling per type on out-of-fold scores (negatives weighted as ``priors[j]`` of all sentences),
+        then thresholds."""
         from sklearn.linear_model import LogisticRegression
 
         T = Y.shape[1]
@@ -286,7 +287,7 @@ class SentenceClassifier:
         rep: dict[str, Any] = {}
         for j, t in enumerate(self.types):
             y = Y[:, j].astype(int)
-            sw = sws[j]
+            sw = np.where(anypos, 1.0, _negative_weight(priors[j], anypos))
             if y.sum() < 3:
                 platt[j] = (1.0, -10.0)
                 rep[t] = {"positives": int(y.sum()), "threshold": None}
@@ -308,7 +309,7 @@ class SentenceClassifier:
                     best = (key, float(th), prec, rec, f1)
             assert best is not None
             thr[j] = best[1]
-            rep[t] = {"positives": int(y.sum()), "threshold": best[1], "prior": (priors or [self.negative_prior] * T)[j],
+            rep[t] = {"positives": int(y.sum()), "threshold": best[1], "prior": priors[j],
                       "oof_precision_at_prior": round(best[2], 4),
                       "oof_recall": round(best[3], 4), "oof_f1_at_prior": round(best[4], 4),
                       "meets_target": bool(best[0][0])}
@@ -397,8 +398,8 @@ class SentenceClassifier:
         return m
 
     def kind_factor(self, kind: str) -> float:
-        """The threshold multiplier of a source kind (see ``kind_scale``)."""
-        return kind_multiplier(self.kind_scale, kind)
+        """The threshold multiplier of a source kind (see ``kind_scale``; checked when fitted or loaded)."""
+        return float(self.kind_scale.get(kind, 1.0))
 
 
 SCALE_RANGE = (0.2, 3.0)

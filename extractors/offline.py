@@ -22,6 +22,7 @@ from .rules import RuleExtractor
 NAME = "offline"
 LEARNED_KINDS = frozenset({"email", "notes"})
 BOTH_KINDS = frozenset({"transcript"})  # the classifier and the rules together
+CLASSIFIED_KINDS = LEARNED_KINDS | BOTH_KINDS
 VERSION = f"1.0.0+{RULES_VERSION}+{LEARNED_VERSION}"
 
 
@@ -47,7 +48,7 @@ class OfflineExtractor:
     def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
         """What :meth:`extract` gives per document; the learned kinds share the classifier's model calls."""
         out: list[list[Signal]] = [[] for _ in docs]
-        learned = [i for i, d in enumerate(docs) if d.kind in LEARNED_KINDS | BOTH_KINDS]
+        learned = [i for i, d in enumerate(docs) if d.kind in CLASSIFIED_KINDS]
         for i, sigs in zip(learned, self.learned.extract_batch([docs[i] for i in learned])):
             out[i] = sigs
         for i, d in enumerate(docs):

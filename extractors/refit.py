@@ -104,25 +104,28 @@ def merge_records(corpus: list[dict[str, Any]], extra: list[dict[str, Any]]) -> 
     return out
 
 
+def _shipped_params_and_meta() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shipped model's parameters and metadata ({} when it cannot be read)."""
+    try:
+        meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}, {}
+    return dict(meta.get("params") or {}), meta
+
+
 def shipped_threshold_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
     """The decision scale of the shipped model and its provenance (chosen by nested CV on real text, see the
     classifier): a refit keeps it, so refitting the same corpus gives the same decisions, and a tenant's fit
     starts from it."""
-    try:
-        meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}, None
-    return dict((meta.get("params") or {}).get("threshold_scale") or {}), meta.get("threshold_scale_provenance")
+    params, meta = _shipped_params_and_meta()
+    return dict(params.get("threshold_scale") or {}), meta.get("threshold_scale_provenance")
 
 
 def shipped_kind_scale() -> tuple[dict[str, float], dict[str, Any] | None]:
     """The shipped model's per-kind threshold multipliers (see the classifier's ``kind_scale``) and where they were
     chosen: a refit keeps them."""
-    try:
-        meta = json.loads((PACKAGE_DIR / "sentence_model.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}, None
-    return dict((meta.get("params") or {}).get("kind_scale") or {}), meta.get("kind_scale_provenance")
+    params, meta = _shipped_params_and_meta()
+    return dict(params.get("kind_scale") or {}), meta.get("kind_scale_provenance")
 
 
 def refit(out_dir: Path = PACKAGE_DIR, directory: Path = TRAINING_DIR, embed: Any = None,

@@ -56,15 +56,12 @@ def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = Non
         elif d is not None:
             occurred = parse_date(str(d))
         att = meta.get("attendees") or meta.get("participants")
-        if isinstance(att, str):  # "Ana Ruiz (COO), Ben Li <ben@x.com>": the same reading as an Attendees: line
-            att = people_list(att)
-        if isinstance(att, list):
-            for a in att[:200]:
-                if isinstance(a, str):  # a list item may carry a "(role)" remark too
-                    a = next(iter(people_list(a)), (None, None))
-                name, addr = a if isinstance(a, tuple) else who(a)
-                if name or addr:
-                    participants.append(Participant(name=name, address=addr, role="attendee"))
+        # "Ana Ruiz (COO), Ben Li <ben@x.com>" or a list of such (or of {name, email}): read as an Attendees: line
+        people = (people_list(att) if isinstance(att, str) else
+                  [(people_list(a) or [(None, None)])[0] if isinstance(a, str) else who(a) for a in att[:200]]
+                  if isinstance(att, list) else [])
+        participants.extend(Participant(name=name, address=addr, role="attendee") for name, addr in people
+                            if name or addr)
     # headings
     heads: list[tuple[int, int, str]] = []  # (heading first line index, first content line index, title)
     one_line = sum(1 for ln in lines if ln.end > ln.start and ln.text(text).strip()) <= 1
