@@ -31,6 +31,7 @@ from .models import Signal, SourceDocument, taxonomy
 from .rules import (
     MAX_SIGNALS_PER_DOC,
     SEVERITY_BASE,
+    Prepared,
     _candidates,
     _Compiled,
     _compiled,
@@ -38,8 +39,9 @@ from .rules import (
     _label,
     _sentence_hits,
     _sentiment,
+    prepare,
 )
-from .segmenter import Sentence, sentences
+from .segmenter import Sentence
 
 NAME = "learned"
 
@@ -225,17 +227,19 @@ class LearnedExtractor:
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
 
-    def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
+    def extract_batch(self, docs: list[SourceDocument],
+                      prepared: list[Prepared | None] | None = None) -> list[list[Signal]]:
         """Signals per document, exactly what :meth:`extract` gives for each alone: stage 1, the lexical twin and
         stage 2 score each sentence on its own row, so documents share only the model calls (one stage-1 matrix,
-        one lexical matrix, one embedding call for all their candidates: fewer, fuller batches)."""
+        one lexical matrix, one embedding call for all their candidates: fewer, fuller batches).
+        ``prepared``: per document, its :func:`extractors.rules.prepare` result where the caller has it."""
         c = _compiled()
         types = self.model.types
         width = len(types) + 4 + len(KINDS)
         work = []  # per document: (sentences, cue candidates, cue features, live sentence indices)
-        for doc in docs:
-            sents = sentences(doc)
-            cands = _candidates(c, sents) if sents else []
+        for n, doc in enumerate(docs):
+            pre = prepared[n] if prepared is not None else None
+            sents, cands = pre if pre is not None else prepare(doc)
             cues = np.zeros((len(sents), width), dtype=np.float32)
             # "yeah.", "Thanks," and signatures carry no signal: only sentences of MIN_WORDS words reach stage 1
             live = [i for i, s in enumerate(sents) if len(_WORDS.findall(s.norm)) >= MIN_WORDS]

@@ -17,7 +17,7 @@ from .learned import VERSION as LEARNED_VERSION
 from .learned import LearnedExtractor
 from .models import Signal, SourceDocument
 from .rules import VERSION as RULES_VERSION
-from .rules import RuleExtractor
+from .rules import RuleExtractor, prepare
 
 NAME = "offline"
 LEARNED_KINDS = frozenset({"email", "notes"})
@@ -48,12 +48,15 @@ class OfflineExtractor:
     def extract_batch(self, docs: list[SourceDocument]) -> list[list[Signal]]:
         """What :meth:`extract` gives per document; the learned kinds share the classifier's model calls."""
         out: list[list[Signal]] = [[] for _ in docs]
+        # a document both decide on is segmented and scanned for cues once
+        shared = {i: prepare(d) for i, d in enumerate(docs) if d.kind in BOTH_KINDS}
         learned = [i for i, d in enumerate(docs) if d.kind in CLASSIFIED_KINDS]
-        for i, sigs in zip(learned, self.learned.extract_batch([docs[i] for i in learned])):
+        batch = self.learned.extract_batch([docs[i] for i in learned], [shared.get(i) for i in learned])
+        for i, sigs in zip(learned, batch):
             out[i] = sigs
         for i, d in enumerate(docs):
             if d.kind not in LEARNED_KINDS:
-                out[i] = out[i] + [s for s in self.rules.extract(d) if not _cited(s, out[i])]
+                out[i] = out[i] + [s for s in self.rules.extract(d, shared.get(i)) if not _cited(s, out[i])]
         return out
 
 

@@ -656,17 +656,27 @@ def _label(type_: str) -> str:
     return type_.replace("_", " ").capitalize()
 
 
+Prepared = tuple[list[Sentence], list[set[int]]]
+
+
+def prepare(doc: SourceDocument) -> Prepared:
+    """A document's sentences and each one's candidate cues: the part of the work the rules and the sentence
+    classifier share, so a document both decide on is segmented and scanned once."""
+    sents = sentences(doc)
+    return sents, _candidates(_compiled(), sents)
+
+
 class RuleExtractor:
     """Pattern + lexicon extractor. Stateless; safe to share between threads."""
 
     name = NAME
     version = VERSION
 
-    def extract(self, doc: SourceDocument) -> list[Signal]:
+    def extract(self, doc: SourceDocument, prepared: Prepared | None = None) -> list[Signal]:
+        """``prepared``: the document's :func:`prepare` result when another decision already computed it."""
         c = _compiled()
         kind = doc.kind
-        sents = sentences(doc)
-        cands = _candidates(c, sents)
+        sents, cands = prepared if prepared is not None else prepare(doc)
         hits: list[_Hit] = []
         for sent, cand in zip(sents, cands):
             sent_hits, lex = _sentence_hits(c, sent, cand, kind in ("chat", "ticket"), kind == "transcript")
