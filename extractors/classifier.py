@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .hashing import NgramHasher, hash_rows, l2_normalise
+
 FORMAT = 1
 WORD_FEATURES = 1 << 17
 CHAR_FEATURES = 1 << 17
@@ -36,51 +38,38 @@ LEX_FEATURES = 1 << 15
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 
 
-def _vectorizers() -> tuple[Any, Any, Any]:
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    word = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, alternate_sign=False,
-                             norm="l2", lowercase=True, token_pattern=r"(?u)\b\w[\w']*\b")
-    char = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=CHAR_FEATURES, alternate_sign=False,
-                             norm="l2", lowercase=True)
-    lex = HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=LEX_FEATURES, alternate_sign=False,
-                            norm="l2", lowercase=True, token_pattern=r"(?u)\b\w[\w']*\b")
+def _vectorizers() -> tuple[NgramHasher, NgramHasher, NgramHasher]:
+    """Hashed words (stage 1 and the lexical twin) and char_wb n-grams: scikit-learn's ``HashingVectorizer``
+    features, computed without importing scikit-learn (see :mod:`extractors.hashing`)."""
+    word = NgramHasher("word", (1, 2), WORD_FEATURES, token_pattern=r"(?u)\b\w[\w']*\b")
+    char = NgramHasher("char_wb", (2, 4), CHAR_FEATURES)
+    lex = NgramHasher("word", (1, 2), LEX_FEATURES, token_pattern=r"(?u)\b\w[\w']*\b")
     return word, char, lex
 
 
-_VEC: tuple[Any, Any, Any] | None = None
+_VEC: tuple[NgramHasher, NgramHasher, NgramHasher] | None = None
 _CHAR_WORDS: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # word -> its hashed char n-gram (indices, counts)
 _CHAR_WORDS_MAX = 200_000
-_CHAR_COUNTS: Any = None
 _CHAR_LOCK = threading.Lock()
 
 
 def _char_matrix(texts: Sequence[str]) -> Any:
-    """Exactly ``char.transform(texts)`` of the char_wb vectoriser, computed from a per-word cache.
+    """Exactly ``char.transform(texts)`` of the char_wb hasher, computed from a per-word cache.
 
     char_wb n-grams never cross a word (each whitespace-separated word of the lower-cased text is padded with a
     space and cut into n-grams on its own), so a text's hashed counts are the sum of its words' counts, which
     are integers (exact in any order); the rows are then summed, sorted and L2-normalised as scikit-learn does.
     Words repeat across sentences far more than sentences do: most rows need no n-gram work at all."""
     from scipy import sparse
-    from sklearn.preprocessing import normalize
 
-    global _CHAR_COUNTS
-    if _CHAR_COUNTS is None:
-        from sklearn.base import clone
-
-        _CHAR_COUNTS = clone(_vecs()[1]).set_params(norm=None)  # the same n-grams and hashing, raw counts
     words = [t.lower().split() for t in texts]
     with _CHAR_LOCK:
         new = sorted({w for ws in words for w in ws if w not in _CHAR_WORDS})
         if new:
             if len(_CHAR_WORDS) + len(new) > _CHAR_WORDS_MAX:
                 _CHAR_WORDS.clear()
-            raw = _CHAR_COUNTS.transform(new)
-            raw.sort_indices()
-            for i, w in enumerate(new):
-                a, b = raw.indptr[i], raw.indptr[i + 1]
-                _CHAR_WORDS[w] = (raw.indices[a:b].copy(), raw.data[a:b].copy())
+            for w, row in zip(new, hash_rows(_vecs()[1], new)):
+                _CHAR_WORDS[w] = row
         rows = [[_CHAR_WORDS[w] for w in ws] for ws in words]
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([sum(len(r[0]) for r in row) for row in rows])
@@ -89,10 +78,10 @@ def _char_matrix(texts: Sequence[str]) -> Any:
     data = np.concatenate([r[1] for row in rows for r in row] or [empty_v])
     X = sparse.csr_array((data, indices, indptr), dtype=np.float64, shape=(len(texts), CHAR_FEATURES))
     X.sum_duplicates()  # also sorts the indices
-    return sparse.csr_matrix(normalize(X, norm="l2", copy=False))
+    return sparse.csr_matrix(l2_normalise(X))
 
 
-def _vecs() -> tuple[Any, Any, Any]:
+def _vecs() -> tuple[NgramHasher, NgramHasher, NgramHasher]:
     global _VEC
     if _VEC is None:
         _VEC = _vectorizers()
