@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .hashing import NgramHasher, hash_rows, l2_normalise
+from .hashing import NgramHasher, counts_matrix, hash_rows, l2_normalise
 
 FORMAT = 1
 WORD_FEATURES = 1 << 17
@@ -60,8 +60,6 @@ def _char_matrix(texts: Sequence[str]) -> Any:
     space and cut into n-grams on its own), so a text's hashed counts are the sum of its words' counts, which
     are integers (exact in any order); the rows are then summed, sorted and L2-normalised as scikit-learn does.
     Words repeat across sentences far more than sentences do: most rows need no n-gram work at all."""
-    from scipy import sparse
-
     words = [t.lower().split() for t in texts]
     with _CHAR_LOCK:
         new = sorted({w for ws in words for w in ws if w not in _CHAR_WORDS})
@@ -76,9 +74,7 @@ def _char_matrix(texts: Sequence[str]) -> Any:
     empty_i, empty_v = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
     indices = np.concatenate([r[0] for row in rows for r in row] or [empty_i])
     data = np.concatenate([r[1] for row in rows for r in row] or [empty_v])
-    X = sparse.csr_array((data, indices, indptr), dtype=np.float64, shape=(len(texts), CHAR_FEATURES))
-    X.sum_duplicates()  # also sorts the indices
-    return sparse.csr_matrix(l2_normalise(X))
+    return l2_normalise(counts_matrix(data, indices, indptr, CHAR_FEATURES))
 
 
 def _vecs() -> tuple[NgramHasher, NgramHasher, NgramHasher]:

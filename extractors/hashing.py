@@ -74,8 +74,6 @@ class NgramHasher:
 
     def transform(self, texts: Iterable[str]) -> Any:
         """A CSR matrix (float64, sorted indices) of the texts' hashed n-gram counts, L2-normalised by row."""
-        from scipy import sparse
-
         n = self.n_features
         indices: list[int] = []
         indptr = [0]
@@ -87,11 +85,22 @@ class NgramHasher:
                     col = cache[f] = bucket(f, n)
                 indices.append(col)
             indptr.append(len(indices))
-        data = np.ones(len(indices), dtype=np.float64)
-        X = sparse.csr_array((data, np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)),
-                             shape=(len(indptr) - 1, n))
-        X.sum_duplicates()  # also sorts the indices
+        X = counts_matrix(np.ones(len(indices), dtype=np.float64), np.asarray(indices, dtype=np.int64),
+                          np.asarray(indptr, dtype=np.int64), n)
         return l2_normalise(X) if self.norm == "l2" else X
+
+
+def counts_matrix(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_features: int) -> Any:
+    """A ``csr_matrix`` with duplicates summed and indices sorted, with 32-bit indices where they fit, as
+    scikit-learn builds it (its estimators reject 64-bit sparse indices)."""
+    from scipy import sparse
+
+    small = len(data) < 2**31 and n_features < 2**31
+    idx = np.int32 if small else np.int64
+    X = sparse.csr_matrix((data, indices.astype(idx, copy=False), indptr.astype(idx, copy=False)),
+                          shape=(len(indptr) - 1, n_features))
+    X.sum_duplicates()  # also sorts the indices
+    return X
 
 
 def l2_normalise(X: Any) -> Any:

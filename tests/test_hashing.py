@@ -22,7 +22,8 @@ WORD = r"(?u)\b\w[\w']*\b"
 
 def _same(a, b) -> bool:
     a.sort_indices()
-    return (a.shape == b.shape and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    return (type(a) is type(b) and a.indices.dtype == b.indices.dtype and a.indptr.dtype == b.indptr.dtype
+            and a.data.dtype == b.data.dtype and a.shape == b.shape and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
             and np.array_equal(a.data, b.data))
 
 
