@@ -70,7 +70,8 @@ KFOLD_SUITE = "enron_gold"
 def gold_records(data_dir: Path, docs: list[dict]) -> tuple[list[dict], int]:
     """Sentence training records from enron_gold documents and their gold spans (see (b) above), and how
     many gold spans could not be placed on the parsed text (left out, counted)."""
-    from extractors.learned import MIN_WORDS, _WORDS, sentences
+    from extractors.learned import MIN_WORDS, _WORDS
+    from extractors.segmenter import sentences
     from extractors.parsers import load_document
 
     out, unplaced = [], 0

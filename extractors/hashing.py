@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mmh3
@@ -117,7 +117,6 @@ def l2_normalise(X: Any) -> Any:
 
 def hash_rows(hasher: NgramHasher, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per text, its raw (un-normalised) sorted column indices and counts: for callers that cache by word."""
-    raw = NgramHasher(hasher.analyzer, hasher.ngram_range, hasher.n_features, hasher.token_pattern,
-                      None).transform(texts)
-    return [(raw.indices[raw.indptr[i] : raw.indptr[i + 1]].copy(), raw.data[raw.indptr[i] : raw.indptr[i + 1]].copy())
-            for i in range(len(texts))]
+    raw = replace(hasher, norm=None).transform(texts)
+    bounds = zip(raw.indptr[:-1], raw.indptr[1:])
+    return [(raw.indices[a:b].copy(), raw.data[a:b].copy()) for a, b in bounds]

@@ -54,12 +54,19 @@ def test_the_classifiers_hashers_are_the_fitted_ones() -> None:
     assert _same(ref, classifier._char_matrix(texts))
 
 
-def test_bucket_of_the_overflowing_hash() -> None:
-    # scikit-learn maps h == -2**31 to (2**31 - 1 - (n - 1)) % n; every other h to abs(h) % n
+def test_bucket_of_the_overflowing_hash(monkeypatch) -> None:
+    # scikit-learn's Cython cannot take abs(-2**31) of an int32; it defines that bucket as 2**31 % n
+    from extractors import hashing
+
     assert bucket("", 1 << 17) == 0  # murmurhash3_32(b"", 0) == 0
-    rows = hash_rows(NgramHasher("word", (1, 1), 1 << 17), ["alpha beta alpha"])
-    idx, counts = rows[0]
-    assert sorted(counts.tolist()) == [1.0, 2.0] and list(idx) == sorted(idx)
+    monkeypatch.setattr(hashing.mmh3, "hash", lambda key, seed, signed: -(2**31))
+    for n in (97, 1 << 15, 1 << 17, 1000003):
+        assert bucket("anything", n) == 2**31 % n
+
+
+def test_raw_rows_are_sorted_counts() -> None:
+    (idx, counts), (idx2, _) = hash_rows(NgramHasher("word", (1, 1), 1 << 17), ["alpha beta alpha", ""])
+    assert sorted(counts.tolist()) == [1.0, 2.0] and list(idx) == sorted(idx) and len(idx2) == 0
 
 
 def test_bad_parameters_are_clear_errors() -> None:
