@@ -180,7 +180,7 @@ class SentenceClassifier:
         if n_neg == 0 or n_pos == 0:
             raise ValueError("training data needs both positive and negative sentences")
         w_neg = _negative_weight(self.negative_prior, anypos)
-        kind_multiplier(self.kind_scale, "")  # a clear error before minutes of fitting
+        check_kind_scale(self.kind_scale)  # a clear error before minutes of fitting
         d_prior = self.negative_prior if self.decision_prior is None else self.decision_prior
         bad = sorted(set(self.type_prior) - set(self.types))
         if bad:
@@ -379,7 +379,7 @@ class SentenceClassifier:
         m.b1, m.t1, m.t_lex = (float(x) for x in z["scalars"])
         m.report = meta.get("oof_report", {})
         decision_scale(m.types, m.threshold_scale)  # a clear error now, not at the first prediction
-        kind_multiplier(m.kind_scale, "")
+        check_kind_scale(m.kind_scale)
         return m
 
     def kind_factor(self, kind: str) -> float:
@@ -406,15 +406,14 @@ def decision_scale(types: Sequence[str], scale: dict[str, float]) -> np.ndarray:
     return np.asarray([float(scale.get(t, d)) for t in types])
 
 
-def kind_multiplier(scale: dict[str, float], kind: str) -> float:
-    """``scale[kind]`` (default 1.0), after a clear error on a value outside ``SCALE_RANGE``."""
+def check_kind_scale(scale: dict[str, float]) -> None:
+    """A clear error for a ``kind_scale`` that is not a mapping of kind to a number in ``SCALE_RANGE``."""
     if not isinstance(scale, dict):
         raise ValueError("kind_scale must be a mapping of source kind to a number")
     lo, hi = SCALE_RANGE
     for k, v in scale.items():
         if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
             raise ValueError(f"kind_scale[{k!r}] = {v!r} is not a number in [{lo}, {hi}]")
-    return float(scale.get(kind, 1.0))
 
 
 def fit_from_records(records: Sequence[dict[str, Any]], types: list[str], cue_fn: Callable[[list[str], list[str]], np.ndarray],

@@ -21,6 +21,13 @@ _ATTENDEES_LINE = re.compile(
 )
 
 
+def _attendee(item: Any) -> tuple[str | None, str | None]:
+    """One front-matter attendee: a string read as on an ``Attendees:`` line (its first person), or a mapping."""
+    if isinstance(item, str):
+        return (people_list(item) or [(None, None)])[0]
+    return who(item)
+
+
 def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = None,
                 account_id: str | None = None) -> SourceDocument:
     """Markdown or plain notes: title from the first heading, date from front matter or a Date: line."""
@@ -57,9 +64,11 @@ def parse_notes(text: str, *, kind: SourceKind = "notes", path: str | None = Non
             occurred = parse_date(str(d))
         att = meta.get("attendees") or meta.get("participants")
         # "Ana Ruiz (COO), Ben Li <ben@x.com>" or a list of such (or of {name, email}): read as an Attendees: line
-        people = (people_list(att) if isinstance(att, str) else
-                  [(people_list(a) or [(None, None)])[0] if isinstance(a, str) else who(a) for a in att[:200]]
-                  if isinstance(att, list) else [])
+        people: list[tuple[str | None, str | None]] = []
+        if isinstance(att, str):
+            people = people_list(att)
+        elif isinstance(att, list):
+            people = [_attendee(a) for a in att[:200]]
         participants.extend(Participant(name=name, address=addr, role="attendee") for name, addr in people
                             if name or addr)
     # headings
